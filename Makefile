@@ -1,0 +1,42 @@
+# `make demo` and `make test` set themselves up in .venv on a fresh machine (Python 3.11+ only).
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint typecheck pytest bench samples clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Scans the bundled day of CloudTrail logs. Exit code 1 means "findings", which is the point here.
+demo: $(STAMP)
+	@$(BIN)/trailguard scan samples/ --config samples/trailguard.toml; rc=$$?; \
+	  if [ $$rc -gt 1 ]; then exit $$rc; fi
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+samples: $(STAMP)
+	$(BIN)/python scripts/generate_samples.py samples/
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .bench outbox

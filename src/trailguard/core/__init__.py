@@ -1,0 +1,1 @@
+"""Core types, the rule registry, the engine and settings."""

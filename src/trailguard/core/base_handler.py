@@ -1,0 +1,253 @@
+"""The rule registry: the ``@rule`` decorator, rule metadata and the context rules receive.
+
+A rule is a pure function ``(CloudTrailEvent, RuleContext) -> Iterable[Hit]`` registered with its
+metadata. Handler modules (``trailguard.handlers.*``) hold the rules of one AWS service domain; the
+registry indexes them by ``(eventSource, eventName)`` so the engine routes each record in O(1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from trailguard.core.enums import FindingKind, Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit
+from trailguard.core.exceptions import RuleDefinitionError
+
+RuleFunction = Callable[[CloudTrailEvent, "RuleContext"], Iterable[Hit]]
+Subscriptions = Mapping[str, Iterable[str]]
+SubscriptionFactory = Callable[[Sequence["Rule"]], Subscriptions]
+
+RULE_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Some services (Lambda above all) log API-versioned names: AddPermission20150331v2,
+# CreateFunction20150331. Routing uses the name without that suffix.
+_VERSION_SUFFIX = re.compile(r"20\d{6}(?:v\d+)?$")
+VERSIONED_MARK = "*"
+
+
+def base_event_name(event_name: str) -> str:
+    """``AddPermission20150331v2`` -> ``AddPermission``; other names are returned unchanged."""
+    if event_name and event_name[-1].isdigit():
+        return _VERSION_SUFFIX.sub("", event_name)
+    return event_name
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rule:
+    """A detection: its metadata and the function that evaluates one event."""
+
+    id: str
+    severity: Severity
+    title: str
+    description: str
+    remediation: str
+    func: RuleFunction
+    mitre: str = ""
+    kind: FindingKind = FindingKind.EVENT
+    include_failed: bool = False
+    # Literal subscriptions, or a factory resolved once every rule is registered (for rules that
+    # watch the events of other rules, such as tamper.denied-attempt).
+    on: Subscriptions | SubscriptionFactory = dataclasses.field(default_factory=dict)
+    # userIdentity.type values this rule watches on every event (iam.root-activity).
+    identity_types: frozenset[str] = frozenset()
+    # Severities the rule can return besides its default, for documentation and tests.
+    escalates_to: tuple[Severity, ...] = ()
+
+    @property
+    def module(self) -> str:
+        return getattr(self.func, "__module__", "")
+
+    def __call__(self, event: CloudTrailEvent, ctx: RuleContext) -> Iterable[Hit]:
+        return self.func(event, ctx)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventKey:
+    """One subscription: an event source and a base event name (``versioned``: has suffixes)."""
+
+    source: str
+    name: str
+    versioned: bool = False
+
+
+class RuleRegistry:
+    """Rules by id, plus the subscription index the engine routes on."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+        self._loaded = False
+
+    def rule(
+        self,
+        *,
+        id: str,
+        severity: Severity,
+        title: str,
+        description: str,
+        remediation: str,
+        on: Subscriptions | SubscriptionFactory | None = None,
+        identity_types: Collection[str] = (),
+        mitre: str = "",
+        kind: FindingKind = FindingKind.EVENT,
+        include_failed: bool = False,
+        escalates_to: Collection[Severity] = (),
+    ) -> Callable[[RuleFunction], Rule]:
+        """Register the decorated function as a rule. See DETECTIONS.md for ids and severities."""
+
+        def register(func: RuleFunction) -> Rule:
+            if not RULE_ID_PATTERN.match(id):
+                raise RuleDefinitionError(f"rule id {id!r} must look like 'service.what-it-detects'")
+            if id in self._rules:
+                raise RuleDefinitionError(f"rule id {id!r} is registered twice")
+            if not on and not identity_types:
+                raise RuleDefinitionError(f"rule {id!r} subscribes to no event")
+            for field_name, text in (("title", title), ("description", description), ("remediation", remediation)):
+                if not text.strip():
+                    raise RuleDefinitionError(f"rule {id!r} has an empty {field_name}")
+            new_rule = Rule(
+                id=id,
+                severity=severity,
+                title=title,
+                description=description,
+                remediation=remediation,
+                func=func,
+                mitre=mitre,
+                kind=kind,
+                include_failed=include_failed,
+                on=on or {},
+                identity_types=frozenset(identity_types),
+                escalates_to=tuple(escalates_to),
+            )
+            self._rules[id] = new_rule
+            return new_rule
+
+        return register
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            from trailguard.handlers import load_all
+
+            load_all()
+
+    def all(self) -> list[Rule]:
+        """Every registered rule, sorted by id (importing the handler modules on first use)."""
+        self._ensure_loaded()
+        return sorted(self._rules.values(), key=lambda r: r.id)
+
+    def get(self, rule_id: str) -> Rule:
+        self._ensure_loaded()
+        try:
+            return self._rules[rule_id]
+        except KeyError:
+            raise KeyError(f"no rule with id {rule_id!r}") from None
+
+    def __contains__(self, rule_id: object) -> bool:
+        self._ensure_loaded()
+        return rule_id in self._rules
+
+    def subscriptions(self, rule: Rule, among: Sequence[Rule] | None = None) -> list[EventKey]:
+        """The (source, base name) keys ``rule`` is routed on; factories see ``among`` (or all)."""
+        on = rule.on
+        if callable(on):
+            on = on(among if among is not None else self.all())
+        keys: list[EventKey] = []
+        for source, names in sorted(on.items()):
+            for name in sorted(set(names)):
+                versioned = name.endswith(VERSIONED_MARK)
+                keys.append(EventKey(source, name.rstrip(VERSIONED_MARK), versioned))
+        return keys
+
+
+REGISTRY = RuleRegistry()
+rule = REGISTRY.rule
+
+
+# --------------------------------------------------------------------------------------------
+# The context a rule evaluates in.
+# --------------------------------------------------------------------------------------------
+
+PortRange = tuple[int, int]
+_WORLD_V4 = ipaddress.ip_network("0.0.0.0/0")
+_WORLD_V6 = ipaddress.ip_network("::/0")
+
+
+def is_world_cidr(cidr: str) -> bool:
+    """0.0.0.0/0, ::/0, or any other spelling of a prefix length of 0."""
+    network = parse_network(cidr)
+    return network is not None and network.prefixlen == 0
+
+
+def parse_network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A network from CIDR text (host bits allowed, as AWS allows them); None if unparseable."""
+    if not isinstance(cidr, str) or not cidr.strip():
+        return None
+    try:
+        return ipaddress.ip_network(cidr.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleContext:
+    """Settings and optional look-ups a rule may consult. Pure data: no I/O happens through it
+    unless an enrichment ``lookup`` was given (the Lambda may pass one; offline it is None)."""
+
+    allowed_ports: frozenset[int] = frozenset({80, 443})
+    allowed_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    trusted_accounts: frozenset[str] = frozenset()
+    admin_ports: tuple[PortRange, ...] = ()
+    lookup: Any = None
+
+    def is_trusted_account(self, account_id: str, event: CloudTrailEvent | None = None) -> bool:
+        """Configured trusted accounts, plus the account the event happened in."""
+        if not account_id:
+            return False
+        if event is not None and account_id == event.account_id:
+            return True
+        return account_id in self.trusted_accounts
+
+    def is_allowed_cidr(self, cidr: str) -> bool:
+        """True when ``cidr`` lies inside one of the configured allowed CIDRs."""
+        network = parse_network(cidr)
+        if network is None:
+            return False
+        for allowed in self.allowed_cidrs:
+            if network.version == allowed.version and network.subnet_of(allowed):  # type: ignore[arg-type]
+                return True
+        return False
+
+    def touches_admin_port(self, from_port: int | None, to_port: int | None) -> bool:
+        """True when the range includes an admin/database port, or is "all ports"."""
+        if is_all_ports(from_port, to_port):
+            return True
+        low, high = _ordered(from_port, to_port)
+        return any(start <= high and low <= end for start, end in self.admin_ports)
+
+    def only_allowed_ports(self, from_port: int | None, to_port: int | None) -> bool:
+        """True when every port of the range is an allowed port (so the opening is intended)."""
+        if is_all_ports(from_port, to_port):
+            return False
+        low, high = _ordered(from_port, to_port)
+        if high - low > 65535:
+            return False
+        return all(port in self.allowed_ports for port in range(low, high + 1))
+
+
+def is_all_ports(from_port: int | None, to_port: int | None) -> bool:
+    """AWS says "all ports" with -1, a missing port (protocol -1), or the range 0-65535."""
+    if from_port is None or to_port is None:
+        return True
+    if from_port == -1 or to_port == -1:
+        return True
+    low, high = _ordered(from_port, to_port)
+    return low <= 0 and high >= 65535
+
+
+def _ordered(from_port: int | None, to_port: int | None) -> PortRange:
+    low = from_port if from_port is not None else 0
+    high = to_port if to_port is not None else 65535
+    return (low, high) if low <= high else (high, low)

@@ -1,0 +1,341 @@
+"""Typed views over one CloudTrail record, and the findings rules produce.
+
+Everything in a record is attacker-influenced and loosely typed (CloudTrail itself writes numbers as
+strings in some APIs and omits fields freely), so every accessor here returns a safe default rather
+than raising on a missing key or an unexpected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from trailguard.core.enums import FindingKind, Severity
+
+PathKey = str | int
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def dig(value: Any, *path: PathKey) -> Any:
+    """Follow ``path`` through nested dicts and lists; None as soon as a step does not exist."""
+    for key in path:
+        if isinstance(key, str):
+            if not isinstance(value, dict):
+                return None
+            value = value.get(key)
+        else:
+            if not isinstance(value, list) or not -len(value) <= key < len(value):
+                return None
+            value = value[key]
+    return value
+
+
+def as_bool(value: Any) -> bool | None:
+    """CloudTrail writes booleans as JSON booleans or as the strings "true"/"false"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered == "true":
+            return True
+        if lowered == "false":
+            return False
+    return None
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from an int or a numeric string; None for anything else (bools included)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def items_of(value: Any) -> list[Any]:
+    """The elements of a CloudTrail list, which EC2 wraps as ``{"items": [...]}`` and others do not.
+
+    A single object where a list was expected is treated as a list of one.
+    """
+    if isinstance(value, dict) and "items" in value:
+        value = value.get("items")
+    if isinstance(value, list):
+        return value
+    if value is None:
+        return []
+    return [value]
+
+
+class CloudTrailEvent:
+    """Safe, read-only accessors over one CloudTrail record (a decoded JSON object)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw: Mapping[str, Any] = raw if isinstance(raw, Mapping) else _EMPTY
+
+    # Generic typed look-ups -------------------------------------------------------------------
+    def get(self, *path: PathKey) -> Any:
+        """The value at ``path``, or None."""
+        return dig(self.raw, *path)
+
+    def get_str(self, *path: PathKey, default: str = "") -> str:
+        """The string at ``path``; ``default`` when missing or not a string."""
+        value = dig(self.raw, *path)
+        return value if isinstance(value, str) else default
+
+    def get_dict(self, *path: PathKey) -> dict[str, Any]:
+        """The object at ``path``; an empty dict when missing or not an object."""
+        value = dig(self.raw, *path)
+        return value if isinstance(value, dict) else {}
+
+    def get_list(self, *path: PathKey) -> list[Any]:
+        """The list at ``path``, unwrapping EC2's ``{"items": [...]}``; empty when missing."""
+        return items_of(dig(self.raw, *path))
+
+    def get_bool(self, *path: PathKey) -> bool | None:
+        """True/False from a JSON boolean or a "true"/"false" string; None otherwise."""
+        return as_bool(dig(self.raw, *path))
+
+    def get_int(self, *path: PathKey) -> int | None:
+        """An integer from a number or numeric string; None otherwise."""
+        return as_int(dig(self.raw, *path))
+
+    # Well-known fields -----------------------------------------------------------------------
+    @property
+    def event_id(self) -> str:
+        return self.get_str("eventID")
+
+    @property
+    def event_name(self) -> str:
+        return self.get_str("eventName")
+
+    @property
+    def event_source(self) -> str:
+        return self.get_str("eventSource")
+
+    @property
+    def event_time(self) -> str:
+        return self.get_str("eventTime")
+
+    @property
+    def region(self) -> str:
+        return self.get_str("awsRegion")
+
+    @property
+    def account_id(self) -> str:
+        """The account the call was made in (recipient), falling back to the caller's account."""
+        return self.get_str("recipientAccountId") or self.get_str("userIdentity", "accountId")
+
+    @property
+    def source_ip(self) -> str:
+        return self.get_str("sourceIPAddress")
+
+    @property
+    def user_agent(self) -> str:
+        return self.get_str("userAgent")
+
+    @property
+    def error_code(self) -> str:
+        return self.get_str("errorCode")
+
+    @property
+    def error_message(self) -> str:
+        return self.get_str("errorMessage")
+
+    @property
+    def failed(self) -> bool:
+        """A call with an error code changed nothing (ConsoleLogin reports failure differently)."""
+        if "errorCode" in self.raw and self.raw.get("errorCode") not in (None, ""):
+            return True
+        return self.get_str("responseElements", "ConsoleLogin") == "Failure"
+
+    @property
+    def request(self) -> dict[str, Any]:
+        return self.get_dict("requestParameters")
+
+    @property
+    def response(self) -> dict[str, Any]:
+        return self.get_dict("responseElements")
+
+    @property
+    def additional_data(self) -> dict[str, Any]:
+        return self.get_dict("additionalEventData")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return self.get_dict("userIdentity")
+
+    @property
+    def identity_type(self) -> str:
+        return self.get_str("userIdentity", "type")
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.from_identity(self.identity)
+
+    def __repr__(self) -> str:
+        return f"CloudTrailEvent({self.event_source}:{self.event_name} id={self.event_id!r})"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made the call, as far as CloudTrail says."""
+
+    arn: str = ""
+    type: str = ""
+    name: str = ""
+    account_id: str = ""
+    access_key_id: str = ""
+    mfa: bool | None = None
+    session_issuer_arn: str = ""
+    invoked_by: str = ""
+
+    @classmethod
+    def from_identity(cls, identity: Mapping[str, Any]) -> Actor:
+        def text(*path: PathKey) -> str:
+            value = dig(identity, *path)
+            return value if isinstance(value, str) else ""
+
+        identity_type = text("type")
+        issuer_name = text("sessionContext", "sessionIssuer", "userName")
+        name = text("userName") or issuer_name
+        if identity_type == "Root" and not name:
+            name = "root"
+        if identity_type == "AssumedRole":
+            # The role session name is the last part of the assumed-role ARN: it is the human's
+            # name for SSO sessions, and what people recognise.
+            arn = text("arn")
+            session = arn.rsplit("/", 1)[-1] if arn.count("/") >= 2 else ""
+            if issuer_name and session:
+                name = f"{issuer_name}/{session}"
+        if not name and identity_type == "AWSService":
+            name = text("invokedBy")
+        mfa = as_bool(dig(identity, "sessionContext", "attributes", "mfaAuthenticated"))
+        return cls(
+            arn=text("arn"),
+            type=identity_type,
+            name=name,
+            account_id=text("accountId"),
+            access_key_id=text("accessKeyId"),
+            mfa=mfa,
+            session_issuer_arn=text("sessionContext", "sessionIssuer", "arn"),
+            invoked_by=text("invokedBy"),
+        )
+
+    @property
+    def label(self) -> str:
+        """A short human label: the name, else the ARN, else the type."""
+        return self.name or self.arn or self.type or "unknown"
+
+    @property
+    def principal_arn(self) -> str:
+        """The ARN to match suppressions against: the role for assumed-role sessions."""
+        return self.session_issuer_arn or self.arn
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Resource:
+    """The thing a finding is about."""
+
+    type: str = ""
+    id: str = ""
+    arn: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.id or self.arn
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hit:
+    """What a rule returns: what happened to which resource. The engine adds the rest.
+
+    ``severity`` overrides the rule's default where DETECTIONS.md says "->". ``details`` are
+    short labelled facts for the alert (``{"Port": "22", "CIDR": "0.0.0.0/0"}``).
+    """
+
+    summary: str
+    resource: Resource = Resource()
+    severity: Severity | None = None
+    details: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finding:
+    """One rule firing on one event, with everything an alert or a report needs."""
+
+    rule_id: str
+    severity: Severity
+    kind: FindingKind
+    title: str
+    summary: str
+    description: str
+    remediation: str
+    mitre: str
+    resource: Resource
+    details: Mapping[str, str]
+    event_id: str
+    event_name: str
+    event_source: str
+    event_time: str
+    account_id: str
+    region: str
+    actor: Actor
+    source_ip: str
+    user_agent: str
+    error_code: str = ""
+
+    @property
+    def dedupe_key(self) -> str:
+        """Rule + resource + actor: the same thing done to the same resource by the same caller."""
+        return "|".join((self.rule_id, self.resource.arn or self.resource.id, self.actor.arn))
+
+    @property
+    def cloudtrail_url(self) -> str:
+        """The event in CloudTrail's console event history (empty when the record lacks an id)."""
+        if not self.event_id or not self.region:
+            return ""
+        return (
+            f"https://{self.region}.console.aws.amazon.com/cloudtrailv2/home"
+            f"?region={self.region}#/events/{self.event_id}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready flat view; the keys are a stable output format (see README)."""
+        return {
+            "rule_id": self.rule_id,
+            "severity": self.severity.name,
+            "kind": self.kind.value,
+            "title": self.title,
+            "summary": self.summary,
+            "description": self.description,
+            "remediation": self.remediation,
+            "mitre": self.mitre,
+            "resource": self.resource.label,
+            "resource_type": self.resource.type,
+            "resource_arn": self.resource.arn,
+            "details": dict(self.details),
+            "event_id": self.event_id,
+            "event_name": self.event_name,
+            "event_source": self.event_source,
+            "event_time": self.event_time,
+            "account_id": self.account_id,
+            "region": self.region,
+            "actor": self.actor.label,
+            "actor_arn": self.actor.arn,
+            "actor_type": self.actor.type,
+            "mfa": self.actor.mfa,
+            "source_ip": self.source_ip,
+            "user_agent": self.user_agent,
+            "error_code": self.error_code,
+            "dedupe_key": self.dedupe_key,
+            "cloudtrail_url": self.cloudtrail_url,
+        }

@@ -1,0 +1,1 @@
+"""Rules for alb: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for config: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for ec2: see DETECTIONS.md."""

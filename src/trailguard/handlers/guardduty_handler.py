@@ -1,0 +1,1 @@
+"""Rules for guardduty: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for lambda: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for organizations: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for rds: see DETECTIONS.md."""

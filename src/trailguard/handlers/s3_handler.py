@@ -1,0 +1,1 @@
+"""Rules for s3: see DETECTIONS.md."""

@@ -1,0 +1,1 @@
+"""Rules for security_group: see DETECTIONS.md."""

@@ -1,0 +1,55 @@
+"""Denied attempts at the most dangerous calls: a failed try is still someone trying (DETECTIONS.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, Subscriptions, rule
+from trailguard.core.constants import ACCESS_DENIED_ERROR_CODES
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+
+
+def critical_rule_events(rules: Sequence[Rule]) -> Subscriptions:
+    """The events of every rule whose default severity is CRITICAL (resolved once all are registered)."""
+    events: dict[str, set[str]] = {}
+    for other in rules:
+        if other.severity is not Severity.CRITICAL or callable(other.on):
+            continue
+        for key in REGISTRY.subscriptions(other):
+            events.setdefault(key.source, set()).add(key.name + ("*" if key.versioned else ""))
+    return events
+
+
+def is_access_denied(error_code: str) -> bool:
+    """AccessDenied, UnauthorizedOperation and their variants (``Client.``-prefixed, ``...Exception``)."""
+    if error_code in ACCESS_DENIED_ERROR_CODES:
+        return True
+    lowered = error_code.lower()
+    return "accessdenied" in lowered or "unauthorized" in lowered
+
+
+@rule(
+    id="tamper.denied-attempt",
+    severity=Severity.MEDIUM,
+    on=critical_rule_events,
+    include_failed=True,
+    title="Denied attempt at a critical change",
+    description=(
+        "A call that trailguard treats as critical (stopping CloudTrail, exposing data, leaving the "
+        "organization...) was refused for lack of permission. Someone, or something, tried."
+    ),
+    remediation=(
+        "Find out who the caller is and why it tried: a misconfigured tool, or credentials in the "
+        "wrong hands probing what they can do. Review the caller's other recent calls."
+    ),
+    mitre="T1562",
+)
+def denied_attempt(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if not is_access_denied(event.error_code):
+        return
+    yield Hit(
+        summary=f"{event.actor.label} was denied {event.event_name}",
+        resource=Resource(type=event.event_source, id=event.event_name),
+        details={"Error": event.error_code},
+    )

@@ -1,0 +1,1 @@
+"""Rules for vpc: see DETECTIONS.md."""

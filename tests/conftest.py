@@ -1,0 +1,50 @@
+"""Shared test helpers: the rule test events under tests/events/ and how to load them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS_DIR = Path(__file__).parent
+EVENTS_DIR = TESTS_DIR / "events"
+DATA_DIR = TESTS_DIR / "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class RuleTestEvent:
+    """One file under tests/events/: a real-shaped CloudTrail record and the exact rules it fires."""
+
+    path: Path
+    description: str
+    expect: dict[str, str]
+    settings: dict[str, Any]
+    record: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.path.relative_to(EVENTS_DIR))
+
+
+def load_rule_test_events() -> list[RuleTestEvent]:
+    events = []
+    for path in sorted(EVENTS_DIR.rglob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        events.append(
+            RuleTestEvent(
+                path=path,
+                description=document["description"],
+                expect=document["expect"],
+                settings=document.get("settings", {}),
+                record=document["record"],
+            )
+        )
+    return events
+
+
+@pytest.fixture(scope="session")
+def rule_test_events() -> list[RuleTestEvent]:
+    return load_rule_test_events()

@@ -1,0 +1,75 @@
+"""Walks the registry and every test event: each event fires exactly the rules it declares."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from trailguard.core.base_handler import REGISTRY, base_event_name
+from trailguard.core.engine import Engine
+from trailguard.core.enums import Severity
+from trailguard.core.settings import Settings
+
+from .conftest import RuleTestEvent, load_rule_test_events
+
+EVENTS = load_rule_test_events()
+DETECTIONS_IDS = Path(__file__).parent / "data" / "detections_ids.txt"
+
+
+@pytest.mark.parametrize("case", EVENTS, ids=[e.name for e in EVENTS])
+def test_event_fires_exactly_the_expected_rules(case: RuleTestEvent) -> None:
+    settings = Settings.load(env={}, **case.settings)
+    engine = Engine(settings)
+    findings = engine.evaluate(case.record)
+    assert engine.stats.rule_errors == 0, engine.failures
+    fired: dict[str, str] = {}
+    for finding in findings:
+        assert finding.rule_id not in fired, f"{finding.rule_id} fired twice on {case.name}"
+        fired[finding.rule_id] = finding.severity.name
+        assert finding.summary.strip(), f"{finding.rule_id} gave an empty summary"
+        assert finding.event_id == case.record.get("eventID", "")
+    assert fired == case.expect, case.description
+
+
+def test_every_catalogue_rule_is_registered() -> None:
+    expected = set(DETECTIONS_IDS.read_text().split())
+    registered = {r.id for r in REGISTRY.all()}
+    assert expected - registered == set(), "rules in DETECTIONS.md but not registered"
+    assert registered - expected == set(), "registered rules missing from DETECTIONS.md's list"
+
+
+@pytest.mark.parametrize("rule", REGISTRY.all(), ids=lambda r: r.id)
+def test_rule_has_positive_and_negative_events(rule: object) -> None:
+    from trailguard.core.base_handler import Rule
+
+    assert isinstance(rule, Rule)
+    names = {(k.source, k.name) for k in REGISTRY.subscriptions(rule)}
+    positives = [e for e in EVENTS if rule.id in e.expect]
+    negatives = [
+        e
+        for e in EVENTS
+        if rule.id not in e.expect
+        and (
+            (e.record.get("eventSource"), base_event_name(str(e.record.get("eventName", "")))) in names
+            or (e.record.get("userIdentity") or {}).get("type") in rule.identity_types
+        )
+    ]
+    assert positives, f"{rule.id} has no positive test event"
+    assert negatives, f"{rule.id} has no negative test event (same event name, rule must not fire)"
+    seen = {Severity[e.expect[rule.id]] for e in positives}
+    for severity in (rule.severity, *rule.escalates_to):
+        assert severity in seen, f"{rule.id}: no test event shows severity {severity.name}"
+
+
+@pytest.mark.parametrize("rule", REGISTRY.all(), ids=lambda r: r.id)
+def test_rule_metadata_is_complete(rule: object) -> None:
+    from trailguard.core.base_handler import Rule
+
+    assert isinstance(rule, Rule)
+    assert len(rule.title) <= 60, "titles go into email subjects: keep them short"
+    assert rule.description.endswith("."), rule.description
+    assert len(rule.remediation) > 40
+    if rule.mitre:
+        assert re.fullmatch(r"T\d{4}(\.\d{3})?", rule.mitre), rule.mitre
