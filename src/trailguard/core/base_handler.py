@@ -35,7 +35,7 @@ def base_event_name(event_name: str) -> str:
     return event_name
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     """A detection: its metadata and the function that evaluates one event."""
 
@@ -215,10 +215,10 @@ class RuleContext:
         network = parse_network(cidr)
         if network is None:
             return False
-        for allowed in self.allowed_cidrs:
-            if network.version == allowed.version and network.subnet_of(allowed):  # type: ignore[arg-type]
-                return True
-        return False
+        return any(
+            network.version == allowed.version and network.subnet_of(allowed)  # type: ignore[arg-type]
+            for allowed in self.allowed_cidrs
+        )
 
     def touches_admin_port(self, from_port: int | None, to_port: int | None) -> bool:
         """True when the range includes an admin/database port, or is "all ports"."""

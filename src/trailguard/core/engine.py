@@ -115,7 +115,7 @@ class Engine:
             if failed and not active.include_failed:
                 continue
             try:
-                hits = list(active(event, self.context))
+                hits: list[object] = list(active(event, self.context))
             except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
                 self._record_failure(active, event, exc)
                 continue

@@ -126,7 +126,15 @@ class Settings:
 # Parsing and validation. Every value arrives as (raw value, where it came from).
 # ----------------------------------------------------------------------------------------------
 
-_KEYS = ("allowed_ports", "allowed_cidrs", "trusted_accounts", "admin_ports", "disabled_rules", "min_severity", "suppressions")
+_KEYS = (
+    "allowed_ports",
+    "allowed_cidrs",
+    "trusted_accounts",
+    "admin_ports",
+    "disabled_rules",
+    "min_severity",
+    "suppressions",
+)
 
 
 def _read_config_file(path: Path) -> dict[str, tuple[Any, str]]:
@@ -229,7 +237,7 @@ def _parse_cidrs(raw: Any) -> tuple[str, ...]:
 def _parse_accounts(raw: Any) -> tuple[str, ...]:
     accounts = []
     for value in _split(raw):
-        text = str(value).strip()
+        text = value.strip() if isinstance(value, str) else ""
         if not _ACCOUNT_ID.match(text):
             raise ConfigError(f"{value!r} is not a 12-digit AWS account id (quote it in TOML)")
         accounts.append(text)

@@ -88,11 +88,12 @@ def trail_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         changes["KMS encryption"] = "removed"
     bucket = params.get("s3BucketName")
     if isinstance(bucket, str) and bucket:
-        changes["Destination bucket"] = bucket
+        changes["Destination bucket"] = f"set to {bucket}"
     if changes:
         trail = _trail(event, "name")
         yield Hit(
-            summary=f"Trail {trail.label or '(unnamed)'} weakened: {', '.join(changes)}",
+            summary=f"Trail {trail.label or '(unnamed)'} weakened: "
+            + ", ".join(f"{what} {how}" for what, how in changes.items()),
             resource=trail,
             details=changes,
         )

@@ -1,0 +1,445 @@
+"""The ``trailguard`` command.
+
+Exit codes (documented in the README):
+  0  the scan found nothing
+  1  the scan produced findings
+  2  bad usage, bad configuration, or some input could not be read (the rest was still scanned)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import IO
+
+from trailguard import __version__
+from trailguard.core.base_handler import REGISTRY, Rule
+from trailguard.core.engine import Engine, EngineStats
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import Finding
+from trailguard.core.exceptions import ConfigError
+from trailguard.core.settings import Settings
+from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+
+SEVERITY_COLOURS = {
+    Severity.CRITICAL: "\033[1;97;41m",
+    Severity.HIGH: "\033[1;31m",
+    Severity.MEDIUM: "\033[33m",
+    Severity.LOW: "\033[36m",
+    Severity.INFO: "\033[2m",
+}
+RESET = "\033[0m"
+PROGRESS_MIN_FILES = 20
+
+logger = logging.getLogger("trailguard")
+
+
+class UsageError(Exception):
+    """Bad arguments: printed with the usage line, exit 2."""
+
+
+# ----------------------------------------------------------------------------------------------
+# scan
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ScanResult:
+    findings: list[Finding] = dataclasses.field(default_factory=list)
+    problems: list[InputProblem] = dataclasses.field(default_factory=list)
+    read: ReadStats = dataclasses.field(default_factory=ReadStats)
+    engine: EngineStats = dataclasses.field(default_factory=EngineStats)
+    seconds: float = 0.0
+
+
+FileOutcome = tuple[list[Finding], list[InputProblem], ReadStats, EngineStats]
+
+
+def scan_file(path: str, engine: Engine) -> FileOutcome:
+    """Read and evaluate one file (or stdin): the unit of work of a scan, in or out of process."""
+    problems: list[InputProblem] = []
+    reader = Reader(wants=engine.wants, on_problem=problems.append)
+    before = dataclasses.replace(engine.stats)
+    findings: list[Finding] = []
+    for record in reader.read_paths([path]):
+        findings.extend(engine.evaluate(record))
+    engine_delta = EngineStats(
+        **{f.name: getattr(engine.stats, f.name) - getattr(before, f.name) for f in dataclasses.fields(before)}
+    )
+    return findings, problems, reader.stats, engine_delta
+
+
+_worker_engine: Engine | None = None
+
+
+def _init_worker(settings: Settings, rule_ids: Sequence[str]) -> None:
+    global _worker_engine
+    _worker_engine = Engine(settings, rule_ids)
+
+
+def _scan_in_worker(path: str) -> FileOutcome:
+    assert _worker_engine is not None
+    return scan_file(path, _worker_engine)
+
+
+def scan(
+    paths: Sequence[str],
+    settings: Settings,
+    rule_ids: Sequence[str] = (),
+    *,
+    jobs: int = 1,
+    on_finding: Callable[[Finding], None] | None = None,
+    on_problem: Callable[[InputProblem], None] | None = None,
+    on_progress: Callable[[int, int, ScanResult], None] | None = None,
+) -> ScanResult:
+    """Scan files, directories or stdin; findings and problems are reported as they are found."""
+    started = time.perf_counter()
+    result = ScanResult()
+
+    def problem(item: InputProblem) -> None:
+        result.problems.append(item)
+        if on_problem:
+            on_problem(item)
+
+    files = list(expand_paths(paths, lambda where, why: problem(InputProblem(where, why))))
+    outcomes: Iterable[FileOutcome]
+    pool = None
+    if jobs > 1 and len(files) > 1 and STDIN not in files:
+        import multiprocessing
+
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = multiprocessing.get_context(method).Pool(jobs, _init_worker, (settings, tuple(rule_ids)))
+        outcomes = pool.imap(_scan_in_worker, files, chunksize=max(1, min(16, len(files) // (jobs * 8))))
+    else:
+        engine = Engine(settings, rule_ids)
+        outcomes = (scan_file(path, engine) for path in files)
+    try:
+        for done, (findings, problems, stats, engine_stats) in enumerate(outcomes, start=1):
+            for item in problems:
+                problem(item)
+            result.read.merge(stats)
+            result.engine.merge(engine_stats)
+            for finding in findings:
+                result.findings.append(finding)
+                if on_finding:
+                    on_finding(finding)
+            if on_progress:
+                on_progress(done, len(files), result)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class Progress:
+    """A one-line progress bar on stderr, only for a terminal and inputs of many files."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.last = 0.0
+        self.drawn = False
+
+    def __call__(self, done: int, total: int, result: ScanResult) -> None:
+        if not self.enabled or total < PROGRESS_MIN_FILES:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "." * (width - filled)
+        self.stream.write(
+            f"\r[{bar}] {done}/{total} files  {result.read.records:,} events  {len(result.findings)} findings"
+        )
+        self.stream.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        if self.drawn:
+            self.stream.write("\r" + " " * (shutil.get_terminal_size().columns - 1) + "\r")
+            self.stream.flush()
+
+
+def _severity_label(severity: Severity, colour: bool) -> str:
+    label = f"{severity.name:<8}"
+    return f"{SEVERITY_COLOURS[severity]}{label}{RESET}" if colour else label
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())  # event text may carry newlines and tabs
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def format_table(findings: Sequence[Finding], colour: bool, width: int) -> str:
+    """One line per finding, most recent last; columns fit the terminal."""
+    if not findings:
+        return ""
+    rows = []
+    for finding in sorted(findings, key=lambda f: (f.event_time, -f.severity)):
+        when = finding.event_time.replace("T", " ").rstrip("Z")
+        rows.append((finding.severity, when, finding.rule_id, finding.actor.label, finding.region, finding.summary))
+    rule_width = max(len(r[2]) for r in rows)
+    actor_width = min(28, max(len(r[3]) for r in rows))
+    region_width = max(len(r[4]) for r in rows)
+    header = f"{'SEVERITY':<8}  {'TIME (UTC)':<19}  {'RULE':<{rule_width}}  {'ACTOR':<{actor_width}}  "
+    header += f"{'REGION':<{region_width}}  SUMMARY"
+    lines = [header]
+    fixed = 8 + 2 + 19 + 2 + rule_width + 2 + actor_width + 2 + region_width + 2
+    summary_width = max(30, width - fixed)
+    for severity, when, rule_id, actor, region, summary in rows:
+        lines.append(
+            f"{_severity_label(severity, colour)}  {when:<19}  {rule_id:<{rule_width}}  "
+            f"{_clip(actor, actor_width):<{actor_width}}  {region:<{region_width}}  {_clip(summary, summary_width)}"
+        )
+    return "\n".join(lines)
+
+
+def summary_line(result: ScanResult) -> str:
+    counts = dict.fromkeys(Severity, 0)
+    for finding in result.findings:
+        counts[finding.severity] += 1
+    by_severity = ", ".join(f"{counts[s]} {s.name}" for s in sorted(Severity, reverse=True) if counts[s])
+    rate = result.read.records / result.seconds if result.seconds > 0 else 0.0
+    files = f"{result.read.files:,} file{'' if result.read.files == 1 else 's'}"
+    text = (
+        f"{len(result.findings)} findings ({by_severity or 'none'}) in {result.read.records:,} events "
+        f"from {files} in {result.seconds:.2f}s ({rate:,.0f} events/s)"
+    )
+    if result.engine.suppressed:
+        text += f"; {result.engine.suppressed} suppressed"
+    if result.problems:
+        text += f"; {len(result.problems)} input problems (see above)"
+    if result.engine.rule_errors:
+        text += f"; {result.engine.rule_errors} rule errors (see above)"
+    return text
+
+
+def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    settings = Settings.load(args.config, min_severity=args.min_severity)
+    rule_ids = list(args.rule or [])
+    for pattern in rule_ids:
+        if not any(_glob_match(r.id, pattern) for r in REGISTRY.all()):
+            raise UsageError(f"--rule {pattern!r} matches no rule id (see `trailguard rules`)")
+    colour = _use_colour(args.color, stdout)
+    progress = Progress(stderr) if not args.no_progress else None
+
+    def report_problem(problem: InputProblem) -> None:
+        if progress:
+            progress.clear()
+        stderr.write(f"trailguard: skipped {problem}\n")
+
+    def stream_finding(finding: Finding) -> None:
+        stdout.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
+
+    result = scan(
+        args.paths,
+        settings,
+        rule_ids,
+        jobs=args.jobs,
+        on_finding=stream_finding if args.format == "jsonl" else None,
+        on_problem=report_problem,
+        on_progress=progress,
+    )
+    if progress:
+        progress.clear()
+    if args.format == "json":
+        json.dump([f.to_dict() for f in result.findings], stdout, indent=2, ensure_ascii=False)
+        stdout.write("\n")
+    elif args.format == "table":
+        width = shutil.get_terminal_size((160, 24)).columns if stdout.isatty() else 200
+        table = format_table(result.findings, colour, width)
+        if table:
+            stdout.write(table + "\n")
+    if not args.quiet:
+        stderr.write(summary_line(result) + "\n")
+    if result.problems:
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if result.findings else EXIT_CLEAN
+
+
+def _use_colour(choice: str, stream: IO[str]) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def _glob_match(value: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(value, pattern)
+
+
+# ----------------------------------------------------------------------------------------------
+# rules, pattern
+# ----------------------------------------------------------------------------------------------
+
+
+def rule_events(rule: Rule) -> str:
+    if rule.identity_types:
+        return "any event by " + "/".join(sorted(rule.identity_types))
+    if callable(rule.on):
+        return "events of every CRITICAL rule"
+    names = sorted({k.name + ("*" if k.versioned else "") for k in REGISTRY.subscriptions(rule)})
+    return ", ".join(names)
+
+
+def severity_text(rule: Rule) -> str:
+    return "->".join(s.name for s in (rule.severity, *rule.escalates_to))
+
+
+def run_rules(args: argparse.Namespace, stdout: IO[str]) -> int:
+    rules = REGISTRY.all()
+    if args.format == "json":
+        document = [
+            {
+                "id": r.id,
+                "severity": r.severity.name,
+                "escalates_to": [s.name for s in r.escalates_to],
+                "title": r.title,
+                "events": rule_events(r),
+                "description": r.description,
+                "remediation": r.remediation,
+                "mitre": r.mitre,
+            }
+            for r in rules
+        ]
+        json.dump(document, stdout, indent=2)
+        stdout.write("\n")
+        return EXIT_CLEAN
+    id_width = max(len(r.id) for r in rules)
+    sev_width = max(len(severity_text(r)) for r in rules)
+    event_width = 60
+    stdout.write(f"{'ID':<{id_width}}  {'SEVERITY':<{sev_width}}  {'EVENTS':<{event_width}}  TITLE\n")
+    for r in rules:
+        stdout.write(
+            f"{r.id:<{id_width}}  {severity_text(r):<{sev_width}}  {_clip(rule_events(r), event_width):<{event_width}}"
+            f"  {r.title}\n"
+        )
+    stdout.write(f"{len(rules)} rules\n")
+    return EXIT_CLEAN
+
+
+def run_pattern(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from trailguard.patterns import event_patterns
+
+    patterns = event_patterns(max_size=args.max_size)
+    json.dump([p.to_dict() for p in patterns], stdout, indent=2)
+    stdout.write("\n")
+    return EXIT_CLEAN
+
+
+# ----------------------------------------------------------------------------------------------
+# entry point
+# ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trailguard",
+        description="Find security-sensitive AWS API calls in CloudTrail logs.",
+        epilog="Exit codes: 0 no findings, 1 findings, 2 bad usage, configuration or input.",
+    )
+    parser.add_argument("--version", action="version", version=f"trailguard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan_parser = commands.add_parser(
+        "scan",
+        help="scan CloudTrail log files, EventBridge events or JSON Lines",
+        description="Scan CloudTrail log files (.json/.json.gz, directories walked recursively), EventBridge "
+        "events, or JSON Lines; '-' reads stdin.",
+        epilog="Exit codes: 0 no findings, 1 findings, 2 bad usage, configuration or input "
+        "(unreadable input is reported on stderr and skipped; the rest is still scanned).",
+    )
+    scan_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
+    scan_parser.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
+    scan_parser.add_argument(
+        "--min-severity",
+        type=_severity_arg,
+        default=None,
+        metavar="LEVEL",
+        help="hide findings below INFO|LOW|MEDIUM|HIGH|CRITICAL",
+    )
+    scan_parser.add_argument("--rule", action="append", metavar="ID", help="only this rule (glob; repeatable)")
+    scan_parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    scan_parser.add_argument("--jobs", type=_jobs_arg, default=1, metavar="N", help="worker processes (default 1)")
+    scan_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    scan_parser.add_argument("--quiet", action="store_true", help="no summary line on stderr")
+
+    rules_parser = commands.add_parser("rules", help="list the detection rules")
+    rules_parser.add_argument("--format", choices=("table", "json"), default="table")
+
+    pattern_parser = commands.add_parser("pattern", help="print the EventBridge event patterns for the rules")
+    pattern_parser.add_argument(
+        "--max-size",
+        type=int,
+        default=2048,
+        metavar="CHARS",
+        help="largest pattern EventBridge accepts (2048 by default, 4096 after a quota raise)",
+    )
+    return parser
+
+
+def _severity_arg(value: str) -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _jobs_arg(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= jobs <= 256:
+        raise argparse.ArgumentTypeError("--jobs must be between 1 and 256")
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    logging.basicConfig(stream=err, level=logging.WARNING, format="trailguard: %(levelname)s %(message)s")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) and EXIT_BAD_INPUT
+    try:
+        if args.command == "scan":
+            return run_scan(args, out, err)
+        if args.command == "rules":
+            return run_rules(args, out)
+        if args.command == "pattern":
+            return run_pattern(args, out)
+    except (ConfigError, UsageError) as exc:
+        err.write(f"trailguard: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # `trailguard scan ... | head` is normal use
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        err.write("trailguard: interrupted\n")
+        return 130
+    raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Services at the edges: notification and delivery."""

@@ -1,0 +1,155 @@
+"""The `trailguard` command: formats, filters, exit codes, errors."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trailguard.cli import EXIT_BAD_INPUT, EXIT_CLEAN, EXIT_FINDINGS, main
+
+from .conftest import load_rule_test_events
+
+CLOUDTRAIL_RECORDS = [e.record for e in load_rule_test_events() if e.path.parent.name == "cloudtrail"]
+JSONL_FIELDS = {
+    "rule_id",
+    "severity",
+    "title",
+    "event_id",
+    "event_name",
+    "event_source",
+    "event_time",
+    "account_id",
+    "region",
+    "actor",
+    "source_ip",
+    "resource",
+}
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def trail_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "AWSLogs" / "111122223333" / "CloudTrail" / "eu-west-1" / "2026" / "11" / "02"
+    folder.mkdir(parents=True)
+    for index in range(3):
+        part = CLOUDTRAIL_RECORDS[index::3]
+        (folder / f"part{index}.json.gz").write_bytes(gzip.compress(json.dumps({"Records": part}).encode()))
+    return tmp_path
+
+
+def test_jsonl_output_has_the_documented_fields(trail_dir: Path) -> None:
+    code, out, err = run("scan", str(trail_dir), "--format", "jsonl")
+    assert code == EXIT_FINDINGS
+    findings = [json.loads(line) for line in out.splitlines()]
+    assert {f["rule_id"] for f in findings} == {
+        "cloudtrail.logging-stopped",
+        "cloudtrail.trail-deleted",
+        "cloudtrail.trail-weakened",
+        "cloudtrail.selectors-reduced",
+        "tamper.denied-attempt",
+    }
+    for finding in findings:
+        assert finding.keys() >= JSONL_FIELDS
+        assert finding["account_id"] == "111122223333" and finding["actor"] == "alice"
+    assert f"{len(findings)} findings" in err and "11 events from 3 files" in err
+
+
+def test_json_and_table_formats(trail_dir: Path) -> None:
+    code, out, _ = run("scan", str(trail_dir), "--format", "json")
+    assert code == EXIT_FINDINGS and len(json.loads(out)) == 7
+    code, out, _ = run("scan", str(trail_dir))
+    lines = out.splitlines()
+    assert lines[0].startswith("SEVERITY") and len(lines) == 8
+    assert "\033[" not in out, "no colour when not a terminal"
+    _, coloured, _ = run("scan", str(trail_dir), "--color", "always")
+    assert "\033[1;97;41mCRITICAL" in coloured
+
+
+def test_filters_by_rule_and_severity(trail_dir: Path) -> None:
+    _, out, _ = run("scan", str(trail_dir), "--format", "jsonl", "--rule", "cloudtrail.trail-*")
+    assert {json.loads(line)["rule_id"] for line in out.splitlines()} == {
+        "cloudtrail.trail-deleted",
+        "cloudtrail.trail-weakened",
+    }
+    _, out, _ = run("scan", str(trail_dir), "--format", "jsonl", "--min-severity", "critical")
+    assert {json.loads(line)["severity"] for line in out.splitlines()} == {"CRITICAL"}
+    code, out, _ = run(
+        "scan", str(trail_dir), "--rule", "cloudtrail.trail-deleted", "--rule", "tamper.*", "--format", "jsonl"
+    )
+    assert code == EXIT_FINDINGS and len(out.splitlines()) == 2
+
+
+def test_exit_codes(trail_dir: Path, tmp_path: Path) -> None:
+    quiet = tmp_path / "quiet.json"
+    quiet.write_text(json.dumps({"Records": [CLOUDTRAIL_RECORDS[0] | {"eventName": "StartLogging"}]}))
+    assert run("scan", str(quiet))[0] == EXIT_CLEAN
+    assert run("scan", str(trail_dir))[0] == EXIT_FINDINGS
+    broken = tmp_path / "broken.json"
+    broken.write_text("{nope")
+    code, out, err = run("scan", str(trail_dir), str(broken), "--format", "jsonl")
+    assert code == EXIT_BAD_INPUT
+    assert len(out.splitlines()) == 7, "the good files are still scanned"
+    assert f"skipped {broken}: invalid JSON" in err
+    assert run("scan")[0] == EXIT_BAD_INPUT
+    code, _, err = run("scan", str(trail_dir), "--rule", "nope.*")
+    assert code == EXIT_BAD_INPUT and "--rule 'nope.*' matches no rule id" in err
+    code, _, err = run("scan", str(trail_dir), "--min-severity", "urgent")
+    assert code == EXIT_BAD_INPUT
+
+
+def test_bad_config_stops_before_scanning(trail_dir: Path) -> None:
+    bad = Path(__file__).parent / "data" / "configs" / "bad_port.toml"
+    code, out, err = run("scan", str(trail_dir), "--config", str(bad))
+    assert code == EXIT_BAD_INPUT and out == ""
+    assert "allowed_ports: port 70000 is outside 0-65535" in err
+
+
+def test_parallel_scan_finds_the_same(trail_dir: Path) -> None:
+    _, one, _ = run("scan", str(trail_dir), "--format", "json")
+    _, two, err = run("scan", str(trail_dir), "--format", "json", "--jobs", "2")
+    assert sorted(f["event_id"] + f["rule_id"] for f in json.loads(two)) == sorted(
+        f["event_id"] + f["rule_id"] for f in json.loads(one)
+    )
+    assert "11 events from 3 files" in err
+
+
+def test_stdin_through_the_installed_command() -> None:
+    lines = "".join(
+        json.dumps({"detail-type": "AWS API Call via CloudTrail", "detail": r}) + "\n" for r in CLOUDTRAIL_RECORDS
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "trailguard.cli", "scan", "-", "--format", "jsonl", "--min-severity", "CRITICAL"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == EXIT_FINDINGS, done.stderr
+    assert {json.loads(line)["rule_id"] for line in done.stdout.splitlines()} == {
+        "cloudtrail.logging-stopped",
+        "cloudtrail.trail-deleted",
+    }
+
+
+def test_rules_and_pattern_commands() -> None:
+    code, out, _ = run("rules")
+    assert code == EXIT_CLEAN
+    assert "cloudtrail.logging-stopped" in out and "StopLogging" in out
+    code, out, _ = run("rules", "--format", "json")
+    rules = {r["id"]: r for r in json.loads(out)}
+    assert rules["cloudtrail.logging-stopped"]["severity"] == "CRITICAL"
+    code, out, _ = run("pattern")
+    patterns = json.loads(out)
+    assert code == EXIT_CLEAN and patterns[0]["pattern"]["detail-type"] == ["AWS API Call via CloudTrail"]
