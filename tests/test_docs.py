@@ -1,0 +1,36 @@
+"""The README and the code must agree: the rule table and the configuration keys."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from trailguard.core.settings import SUPPRESSION_FIELDS, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import update_readme_rules  # noqa: E402
+
+
+def test_readme_rule_table_is_up_to_date() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert update_readme_rules.updated(text) == text, "run: python scripts/update_readme_rules.py"
+
+
+def test_readme_documents_every_configuration_key() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    import dataclasses
+
+    for field in dataclasses.fields(Settings):
+        if field.name == "source":
+            continue
+        assert f"`{field.name}`" in text or f"`[[{field.name}]]`" in text, field.name
+        assert f"TRAILGUARD_{field.name.upper()}" in text, field.name
+    for name in SUPPRESSION_FIELDS:
+        assert f"| `{name}` |" in text, name
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    head = (ROOT / "README.md").read_text(encoding="utf-8")[:400]
+    assert "make demo" in head and "make test" in head
