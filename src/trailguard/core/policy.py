@@ -1,26 +1,28 @@
 """Does this resource or trust policy let anyone in? One answer for S3, KMS, IAM and Lambda.
 
-Pure functions over an IAM policy document given as JSON text or an already-decoded object.
-A statement exposes the resource when it Allows a principal of ``"*"`` (or ``{"AWS": "*"}``, or
-uses ``NotPrincipal``) and no *narrowing condition* limits who can use it; it shares the resource
-externally when it names an account outside the trusted set.
+Pure functions over an IAM policy document given as JSON text (IAM logs some of them URL-encoded)
+or an already-decoded object. A statement exposes the resource when it Allows a principal of
+``"*"`` (or ``{"AWS": "*"}``, or uses ``NotPrincipal``) and no *narrowing condition* limits who can
+use it; it shares the resource externally when it names an account outside the trusted set, or
+when its only limit is a condition naming such an account (``"*"`` with ``aws:SourceAccount``).
 
 A narrowing condition is a positive match on the caller's organisation, account, ARN, source
 ARN/account, source VPC or VPC endpoint, or a source IP range that is not the whole internet.
 ``sts:ExternalId`` does not narrow: it is a shared string, not an identity. ``...IfExists``
-operators, negated operators and wildcard-only values do not narrow either, because they let a
-caller through when the key is absent or matches anything.
+operators, ``ForAllValues:`` (true when the key is absent), negated operators and values that a
+stranger can match (wildcards in an account id, organisation id, VPC id or ARN account) do not
+narrow either, because they let a caller through who is not who the condition seems to name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
-
-from trailguard.core.base_handler import is_world_cidr
+from urllib.parse import unquote
 
 NARROWING_KEYS = frozenset(
     key.lower()
@@ -37,11 +39,22 @@ NARROWING_KEYS = frozenset(
     )
 )
 SOURCE_IP_KEY = "aws:sourceip"
-_POSITIVE_OPERATORS = re.compile(
-    r"^(?:for(?:any|all)value:)?(?:stringequals|stringequalsignorecase|stringlike|arnequals|arnlike|ipaddress)$"
-)
+_ACCOUNT_KEYS = frozenset({"aws:principalaccount", "aws:sourceaccount", "aws:sourceowner"})
+_ARN_KEYS = frozenset({"aws:principalarn", "aws:sourcearn"})
+_ID_KEYS = frozenset({"aws:principalorgid", "aws:sourcevpc", "aws:sourcevpce"})
+_ORG_PATHS_KEY = "aws:principalorgpaths"
+
+# Operators that let a request through only when the key is present and matches. "ForAnyValue:"
+# is false for an absent key; "ForAllValues:" is true for one, so it never narrows.
+_STRING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
+_IP_OPERATORS = frozenset({"ipaddress"})
+_FOR_ANY_VALUE = "foranyvalue:"
+
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
+_WILDCARDS = frozenset("*?")
+_WORLD_V4 = ipaddress.IPv4Network("0.0.0.0/0")
+_WORLD_V6 = ipaddress.IPv6Network("::/0")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,28 +75,60 @@ class PolicyExposure:
 
 
 def load_policy(document: Any) -> dict[str, Any] | None:
-    """A policy object from JSON text (possibly URL-encoded by IAM) or a decoded dict."""
+    """A policy object from JSON text (possibly URL-encoded by IAM) or a decoded dict; else None."""
     if isinstance(document, dict):
         return document
     if not isinstance(document, str) or not document.strip():
         return None
     text = document.strip()
-    if text.startswith("%7B") or text.startswith("%7b"):
-        from urllib.parse import unquote
+    for candidate in _decodings(text):
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, str):
+            # A document serialised twice (a JSON string holding JSON): unwrap once.
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
+        if isinstance(value, dict):
+            return value
+    return None
 
-        text = unquote(text)
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+
+def _decodings(text: str) -> list[str]:
+    """The text as given, then URL-decoded (IAM returns documents RFC 3986-encoded)."""
+    candidates = [text]
+    if "%" in text:
+        decoded = unquote(text)
+        candidates.append(decoded)
+        if "+" in decoded:
+            candidates.append(decoded.replace("+", " "))
+    return candidates
+
+
+def _field(mapping: dict[str, Any], name: str) -> Any:
+    """``mapping[name]``, tolerating the odd casing some writers use (``statement``, ``effect``)."""
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.lower() == lowered:
+            return value
+    return None
+
+
+def _has_field(mapping: dict[str, Any], name: str) -> bool:
+    lowered = name.lower()
+    return any(isinstance(key, str) and key.lower() == lowered for key in mapping)
 
 
 def statements(policy: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The policy's statements: a single object or a list, non-objects dropped."""
-    if not policy:
+    if not isinstance(policy, dict):
         return []
-    raw = policy.get("Statement")
+    raw = _field(policy, "Statement")
     if isinstance(raw, dict):
         return [raw]
     if isinstance(raw, list):
@@ -99,17 +144,26 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _texts(value: Any) -> list[str]:
+    """Strings (and numbers, which some writers use for account ids) of a scalar or list, stripped."""
+    return [
+        str(item).strip()
+        for item in _as_list(value)
+        if isinstance(item, str | int | float) and not isinstance(item, bool)
+    ]
+
+
 def principal_values(principal: Any, kinds: Iterable[str] = ("AWS",)) -> list[str]:
     """Principal strings of the given kinds; ``"*"`` as the whole principal is returned as ``"*"``."""
     if isinstance(principal, str):
-        return [principal]
+        return [principal.strip()]
     if not isinstance(principal, dict):
         return []
     wanted = {kind.lower() for kind in kinds}
     values: list[str] = []
     for kind, value in principal.items():
         if isinstance(kind, str) and kind.lower() in wanted:
-            values.extend(str(item) for item in _as_list(value) if isinstance(item, str | int))
+            values.extend(_texts(value))
     return values
 
 
@@ -122,29 +176,117 @@ def account_of_principal(principal: str) -> str:
     return match.group(1) if match else ""
 
 
-def is_narrowed(condition: Any, extra_keys: Iterable[str] = ()) -> bool:
-    """True when a statement's Condition limits callers to a known organisation/account/network."""
-    if not isinstance(condition, dict):
+def _has_wildcard(value: str) -> bool:
+    return any(char in _WILDCARDS for char in value)
+
+
+def _arn_narrows(value: str) -> bool:
+    """An ARN pattern names someone specific: a fixed account, or (account-less ARNs such as S3
+    buckets) a resource name that does not start with a wildcard."""
+    parts = value.split(":", 5)
+    if len(parts) < 6 or parts[0] != "arn":
+        return not _has_wildcard(value)
+    account, resource = parts[4], parts[5]
+    if account:
+        return bool(_ACCOUNT_ID.match(account))
+    return bool(resource) and resource[0] not in _WILDCARDS
+
+
+def _value_narrows(key: str, value: str) -> bool:
+    """Whether one condition value limits the key to something a stranger cannot match."""
+    if not value or not value.strip("*?"):
         return False
+    if key in _ACCOUNT_KEYS:
+        return bool(_ACCOUNT_ID.match(value))
+    if key in _ID_KEYS:
+        return not _has_wildcard(value)
+    if key == _ORG_PATHS_KEY:
+        org = value.split("/", 1)[0]
+        return bool(org) and not _has_wildcard(org)
+    if key in _ARN_KEYS:
+        return _arn_narrows(value)
+    return True
+
+
+def _ips_narrow(values: list[str]) -> bool:
+    """Every value parses as a network, and together they do not cover all of IPv4 or IPv6."""
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for value in values:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return False  # IAM rejects these; never let an odd value count as a limit
+        if isinstance(network, ipaddress.IPv4Network):
+            v4.append(network)
+        else:
+            v6.append(network)
+    # 0.0.0.0/1 plus 128.0.0.0/1 is the world too: collapse before comparing.
+    if _WORLD_V4 in ipaddress.collapse_addresses(v4) or _WORLD_V6 in ipaddress.collapse_addresses(v6):
+        return False
+    return bool(v4 or v6)
+
+
+def _operator_base(operator: str) -> str | None:
+    """The plain operator of a positive, presence-requiring operator; None for anything else."""
+    lowered = operator.strip().lower()
+    if lowered.startswith(_FOR_ANY_VALUE):
+        lowered = lowered[len(_FOR_ANY_VALUE) :]
+    elif ":" in lowered:
+        return None  # ForAllValues: and anything unknown
+    if lowered in _STRING_OPERATORS or lowered in _IP_OPERATORS:
+        return lowered
+    return None
+
+
+def _narrowing_clauses(condition: Any, extra_keys: Iterable[str] = ()) -> list[tuple[str, list[str]]]:
+    """The (key, values) clauses of a Condition block that each narrow the statement on their own."""
+    if not isinstance(condition, dict):
+        return []
     keys = NARROWING_KEYS | {key.lower() for key in extra_keys}
+    found: list[tuple[str, list[str]]] = []
     for operator, clauses in condition.items():
         if not isinstance(operator, str) or not isinstance(clauses, dict):
             continue
-        if not _POSITIVE_OPERATORS.match(operator.lower()):
+        base = _operator_base(operator)
+        if base is None:
             continue
-        for key, raw_values in clauses.items():
-            if not isinstance(key, str):
+        for raw_key, raw_values in clauses.items():
+            if not isinstance(raw_key, str):
                 continue
-            values = [str(v) for v in _as_list(raw_values) if isinstance(v, str | int)]
+            key = raw_key.strip().lower()
+            values = _texts(raw_values)
             if not values:
                 continue
-            lowered = key.lower()
-            if lowered == SOURCE_IP_KEY:
-                if all(not is_world_cidr(value) for value in values):
-                    return True
-            elif lowered in keys and all(value.strip("*?") for value in values):
-                return True
-    return False
+            if key == SOURCE_IP_KEY:
+                if base in _IP_OPERATORS and _ips_narrow(values):
+                    found.append((key, values))
+            elif key in keys and base in _STRING_OPERATORS and all(_value_narrows(key, value) for value in values):
+                found.append((key, values))
+    return found
+
+
+def is_narrowed(condition: Any, extra_keys: Iterable[str] = ()) -> bool:
+    """True when a statement's Condition limits callers to a known organisation/account/network.
+
+    Condition operators and keys are ANDed, so one narrowing clause is enough; within a clause
+    the values are ORed, so every value must narrow.
+    """
+    return bool(_narrowing_clauses(condition, extra_keys))
+
+
+def _condition_accounts(clauses: list[tuple[str, list[str]]]) -> list[str]:
+    """Accounts named by account or ARN clauses: who ``"*"`` really is once narrowed by them."""
+    accounts: list[str] = []
+    for key, values in clauses:
+        if key in _ACCOUNT_KEYS:
+            accounts.extend(values)
+        elif key in _ARN_KEYS:
+            for value in values:
+                parts = value.split(":", 5)
+                if len(parts) == 6 and _ACCOUNT_ID.match(parts[4]):
+                    accounts.append(parts[4])
+    return accounts
 
 
 def analyze_policy(
@@ -153,31 +295,57 @@ def analyze_policy(
     principal_kinds: Iterable[str] = ("AWS",),
     extra_narrowing_keys: Iterable[str] = (),
 ) -> PolicyExposure:
-    """Which Allow statements open the resource to the world, and to which untrusted accounts."""
+    """Which Allow statements open the resource to the world, and to which untrusted accounts.
+
+    ``document``: JSON text (plain or URL-encoded) or a decoded dict; anything unreadable is
+    treated as exposing nothing. ``is_trusted_account``: the caller's notion of "ours" (usually
+    ``lambda a: ctx.is_trusted_account(a, event)``). ``principal_kinds``: which Principal map keys
+    name accounts (``AWS``; add ``CanonicalUser`` or others where they apply).
+    """
     kinds = tuple(principal_kinds)
+    extra = tuple(extra_narrowing_keys)
     world: list[str] = []
     actions: list[str] = []
     external: list[str] = []
+
+    def add_external(account: str) -> None:
+        if account and account not in external and not is_trusted_account(account):
+            external.append(account)
+
     for index, statement in enumerate(statements(load_policy(document))):
-        effect = statement.get("Effect")
-        if not isinstance(effect, str) or effect.lower() != "allow":
+        effect = _field(statement, "Effect")
+        if not isinstance(effect, str) or effect.strip().lower() != "allow":
             continue
-        label = str(statement.get("Sid") or f"statement {index + 1}")
-        narrowed = is_narrowed(statement.get("Condition"), extra_narrowing_keys)
-        if "NotPrincipal" in statement:
+        label = _label(statement, index)
+        clauses = _narrowing_clauses(_field(statement, "Condition"), extra)
+        if _has_field(statement, "NotPrincipal"):
             # Allow with NotPrincipal grants everyone except the listed principals.
-            if not narrowed:
-                world.append(label)
-                actions.extend(str(a) for a in _as_list(statement.get("Action")))
+            grants_everyone = True
+        else:
+            principals = principal_values(_field(statement, "Principal"), kinds)
+            grants_everyone = "*" in principals
+            if not grants_everyone:
+                for principal in principals:
+                    add_external(account_of_principal(principal))
+                continue
+        if clauses:
+            for account in _condition_accounts(clauses):
+                add_external(account)
             continue
-        principals = principal_values(statement.get("Principal"), kinds)
-        if "*" in principals:
-            if not narrowed:
-                world.append(label)
-                actions.extend(str(a) for a in _as_list(statement.get("Action")))
-            continue
-        for principal in principals:
-            account = account_of_principal(principal)
-            if account and not is_trusted_account(account) and account not in external:
-                external.append(account)
+        world.append(label)
+        actions.extend(_statement_actions(statement))
     return PolicyExposure(tuple(world), tuple(external), tuple(dict.fromkeys(actions)))
+
+
+def _statement_actions(statement: dict[str, Any]) -> list[str]:
+    """The actions a statement grants, for display; ``NotAction`` reads as "all except ..."."""
+    granted = _texts(_field(statement, "Action"))
+    if granted:
+        return granted
+    excluded = _texts(_field(statement, "NotAction"))
+    return ["* except " + ", ".join(excluded)] if excluded else []
+
+
+def _label(statement: dict[str, Any], index: int) -> str:
+    sid = _field(statement, "Sid")
+    return sid.strip() if isinstance(sid, str) and sid.strip() else f"statement {index + 1}"

@@ -1,1 +1,45 @@
-"""Rules for config: see DETECTIONS.md."""
+"""AWS Config tampering: recording stopped or its recorder or delivery channel deleted
+(DETECTIONS.md, "Security services and accounts")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+
+SOURCE = "config.amazonaws.com"
+
+_WHAT = {
+    "StopConfigurationRecorder": ("configurationRecorderName", "AWS::Config::ConfigurationRecorder", "stopped"),
+    "DeleteConfigurationRecorder": ("configurationRecorderName", "AWS::Config::ConfigurationRecorder", "deleted"),
+    "DeleteDeliveryChannel": ("deliveryChannelName", "AWS::Config::DeliveryChannel", "deleted"),
+}
+
+
+@rule(
+    id="config.recorder-stopped",
+    severity=Severity.HIGH,
+    on={SOURCE: list(_WHAT)},
+    title="AWS Config recording stopped",
+    description=(
+        "AWS Config's configuration recorder was stopped or deleted, or its delivery channel removed: "
+        "resource changes stop being recorded and Config rules stop evaluating them, hiding what "
+        "happens next."
+    ),
+    remediation=(
+        "Restart recording (`aws configservice start-configuration-recorder "
+        "--configuration-recorder-name <name>`), recreating the recorder or delivery channel if "
+        "deleted, and deny these calls with an SCP outside the security account."
+    ),
+    mitre="T1562.001",
+)
+def recorder_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    key, resource_type, verb = _WHAT.get(event.event_name, _WHAT["StopConfigurationRecorder"])
+    name = event.get_str("requestParameters", key)
+    noun = "delivery channel" if resource_type.endswith("DeliveryChannel") else "configuration recorder"
+    yield Hit(
+        summary=f"AWS Config {noun} {name or '(unnamed)'} {verb}",
+        resource=Resource(type=resource_type, id=name),
+    )

@@ -1,1 +1,447 @@
-"""Rules for iam: see DETECTIONS.md."""
+"""IAM: new users and credentials, admin grants, open role trust, MFA and identity providers,
+and anything the root user does (DETECTIONS.md, "IAM ... and sign-in")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+from trailguard.core.policy import analyze_policy, load_policy, statements
+
+SOURCE = "iam.amazonaws.com"
+
+# AWS managed policies whose attachment makes the principal an administrator (IAMFullAccess
+# lets it grant itself anything). Matched by name so that partitions and look-alike customer
+# policies of the same name are caught too.
+ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
+# Inline policy actions that amount to the same grants when allowed on every resource.
+_ALL_ACTIONS = frozenset({"*", "*:*"})
+_ALL_IAM_ACTIONS = frozenset({"iam:*"})
+_ALL_RESOURCES = frozenset({"*", "arn:*"})
+
+_PRINCIPAL_PARAMS = (
+    ("userName", "AWS::IAM::User", "user", "IAM user"),
+    ("groupName", "AWS::IAM::Group", "group", "IAM group"),
+    ("roleName", "AWS::IAM::Role", "role", "IAM role"),
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _partition(event: CloudTrailEvent) -> str:
+    """``aws``, ``aws-cn`` or ``aws-us-gov``, read from the caller's ARN."""
+    parts = event.get_str("userIdentity", "arn").split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == "arn" and parts[1].startswith("aws") else "aws"
+
+
+def _iam_arn(event: CloudTrailEvent, kind: str, name: str) -> str:
+    account = event.account_id
+    if not name or not account:
+        return ""
+    return f"arn:{_partition(event)}:iam::{account}:{kind}/{name}"
+
+
+def _caller_user_name(event: CloudTrailEvent) -> str:
+    """The IAM user making the call; empty for roles, federated sessions and root."""
+    if event.identity_type != "IAMUser":
+        return ""
+    return event.get_str("userIdentity", "userName")
+
+
+def _is_callers_own_user(event: CloudTrailEvent, user_name: str) -> bool:
+    """IAM user names are unique regardless of case, so compare them without it."""
+    caller = _caller_user_name(event)
+    return bool(caller) and caller.lower() == user_name.lower()
+
+
+def _user(event: CloudTrailEvent, name: str, arn: str = "") -> Resource:
+    return Resource(type="AWS::IAM::User", id=name, arn=arn or _iam_arn(event, "user", name))
+
+
+def _root_account(event: CloudTrailEvent) -> Resource:
+    account = event.account_id
+    return Resource(
+        type="AWS::::Account",
+        id=account,
+        arn=f"arn:{_partition(event)}:iam::{account}:root" if account else "",
+    )
+
+
+def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
+    """The user, group or role a policy call acts on, and a label for it ("IAM role ops")."""
+    for param, resource_type, kind, label in _PRINCIPAL_PARAMS:
+        name = event.get_str("requestParameters", param)
+        if name:
+            return Resource(type=resource_type, id=name, arn=_iam_arn(event, kind, name)), f"{label} {name}"
+    return Resource(type="AWS::IAM::Policy"), "an unnamed principal"
+
+
+def _lowered(value: Any) -> set[str]:
+    items = value if isinstance(value, list) else [value]
+    return {item.strip().lower() for item in items if isinstance(item, str)}
+
+
+def _admin_grant(document: Any) -> str:
+    """What an inline policy's broadest Allow-on-every-resource grants ('' when nothing alarming)."""
+    grant = ""
+    for statement in statements(load_policy(document)):
+        effect = statement.get("Effect")
+        if not isinstance(effect, str) or effect.strip().lower() != "allow":
+            continue
+        if not _lowered(statement.get("Resource")) & _ALL_RESOURCES:
+            continue
+        actions = _lowered(statement.get("Action"))
+        if actions & _ALL_ACTIONS:
+            return "all actions on all resources"
+        if actions & _ALL_IAM_ACTIONS:
+            grant = "all IAM actions on all resources"
+    return grant
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="iam.user-created",
+    severity=Severity.LOW,
+    on={SOURCE: ["CreateUser"]},
+    title="IAM user created",
+    description=(
+        "A new IAM user was created. Long-lived users are a classic persistence mechanism: an "
+        "attacker with IAM rights creates one to keep access after the original credentials are revoked."
+    ),
+    remediation=(
+        "Confirm the user is expected (ticket, infrastructure code). If not, remove its keys, password "
+        "and policies and delete it: `aws iam delete-user --user-name <name>` after detaching everything."
+    ),
+    mitre="T1136.003",
+)
+def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    name = event.get_str("requestParameters", "userName") or event.get_str("responseElements", "user", "userName")
+    user = _user(event, name, event.get_str("responseElements", "user", "arn"))
+    details = {"User": name or "(unnamed)"}
+    path = event.get_str("requestParameters", "path")
+    if path and path != "/":
+        details["Path"] = path
+    yield Hit(summary=f"IAM user {name or '(unnamed)'} created", resource=user, details=details)
+
+
+@rule(
+    id="iam.access-key-created",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["CreateAccessKey"]},
+    title="IAM access key created",
+    description=(
+        "A new access key was created. Keys are long-lived credentials usable from anywhere; one "
+        "created for another user, or for the root user, is a common way to keep or widen access."
+    ),
+    remediation=(
+        "Check with the key's owner that they created it. If not, deactivate and delete it "
+        "(`aws iam update-access-key --status Inactive` then `aws iam delete-access-key`), and "
+        "review what it was used for. Root access keys should not exist at all."
+    ),
+    mitre="T1098.001",
+    escalates_to=(Severity.HIGH, Severity.CRITICAL),
+)
+def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    requested_user = event.get_str("requestParameters", "userName")
+    key_id = event.get_str("responseElements", "accessKey", "accessKeyId")
+    details = {"Access key": key_id} if key_id else {}
+    if event.identity_type == "Root" and not requested_user:
+        yield Hit(
+            summary="Access key created for the root user",
+            resource=_root_account(event),
+            severity=Severity.CRITICAL,
+            details={**details, "User": "root"},
+        )
+        return
+    if requested_user and not _is_callers_own_user(event, requested_user):
+        yield Hit(
+            summary=f"Access key created for IAM user {requested_user} by {event.actor.label}",
+            resource=_user(event, requested_user),
+            severity=Severity.HIGH,
+            details={**details, "User": requested_user},
+        )
+        return
+    owner = (
+        _caller_user_name(event)
+        or requested_user
+        or event.get_str("responseElements", "accessKey", "userName")
+        or event.actor.label
+    )
+    yield Hit(
+        summary=f"{event.actor.label} created an access key for itself",
+        resource=_user(event, owner),
+        details={**details, "User": owner},
+    )
+
+
+@rule(
+    id="iam.admin-policy-attached",
+    severity=Severity.HIGH,
+    on={
+        SOURCE: [
+            "AttachUserPolicy",
+            "AttachGroupPolicy",
+            "AttachRolePolicy",
+            "PutUserPolicy",
+            "PutGroupPolicy",
+            "PutRolePolicy",
+        ]
+    },
+    title="Administrator policy granted",
+    description=(
+        "AdministratorAccess or IAMFullAccess was attached to a user, group or role, or an inline "
+        "policy allowing every action on every resource was added. Whoever holds that principal "
+        "now controls the account."
+    ),
+    remediation=(
+        "If not expected, detach or delete the policy (`aws iam detach-role-policy --role-name <r> "
+        "--policy-arn <arn>`, `aws iam delete-user-policy --user-name <u> --policy-name <p>`) and "
+        "review what the principal did since. Grant least privilege instead."
+    ),
+    mitre="T1098.003",
+)
+def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    target, label = _target_principal(event)
+    if event.event_name.startswith("Attach"):
+        policy_arn = event.get_str("requestParameters", "policyArn")
+        name = policy_arn.rsplit("/", 1)[-1]
+        if ":policy/" not in policy_arn or name not in ADMIN_POLICY_NAMES:
+            return
+        yield Hit(
+            summary=f"{name} attached to {label}",
+            resource=target,
+            details={"Policy": policy_arn},
+        )
+        return
+    grant = _admin_grant(event.get("requestParameters", "policyDocument"))
+    if not grant:
+        return
+    policy_name = event.get_str("requestParameters", "policyName") or "(unnamed)"
+    yield Hit(
+        summary=f"Inline policy {policy_name} granting {grant} put on {label}",
+        resource=target,
+        details={"Inline policy": policy_name, "Grants": grant},
+    )
+
+
+@rule(
+    id="iam.login-profile-created",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["CreateLoginProfile", "UpdateLoginProfile"]},
+    title="Console password set for an IAM user",
+    description=(
+        "A console password was created or reset for an IAM user. Setting another user's password "
+        "is how an attacker with IAM rights takes over that user in the console."
+    ),
+    remediation=(
+        "Confirm with the user. If unexpected, remove the password (`aws iam delete-login-profile "
+        "--user-name <name>`), require MFA, and review the user's recent console activity."
+    ),
+    mitre="T1098",
+    escalates_to=(Severity.HIGH,),
+)
+def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    requested_user = event.get_str("requestParameters", "userName")
+    verb = "created" if event.event_name == "CreateLoginProfile" else "changed"
+    details: dict[str, str] = {}
+    reset = event.get_bool("requestParameters", "passwordResetRequired")
+    if reset is not None:
+        details["Password reset required"] = "yes" if reset else "no"
+    if requested_user and not _is_callers_own_user(event, requested_user):
+        yield Hit(
+            summary=f"Console password {verb} for IAM user {requested_user} by {event.actor.label}",
+            resource=_user(event, requested_user),
+            severity=Severity.HIGH,
+            details={"User": requested_user, **details},
+        )
+        return
+    owner = requested_user or _caller_user_name(event) or event.actor.label
+    resource = _root_account(event) if event.identity_type == "Root" and not requested_user else _user(event, owner)
+    yield Hit(
+        summary=f"Console password {verb} by {event.actor.label} for itself",
+        resource=resource,
+        details={"User": owner, **details},
+    )
+
+
+@rule(
+    id="iam.role-trust-public",
+    severity=Severity.CRITICAL,
+    on={SOURCE: ["CreateRole", "UpdateAssumeRolePolicy"]},
+    title="Role trust policy open to anyone or outsiders",
+    description=(
+        'A role\'s trust policy lets any AWS principal ("*" without an organisation, account or '
+        "network condition) or an account outside the trusted accounts assume it: a backdoor into "
+        "the account with the role's permissions."
+    ),
+    remediation=(
+        "Restore a trust policy naming only the intended principals (`aws iam update-assume-role-policy "
+        "--role-name <role> --policy-document file://trust.json`), add aws:PrincipalOrgID where '*' "
+        "is needed, and check CloudTrail for AssumeRole calls on the role from unknown accounts."
+    ),
+    mitre="T1098.003",
+    escalates_to=(Severity.HIGH,),
+)
+def role_trust_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.event_name == "CreateRole":
+        document = event.get("requestParameters", "assumeRolePolicyDocument")
+        if document is None:
+            document = event.get("responseElements", "role", "assumeRolePolicyDocument")
+    else:
+        document = event.get("requestParameters", "policyDocument")
+    exposure = analyze_policy(document, lambda account: ctx.is_trusted_account(account, event))
+    if not exposure.public and not exposure.external:
+        return
+    name = event.get_str("requestParameters", "roleName") or event.get_str("responseElements", "role", "roleName")
+    role = Resource(
+        type="AWS::IAM::Role",
+        id=name,
+        arn=event.get_str("responseElements", "role", "arn") or _iam_arn(event, "role", name),
+    )
+    role_label = name or "(unnamed)"
+    details: dict[str, str] = {}
+    if exposure.external_accounts:
+        details["External accounts"] = ", ".join(exposure.external_accounts)
+    if exposure.public:
+        details["Open statements"] = ", ".join(exposure.world_statements)
+        if exposure.world_actions:
+            details["Actions"] = ", ".join(exposure.world_actions)
+        yield Hit(summary=f"Role {role_label} can be assumed by any AWS principal", resource=role, details=details)
+        return
+    yield Hit(
+        summary=f"Role {role_label} can be assumed from untrusted account(s) {details['External accounts']}",
+        resource=role,
+        severity=Severity.HIGH,
+        details=details,
+    )
+
+
+@rule(
+    id="iam.mfa-removed",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DeactivateMFADevice", "DeleteVirtualMFADevice"]},
+    title="MFA device deactivated or deleted",
+    description=(
+        "An MFA device was deactivated or deleted, so the user can sign in with a password alone. "
+        "Attackers remove MFA to lock out the owner or to register their own device."
+    ),
+    remediation=(
+        "Ask the user whether they did it. Re-enable MFA (`aws iam enable-mfa-device`), rotate the "
+        "user's password and keys if the change was not theirs, and require MFA by policy."
+    ),
+    mitre="T1556.006",
+)
+def mfa_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    serial = event.get_str("requestParameters", "serialNumber")
+    details = {"MFA device": serial} if serial else {}
+    if event.event_name == "DeactivateMFADevice":
+        requested_user = event.get_str("requestParameters", "userName")
+        user = requested_user or _caller_user_name(event) or event.actor.label
+        own_root = event.identity_type == "Root" and not requested_user
+        yield Hit(
+            summary=f"MFA device deactivated for {user}",
+            resource=_root_account(event) if own_root else _user(event, user),
+            details={**details, "User": user},
+        )
+        return
+    device = serial.rsplit("/", 1)[-1] if serial else "(unnamed)"
+    yield Hit(
+        summary=f"Virtual MFA device {device} deleted",
+        resource=Resource(
+            type="AWS::IAM::VirtualMFADevice", id=device, arn=serial if serial.startswith("arn:") else ""
+        ),
+        details=details,
+    )
+
+
+_PROVIDER_EVENTS: dict[str, tuple[str, str]] = {
+    # event name -> (provider kind, what happened)
+    "CreateSAMLProvider": ("SAML", "created"),
+    "UpdateSAMLProvider": ("SAML", "updated"),
+    "DeleteSAMLProvider": ("SAML", "deleted"),
+    "CreateOpenIDConnectProvider": ("OIDC", "created"),
+    "UpdateOpenIDConnectProviderThumbprint": ("OIDC", "updated (thumbprints)"),
+    "AddClientIDToOpenIDConnectProvider": ("OIDC", "updated (client id added)"),
+    "DeleteOpenIDConnectProvider": ("OIDC", "deleted"),
+}
+
+
+@rule(
+    id="iam.identity-provider-changed",
+    severity=Severity.MEDIUM,
+    on={SOURCE: list(_PROVIDER_EVENTS)},
+    title="IAM identity provider changed",
+    description=(
+        "A SAML or OpenID Connect identity provider was created, changed or deleted. Whoever controls "
+        "a trusted provider can sign in to every role that trusts it, without any IAM credential."
+    ),
+    remediation=(
+        "Confirm the change with the identity team. Check the provider's metadata, URL and thumbprints "
+        "(`aws iam get-saml-provider` / `aws iam get-open-id-connect-provider`) and which roles trust it."
+    ),
+    mitre="T1484.002",
+)
+def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    kind, happened = _PROVIDER_EVENTS.get(event.event_name, ("", "changed"))
+    if kind == "SAML":
+        arn = event.get_str("requestParameters", "sAMLProviderArn") or event.get_str(
+            "responseElements", "sAMLProviderArn"
+        )
+        name = event.get_str("requestParameters", "name") or arn.rsplit("/", 1)[-1]
+        resource = Resource(type="AWS::IAM::SAMLProvider", id=name, arn=arn)
+    else:
+        arn = event.get_str("requestParameters", "openIDConnectProviderArn") or event.get_str(
+            "responseElements", "openIDConnectProviderArn"
+        )
+        name = arn.split(":oidc-provider/", 1)[-1] if ":oidc-provider/" in arn else ""
+        name = name or event.get_str("requestParameters", "url").removeprefix("https://")
+        resource = Resource(type="AWS::IAM::OIDCProvider", id=name, arn=arn)
+    label = resource.id or "(unnamed)"
+    yield Hit(
+        summary=f"{kind or 'Identity'} provider {label} {happened}",
+        resource=resource,
+        details={"Provider": arn or label, "Change": happened},
+    )
+
+
+@rule(
+    id="iam.root-activity",
+    severity=Severity.HIGH,
+    identity_types={"Root"},
+    title="Root user activity",
+    description=(
+        "The root user made an API call. Root cannot be restricted by IAM policies, and day-to-day "
+        "work should never need it: any use outside a documented break-glass task is suspicious."
+    ),
+    remediation=(
+        "Confirm who holds the root credentials and why they were used. If unexpected, change the "
+        "root password, delete any root access keys, check the root MFA device, and review the calls."
+    ),
+    mitre="T1078.004",
+)
+def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.identity_type != "Root":
+        return
+    # The sign-in rules cover console sign-in events (ConsoleLogin and the CheckMfa-style steps
+    # around it, which EventBridge delivers under another detail-type that the root-activity
+    # pattern does not match); invokedBy marks an AWS service acting for root.
+    if event.get_str("eventType") == "AwsConsoleSignIn" or event.event_name == "ConsoleLogin":
+        return
+    if event.get_str("userIdentity", "invokedBy"):
+        return
+    source = event.event_source.removesuffix(".amazonaws.com") or "(unknown service)"
+    yield Hit(
+        summary=f"Root user called {source}:{event.event_name or '(unknown)'}",
+        resource=_root_account(event),
+        details={"Call": f"{source}:{event.event_name}"},
+    )

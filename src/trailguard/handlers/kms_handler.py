@@ -1,1 +1,115 @@
-"""Rules for kms: see DETECTIONS.md."""
+"""KMS rules: keys disabled or scheduled for deletion, and key policies opened to everyone
+(DETECTIONS.md, "Security services and accounts")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int
+from trailguard.core.policy import analyze_policy
+
+SOURCE = "kms.amazonaws.com"
+# ScheduleKeyDeletion's PendingWindowInDays when the caller leaves it out.
+DEFAULT_PENDING_WINDOW_DAYS = 30
+# In a key policy, a condition on the calling account limits "*" just like aws:PrincipalAccount.
+KMS_NARROWING_KEYS = ("kms:CallerAccount",)
+
+
+def _key(event: CloudTrailEvent) -> Resource:
+    """The key a call acts on: requests carry an id or ARN, responses and resources the ARN."""
+    given = event.get_str("requestParameters", "keyId")
+    arn = event.get_str("responseElements", "keyId")
+    if not arn.startswith("arn:"):
+        arn = ""
+    if not arn:
+        for item in event.get_list("resources"):
+            if isinstance(item, dict) and item.get("type") == "AWS::KMS::Key" and isinstance(item.get("ARN"), str):
+                arn = item["ARN"]
+                break
+    if given.startswith("arn:"):
+        arn = arn or given
+        given = given.rsplit("/", 1)[-1]
+    if not given and arn:
+        given = arn.rsplit("/", 1)[-1]
+    return Resource(type="AWS::KMS::Key", id=given, arn=arn)
+
+
+@rule(
+    id="kms.key-disabled",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DisableKey", "ScheduleKeyDeletion"]},
+    title="KMS key disabled or scheduled for deletion",
+    description=(
+        "A KMS key was disabled or scheduled for deletion. Everything encrypted under it (S3 "
+        "objects, EBS volumes, databases, secrets) becomes unreadable, now or at the end of the "
+        "waiting period, and a deleted key cannot be recovered: a sabotage and ransom technique."
+    ),
+    remediation=(
+        "Cancel the deletion while the key is pending (`aws kms cancel-key-deletion --key-id "
+        "<key>`), re-enable it (`aws kms enable-key --key-id <key>`), and restrict "
+        "kms:ScheduleKeyDeletion and kms:DisableKey to break-glass roles."
+    ),
+    mitre="T1485",
+)
+def key_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    key = _key(event)
+    label = key.label or "(unknown)"
+    if event.event_name == "DisableKey":
+        yield Hit(summary=f"KMS key {label} disabled", resource=key, details={"Change": "disabled"})
+        return
+    window = as_int(event.get("requestParameters", "pendingWindowInDays"))
+    if window is None:
+        window = as_int(event.get("responseElements", "pendingWindowInDays"))
+    if window is None:
+        window = DEFAULT_PENDING_WINDOW_DAYS
+    details = {"Change": "scheduled for deletion", "Pending window": f"{window} days"}
+    deletion_date = event.get_str("responseElements", "deletionDate")
+    if deletion_date:
+        details["Deletion date"] = deletion_date
+    yield Hit(
+        summary=f"KMS key {label} scheduled for deletion in {window} days",
+        resource=key,
+        details=details,
+    )
+
+
+@rule(
+    id="kms.key-policy-public",
+    severity=Severity.CRITICAL,
+    on={SOURCE: ["PutKeyPolicy"]},
+    title="KMS key policy allows public access",
+    description=(
+        'A key policy now Allows Principal "*" without a condition limiting callers to an '
+        "account (kms:CallerAccount, aws:PrincipalAccount), organization or network: any AWS "
+        "principal anywhere can use the key as far as the allowed actions go, for instance to "
+        "decrypt data or to change the key."
+    ),
+    remediation=(
+        "Put back the previous key policy (`aws kms put-key-policy --key-id <key> --policy-name "
+        "default --policy file://policy.json`) with the public statement removed or narrowed, and "
+        "review CloudTrail for use of the key from other accounts."
+    ),
+    mitre="T1098",
+)
+def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    exposure = analyze_policy(
+        event.get("requestParameters", "policy"),
+        lambda account: ctx.is_trusted_account(account, event),
+        extra_narrowing_keys=KMS_NARROWING_KEYS,
+    )
+    if not exposure.public:
+        return
+    key = _key(event)
+    details = {"Public statements": ", ".join(exposure.world_statements)}
+    if exposure.world_actions:
+        details["Actions"] = ", ".join(exposure.world_actions)
+    yield Hit(
+        summary=(
+            f"KMS key {key.label or '(unknown)'} policy allows public access"
+            + (f" ({', '.join(exposure.world_actions)})" if exposure.world_actions else "")
+        ),
+        resource=key,
+        details=details,
+    )

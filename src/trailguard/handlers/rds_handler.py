@@ -1,1 +1,269 @@
-"""Rules for rds: see DETECTIONS.md."""
+"""RDS exposure and protection rules: public instances and snapshots, deletion protection and
+backups, storage encryption (DETECTIONS.md, "RDS").
+
+RDS logs its Query-API parameters with a lower-cased first letter (``dBInstanceIdentifier``,
+``publiclyAccessible``). DocumentDB and Neptune share the ``rds.amazonaws.com`` event source and the
+same API, so these rules cover them too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, items_of
+
+SOURCE = "rds.amazonaws.com"
+
+INSTANCE_EVENTS = frozenset({"CreateDBInstance", "ModifyDBInstance", "RestoreDBInstanceFromDBSnapshot"})
+# Events where the caller may omit publiclyAccessible and RDS picks a value from the subnets' route
+# to an internet gateway: the response then says what was chosen.
+DEFAULTING_EVENTS = frozenset(
+    {"CreateDBInstance", "CreateDBCluster", "RestoreDBInstanceFromDBSnapshot", "RestoreDBClusterFromSnapshot"}
+)
+# Engines whose instances only join a cluster: storage, and its encryption, belong to the cluster.
+CLUSTER_ENGINES = ("aurora", "docdb", "neptune")
+# From this day every new Aurora cluster is encrypted at rest (AWS owned key) unless told otherwise;
+# before it, an Aurora cluster created without StorageEncrypted was unencrypted.
+AURORA_DEFAULT_ENCRYPTION_SINCE = "2026-02-18"
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _database(event: CloudTrailEvent) -> Resource:
+    """The instance or cluster a call acts on, with its ARN when the response carries it."""
+    if event.event_name in INSTANCE_EVENTS:
+        name = event.get_str("requestParameters", "dBInstanceIdentifier")
+        arn = event.get_str("responseElements", "dBInstanceArn")
+        return Resource(type="AWS::RDS::DBInstance", id=name or arn.rsplit(":", 1)[-1], arn=arn)
+    name = event.get_str("requestParameters", "dBClusterIdentifier")
+    arn = event.get_str("responseElements", "dBClusterArn")
+    return Resource(type="AWS::RDS::DBCluster", id=name or arn.rsplit(":", 1)[-1], arn=arn)
+
+
+def _kind(resource: Resource) -> str:
+    return "DB instance" if resource.type == "AWS::RDS::DBInstance" else "DB cluster"
+
+
+def _arn(identifier: str) -> str:
+    return identifier if identifier.startswith("arn:") else ""
+
+
+def _engine(event: CloudTrailEvent) -> str:
+    return (event.get_str("requestParameters", "engine") or event.get_str("responseElements", "engine")).lower()
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="rds.instance-public",
+    severity=Severity.CRITICAL,
+    on={
+        SOURCE: [
+            "CreateDBInstance",
+            "ModifyDBInstance",
+            "CreateDBCluster",
+            "ModifyDBCluster",
+            "RestoreDBInstanceFromDBSnapshot",
+            "RestoreDBClusterFromSnapshot",
+        ]
+    },
+    title="RDS database made publicly accessible",
+    description=(
+        "A database was created, restored or modified with public accessibility on: its endpoint "
+        "resolves to a public IP address, so its security groups are all that stand between the "
+        "internet and the database login."
+    ),
+    remediation=(
+        "Turn public access off (`aws rds modify-db-instance --db-instance-identifier <id> "
+        "--no-publicly-accessible --apply-immediately`, or modify-db-cluster for Multi-AZ clusters) "
+        "and check the security groups and the database's login history."
+    ),
+    mitre="T1190",
+)
+def instance_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    public = event.get_bool("requestParameters", "publiclyAccessible")
+    source = "request"
+    if public is None and event.event_name in DEFAULTING_EVENTS:
+        # Omitted: RDS made it public if the subnets route to an internet gateway.
+        public = event.get_bool("responseElements", "publiclyAccessible")
+        source = "default for the subnets"
+    if public is not True:
+        return
+    database = _database(event)
+    details = {"Publicly accessible": "true" if source == "request" else f"true ({source})"}
+    engine = _engine(event)
+    if engine:
+        details["Engine"] = engine
+    yield Hit(
+        summary=f"{_kind(database)} {database.label or '(unnamed)'} made publicly accessible ({event.event_name})",
+        resource=database,
+        details=details,
+    )
+
+
+@rule(
+    id="rds.snapshot-public",
+    severity=Severity.CRITICAL,
+    on={SOURCE: ["ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute"]},
+    title="RDS snapshot made public or shared externally",
+    description=(
+        "A database snapshot's restore permission was granted to everyone or to an account outside "
+        "the trusted accounts. Whoever holds it can restore the whole database in their own account: "
+        "a one-call exfiltration."
+    ),
+    remediation=(
+        "Remove the permission (`aws rds modify-db-snapshot-attribute --db-snapshot-identifier <id> "
+        "--attribute-name restore --values-to-remove all` or the account id; "
+        "modify-db-cluster-snapshot-attribute for cluster snapshots) and find out whether it was "
+        "already copied or restored."
+    ),
+    mitre="T1537",
+    escalates_to=(Severity.MEDIUM,),
+)
+def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.get_str("requestParameters", "attributeName").lower() != "restore":
+        return
+    public = False
+    external: list[str] = []
+    for value in items_of(event.get("requestParameters", "valuesToAdd")):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        account = value.strip()
+        if account.lower() == "all":
+            public = True
+        elif not ctx.is_trusted_account(account, event) and account not in external:
+            external.append(account)
+    if not public and not external:
+        return
+    if event.event_name == "ModifyDBClusterSnapshotAttribute":
+        name = event.get_str("requestParameters", "dBClusterSnapshotIdentifier")
+        snapshot = Resource(type="AWS::RDS::DBClusterSnapshot", id=name.rsplit(":", 1)[-1], arn=_arn(name))
+        kind = "DB cluster snapshot"
+    else:
+        name = event.get_str("requestParameters", "dBSnapshotIdentifier")
+        snapshot = Resource(type="AWS::RDS::DBSnapshot", id=name.rsplit(":", 1)[-1], arn=_arn(name))
+        kind = "DB snapshot"
+    label = snapshot.label or "(unnamed)"
+    details: dict[str, str] = {}
+    if public:
+        details["Restorable by"] = "everyone (all)"
+    if external:
+        details["External accounts"] = ", ".join(external)
+    if public:
+        yield Hit(
+            summary=f"{kind} {label} made public: any AWS account can restore it", resource=snapshot, details=details
+        )
+    else:
+        yield Hit(
+            summary=f"{kind} {label} shared with external account(s) {', '.join(external)}",
+            resource=snapshot,
+            severity=Severity.MEDIUM,
+            details=details,
+        )
+
+
+@rule(
+    id="rds.protection-reduced",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["ModifyDBInstance", "ModifyDBCluster"]},
+    title="RDS deletion protection or backups turned off",
+    description=(
+        "Deletion protection was turned off or automated backups were disabled (retention 0) on a "
+        "database: one more call can now destroy it with no way back, which is how ransom and "
+        "sabotage attacks on databases start."
+    ),
+    remediation=(
+        "Turn protection back on (`aws rds modify-db-instance --db-instance-identifier <id> "
+        "--deletion-protection --backup-retention-period 7 --apply-immediately`, or modify-db-cluster) "
+        "and confirm recent snapshots exist."
+    ),
+    mitre="T1490",
+)
+def protection_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    changes: dict[str, str] = {}
+    if event.get_bool("requestParameters", "deletionProtection") is False:
+        changes["Deletion protection"] = "turned off"
+    if event.get_int("requestParameters", "backupRetentionPeriod") == 0:
+        changes["Automated backups"] = "disabled (retention 0 days)"
+    if not changes:
+        return
+    database = _database(event)
+    yield Hit(
+        summary=f"{_kind(database)} {database.label or '(unnamed)'}: "
+        + ", ".join(f"{what} {how}" for what, how in changes.items()),
+        resource=database,
+        details=changes,
+    )
+
+
+def _unencrypted_reason(event: CloudTrailEvent) -> str:
+    """Why the new storage is unencrypted ('' when it is encrypted or the record cannot tell)."""
+    response = event.response
+    encryption_type = response.get("storageEncryptionType")
+    if isinstance(encryption_type, str) and encryption_type:
+        # Newer responses say which encryption was applied: none, sse-rds (AWS owned key), sse-kms.
+        return "storage encryption type none" if encryption_type.lower() == "none" else ""
+    encrypted = as_bool(response.get("storageEncrypted"))
+    if encrypted is not None:
+        return "" if encrypted else "storage created unencrypted"
+    requested = event.get_bool("requestParameters", "storageEncrypted")
+    if requested is True or event.get_str("requestParameters", "kmsKeyId"):
+        return ""
+    if requested is False:
+        return "storage encryption explicitly disabled"
+    if event.get_str("requestParameters", "replicationSourceIdentifier") or event.get_str(
+        "requestParameters", "globalClusterIdentifier"
+    ):
+        return ""  # a replica or global-database member inherits its source's encryption
+    if (
+        event.event_name == "CreateDBCluster"
+        and _engine(event).startswith("aurora")
+        and event.event_time[:10] >= AURORA_DEFAULT_ENCRYPTION_SINCE
+    ):
+        return ""
+    return "storage encryption not requested"
+
+
+@rule(
+    id="rds.storage-unencrypted",
+    severity=Severity.LOW,
+    on={SOURCE: ["CreateDBInstance", "CreateDBCluster"]},
+    title="RDS database created without storage encryption",
+    description=(
+        "A database was created with unencrypted storage. Encryption cannot be turned on later in "
+        "place: the data, its backups and its snapshots stay readable to anyone who gets the "
+        "underlying storage or a shared snapshot."
+    ),
+    remediation=(
+        "Snapshot the database, copy the snapshot with `aws rds copy-db-snapshot --kms-key-id <key>` "
+        "(copy-db-cluster-snapshot for clusters), restore from the encrypted copy and switch over; "
+        "create new databases with --storage-encrypted."
+    ),
+    mitre="T1530",
+)
+def storage_unencrypted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.event_name == "CreateDBInstance" and (
+        event.get_str("requestParameters", "dBClusterIdentifier") or _engine(event).startswith(CLUSTER_ENGINES)
+    ):
+        return  # an Aurora/DocumentDB/Neptune instance stores nothing itself: its cluster was judged
+    reason = _unencrypted_reason(event)
+    if not reason:
+        return
+    database = _database(event)
+    details = {"Encryption": reason}
+    engine = _engine(event)
+    if engine:
+        details["Engine"] = engine
+    yield Hit(
+        summary=f"{_kind(database)} {database.label or '(unnamed)'} created with unencrypted storage",
+        resource=database,
+        details=details,
+    )

@@ -1,1 +1,335 @@
-"""Rules for s3: see DETECTIONS.md."""
+"""S3 exposure and protection rules: public ACLs and policies, Block Public Access, encryption,
+logging and versioning (DETECTIONS.md, "S3").
+
+S3 records are peculiar: request bodies are XML converted to JSON, so a list of one element is
+written as a single object, booleans may arrive as strings, and request headers such as
+``x-amz-acl`` appear as a string or as a list of strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, items_of
+from trailguard.core.policy import analyze_policy
+
+SOURCE = "s3.amazonaws.com"
+
+# Canned ACLs that grant something to everyone or to every AWS account holder.
+PUBLIC_CANNED_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
+# Group grantees, matched on the path so that http/https spellings both count.
+PUBLIC_GROUPS = {
+    "/groups/global/allusers": "AllUsers",
+    "/groups/global/authenticatedusers": "AuthenticatedUsers",
+}
+# Headers that grant a permission to explicit grantees (x-amz-grant-read: uri="...AllUsers").
+GRANT_HEADERS = {
+    "x-amz-grant-read": "READ",
+    "x-amz-grant-write": "WRITE",
+    "x-amz-grant-read-acp": "READ_ACP",
+    "x-amz-grant-write-acp": "WRITE_ACP",
+    "x-amz-grant-full-control": "FULL_CONTROL",
+}
+BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _bucket(event: CloudTrailEvent) -> Resource:
+    """The bucket a call acts on: the request names it; data events also list its ARN."""
+    name = event.get_str("requestParameters", "bucketName")
+    arn = ""
+    for item in event.get_list("resources"):
+        if isinstance(item, dict) and item.get("type") == "AWS::S3::Bucket" and isinstance(item.get("ARN"), str):
+            arn = item["ARN"]
+            break
+    if not name and arn.startswith("arn:"):
+        name = arn.rsplit(":", 1)[-1]
+    if name and not arn:
+        arn = f"arn:aws:s3:::{name}"
+    return Resource(type="AWS::S3::Bucket", id=name, arn=arn)
+
+
+def _object(event: CloudTrailEvent) -> Resource:
+    bucket = _bucket(event).id
+    key = event.get_str("requestParameters", "key") or event.get_str("requestParameters", "Key")
+    object_id = f"{bucket}/{key}" if bucket and key else bucket or key
+    return Resource(type="AWS::S3::Object", id=object_id, arn=f"arn:aws:s3:::{object_id}" if object_id else "")
+
+
+def _header_values(value: Any) -> list[str]:
+    """A request header as CloudTrail writes it: a string, or a list of strings."""
+    return [item for item in items_of(value) if isinstance(item, str)]
+
+
+def _public_group(uri: str) -> str:
+    """ "AllUsers"/"AuthenticatedUsers" when ``uri`` names one of the public groups, else ''."""
+    lowered = uri.strip().strip("\"'").lower()
+    for path, label in PUBLIC_GROUPS.items():
+        if lowered.endswith(path):
+            return label
+    return ""
+
+
+def _public_acl_grants(params: dict[str, Any]) -> list[str]:
+    """Every public grant a PutBucketAcl/PutObjectAcl/CreateBucket request makes, as text."""
+    found: list[str] = []
+    for canned in _header_values(params.get("x-amz-acl")):
+        if canned.strip().lower() in PUBLIC_CANNED_ACLS:
+            found.append(f"canned ACL {canned.strip()}")
+    for header, permission in GRANT_HEADERS.items():
+        for value in _header_values(params.get(header)):
+            # uri="http://acs.amazonaws.com/groups/global/AllUsers", id="...", possibly several
+            for part in value.split(","):
+                kind, _, target = part.strip().partition("=")
+                group = _public_group(target) if kind.strip().lower() == "uri" else ""
+                if group:
+                    found.append(f"{permission} to {group}")
+    policy = params.get("AccessControlPolicy")
+    acl = policy.get("AccessControlList") if isinstance(policy, dict) else None
+    grants = items_of(acl.get("Grant")) if isinstance(acl, dict) else []
+    for grant in grants:
+        if not isinstance(grant, dict):
+            continue
+        grantee = grant.get("Grantee")
+        uri = grantee.get("URI") if isinstance(grantee, dict) else None
+        group = _public_group(uri) if isinstance(uri, str) else ""
+        if group:
+            granted = grant.get("Permission")
+            found.append(f"{granted if isinstance(granted, str) and granted else 'access'} to {group}")
+    return list(dict.fromkeys(found))
+
+
+# --------------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="s3.bucket-acl-public",
+    severity=Severity.HIGH,
+    on={SOURCE: ["PutBucketAcl", "CreateBucket"]},
+    title="S3 bucket ACL made public",
+    description=(
+        "A bucket's ACL grants access to AllUsers (anyone on the internet) or AuthenticatedUsers "
+        "(anyone with an AWS account), directly or through a public canned ACL. Unless Block "
+        "Public Access ignores public ACLs, the bucket's listing or contents are now exposed."
+    ),
+    remediation=(
+        "Reset the ACL (`aws s3api put-bucket-acl --bucket <bucket> --acl private`), turn on Block "
+        "Public Access for the bucket and the account, and prefer disabling ACLs altogether "
+        "(Object Ownership: BucketOwnerEnforced)."
+    ),
+    mitre="T1530",
+)
+def bucket_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    grants = _public_acl_grants(event.request)
+    if not grants:
+        return
+    bucket = _bucket(event)
+    verb = "created with a public ACL" if event.event_name == "CreateBucket" else "ACL made public"
+    yield Hit(
+        summary=f"Bucket {bucket.label or '(unnamed)'} {verb}: {', '.join(grants)}",
+        resource=bucket,
+        details={"Public grants": ", ".join(grants)},
+    )
+
+
+@rule(
+    id="s3.object-acl-public",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["PutObjectAcl"]},
+    title="S3 object ACL made public",
+    description=(
+        "An object's ACL now grants access to AllUsers or AuthenticatedUsers, so anyone can read "
+        "(or rewrite) that object unless Block Public Access ignores public ACLs. Only recorded "
+        "when the trail logs S3 data events."
+    ),
+    remediation=(
+        "Reset the object ACL (`aws s3api put-object-acl --bucket <bucket> --key <key> --acl "
+        "private`), turn on Block Public Access, and consider disabling ACLs on the bucket."
+    ),
+    mitre="T1530",
+)
+def object_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    grants = _public_acl_grants(event.request)
+    if not grants:
+        return
+    obj = _object(event)
+    yield Hit(
+        summary=f"Object {obj.label or '(unnamed)'} made public: {', '.join(grants)}",
+        resource=obj,
+        details={"Public grants": ", ".join(grants)},
+    )
+
+
+@rule(
+    id="s3.bucket-policy-public",
+    severity=Severity.CRITICAL,
+    on={SOURCE: ["PutBucketPolicy"]},
+    title="S3 bucket policy allows public access",
+    description=(
+        'A bucket policy now Allows Principal "*" without a condition that limits callers to an '
+        "organization, account, source ARN, VPC or non-public network: anyone on the internet can "
+        "perform the allowed actions on the bucket unless Block Public Access restricts it."
+    ),
+    remediation=(
+        "Remove or narrow the public statement (`aws s3api delete-bucket-policy --bucket <bucket>` "
+        "or put back the previous policy), and enable Block Public Access (BlockPublicPolicy, "
+        "RestrictPublicBuckets) on the bucket and the account."
+    ),
+    mitre="T1530",
+)
+def bucket_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    params = event.request
+    # CloudTrail writes the parsed document under bucketPolicy; older records carry text in policy.
+    document = params.get("bucketPolicy") or params.get("policy")
+    exposure = analyze_policy(document, lambda account: ctx.is_trusted_account(account, event))
+    if not exposure.public:
+        return
+    bucket = _bucket(event)
+    details = {"Public statements": ", ".join(exposure.world_statements)}
+    if exposure.world_actions:
+        details["Actions"] = ", ".join(exposure.world_actions)
+    yield Hit(
+        summary=(
+            f"Bucket {bucket.label or '(unnamed)'} policy allows public access"
+            + (f" ({', '.join(exposure.world_actions)})" if exposure.world_actions else "")
+        ),
+        resource=bucket,
+        details=details,
+    )
+
+
+def _flags_turned_off(config: dict[str, Any]) -> list[str]:
+    """The Block Public Access flags a configuration leaves off.
+
+    S3 treats an omitted flag as false, so a flag counts as off when it is false or absent; a
+    value of some other type is unknown and does not count.
+    """
+    return [flag for flag in BLOCK_FLAGS if config.get(flag) is None or as_bool(config.get(flag)) is False]
+
+
+@rule(
+    id="s3.public-access-block-removed",
+    severity=Severity.HIGH,
+    on={
+        SOURCE: [
+            "DeleteBucketPublicAccessBlock",
+            "PutBucketPublicAccessBlock",
+            "DeleteAccountPublicAccessBlock",
+            "PutAccountPublicAccessBlock",
+        ]
+    },
+    title="S3 Block Public Access removed or weakened",
+    description=(
+        "Block Public Access was deleted or one of its four settings turned off, for a bucket or "
+        "for the whole account. It is the guard rail that stops a public ACL or policy from taking "
+        "effect; removing it is usually the step right before exposing data."
+    ),
+    remediation=(
+        "Turn all four settings back on: `aws s3api put-public-access-block --bucket <bucket> "
+        "--public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,"
+        "BlockPublicPolicy=true,RestrictPublicBuckets=true` (or `aws s3control "
+        "put-public-access-block --account-id <id> ...` at account level), then review the "
+        "bucket's ACL and policy."
+    ),
+    mitre="T1562.007",
+)
+def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    account_level = "Account" in event.event_name
+    if account_level:
+        account = event.account_id
+        target = Resource(type="AWS::::Account", id=account, arn="")
+        label = f"account {account or '(unknown)'}"
+    else:
+        target = _bucket(event)
+        label = f"bucket {target.label or '(unnamed)'}"
+    if event.event_name.startswith("Delete"):
+        yield Hit(
+            summary=f"Block Public Access configuration deleted for {label}",
+            resource=target,
+            details={"Change": "configuration deleted"},
+        )
+        return
+    config = event.get_dict("requestParameters", "PublicAccessBlockConfiguration")
+    if not config:
+        return  # no configuration recorded: nothing to judge
+    off = _flags_turned_off(config)
+    if off:
+        yield Hit(
+            summary=f"Block Public Access weakened for {label}: {', '.join(off)} off",
+            resource=target,
+            details={"Settings off": ", ".join(off)},
+        )
+
+
+@rule(
+    id="s3.encryption-removed",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["DeleteBucketEncryption"]},
+    title="S3 bucket default encryption removed",
+    description=(
+        "A bucket's default encryption configuration was deleted. S3 falls back to SSE-S3, so a "
+        "customer-managed KMS key (and the access control and audit it gives) no longer applies "
+        "to new objects."
+    ),
+    remediation=(
+        "Restore the configuration (`aws s3api put-bucket-encryption --bucket <bucket> "
+        "--server-side-encryption-configuration ...` with the previous KMS key) and check who "
+        "removed it."
+    ),
+    mitre="T1562",
+)
+def encryption_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    bucket = _bucket(event)
+    yield Hit(summary=f"Default encryption removed from bucket {bucket.label or '(unnamed)'}", resource=bucket)
+
+
+@rule(
+    id="s3.logging-or-versioning-off",
+    severity=Severity.LOW,
+    on={SOURCE: ["PutBucketLogging", "PutBucketVersioning"]},
+    title="S3 access logging removed or versioning suspended",
+    description=(
+        "Server access logging was turned off for a bucket, or its versioning suspended. Without "
+        "access logs reads go unrecorded; without versioning overwritten or deleted objects "
+        "cannot be recovered, a common step before ransomware-style deletion."
+    ),
+    remediation=(
+        "Re-enable logging (`aws s3api put-bucket-logging --bucket <bucket> "
+        "--bucket-logging-status file://logging.json`) or versioning (`aws s3api "
+        "put-bucket-versioning --bucket <bucket> --versioning-configuration Status=Enabled`)."
+    ),
+    mitre="T1562.008",
+)
+def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    params = event.request
+    bucket = _bucket(event)
+    name = bucket.label or "(unnamed)"
+    if event.event_name == "PutBucketLogging":
+        if "BucketLoggingStatus" not in params:
+            return  # shape not recorded: do not guess
+        status = params.get("BucketLoggingStatus")
+        enabled = status.get("LoggingEnabled") if isinstance(status, dict) else None
+        if isinstance(enabled, dict) and enabled:
+            return
+        yield Hit(
+            summary=f"Server access logging removed from bucket {name}",
+            resource=bucket,
+            details={"Change": "access logging removed"},
+        )
+        return
+    versioning = event.get_str("requestParameters", "VersioningConfiguration", "Status")
+    if versioning.strip().lower() == "suspended":
+        yield Hit(
+            summary=f"Versioning suspended on bucket {name}",
+            resource=bucket,
+            details={"Change": "versioning suspended"},
+        )

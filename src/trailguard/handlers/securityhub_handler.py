@@ -1,1 +1,60 @@
-"""Rules for securityhub: see DETECTIONS.md."""
+"""AWS Security Hub: the hub disabled or security standards turned off
+(DETECTIONS.md, "Security services and accounts").
+
+Security Hub's REST API uses PascalCase body members (``StandardsSubscriptionArns``); both that
+spelling and the lowerCamelCase one are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+
+SOURCE = "securityhub.amazonaws.com"
+
+
+@rule(
+    id="securityhub.disabled",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DisableSecurityHub", "BatchDisableStandards"]},
+    title="Security Hub or its standards disabled",
+    description=(
+        "Security Hub was disabled, or security standards were turned off: their controls stop "
+        "running and the posture findings the security team relies on disappear."
+    ),
+    remediation=(
+        "Re-enable Security Hub (`aws securityhub enable-security-hub`) or the standards "
+        "(`aws securityhub batch-enable-standards --standards-subscription-requests "
+        "StandardsArn=<arn>`), and deny these calls with an SCP outside the security account."
+    ),
+    mitre="T1562.001",
+)
+def securityhub_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    hub_arn = ""
+    if event.region and event.account_id:
+        hub_arn = f"arn:aws:securityhub:{event.region}:{event.account_id}:hub/default"
+    if event.event_name == "DisableSecurityHub":
+        yield Hit(
+            summary=f"Security Hub disabled in {event.account_id or 'the account'} ({event.region or '?'})",
+            resource=Resource(type="AWS::SecurityHub::Hub", id=hub_arn or "hub/default", arn=hub_arn),
+        )
+        return
+    arns = [
+        a
+        for a in (
+            event.get_list("requestParameters", "StandardsSubscriptionArns")
+            or event.get_list("requestParameters", "standardsSubscriptionArns")
+        )
+        if isinstance(a, str) and a
+    ]
+    # subscription ARNs end in .../subscription/<standard>/v/<version>: show the standard.
+    names = [a.split(":subscription/", 1)[-1] for a in arns]
+    shown = ", ".join(names) if names else "(not in the record)"
+    yield Hit(
+        summary=f"Security Hub standard(s) disabled: {shown}",
+        resource=Resource(type="AWS::SecurityHub::Standard", id=shown, arn=arns[0] if len(arns) == 1 else ""),
+        details={"Standards": shown},
+    )

@@ -1,1 +1,333 @@
-"""Rules for vpc: see DETECTIONS.md."""
+"""VPC and network changes: NACLs, routes, gateways, peering, flow logs (DETECTIONS.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from trailguard.core.base_handler import RuleContext, is_all_ports, parse_network, rule
+from trailguard.core.enums import FindingKind, Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, dig, items_of
+
+SOURCE = "ec2.amazonaws.com"
+
+# As for security groups: a range this broad is most of the internet (0.0.0.0/1 + 128.0.0.0/1).
+_WORLD_LIKE_PREFIX = 8
+
+
+def _is_world_like(cidr: str, ctx: RuleContext) -> bool:
+    """Prefix length 0, or broader than /8 and not in the allowed CIDRs."""
+    network = parse_network(cidr)
+    if network is None or ctx.is_allowed_cidr(cidr):
+        return False
+    return network.prefixlen < _WORLD_LIKE_PREFIX
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
+def _arn(event: CloudTrailEvent, kind: str, resource_id: str) -> str:
+    if not resource_id or not event.account_id:
+        return ""
+    partition = event.get_str("userIdentity", "arn").split(":")[1:2] or ["aws"]
+    return f"arn:{partition[0] or 'aws'}:ec2:{event.region}:{event.account_id}:{kind}/{resource_id}"
+
+
+# --------------------------------------------------------------------------------------------
+# Network ACLs
+# --------------------------------------------------------------------------------------------
+
+_NACL_ALL = {"-1", "all"}
+# NACLs are stateless, so public subnets need an inbound allow for return traffic on the client's
+# ephemeral ports (1024-65535 in AWS's own examples). Such a wide high range happens to contain
+# database ports, but it is the standard set-up, not an exposure: reporting it would be noise.
+_EPHEMERAL_LOW = 1024
+_EPHEMERAL_MIN_WIDTH = 4096
+
+
+def _is_ephemeral_return_range(from_port: int | None, to_port: int | None) -> bool:
+    if from_port is None or to_port is None or is_all_ports(from_port, to_port):
+        return False
+    low, high = sorted((from_port, to_port))
+    return low >= _EPHEMERAL_LOW and high - low >= _EPHEMERAL_MIN_WIDTH
+
+
+_NACL_PORTS = {"6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp"}
+
+
+@rule(
+    id="vpc.nacl-open-to-world",
+    severity=Severity.HIGH,
+    on={SOURCE: ["CreateNetworkAclEntry", "ReplaceNetworkAclEntry"]},
+    title="Network ACL allows inbound traffic from the internet",
+    description=(
+        "A network ACL entry now allows inbound traffic from the whole internet to every port or "
+        "to an admin/database port, removing the subnet-level guard that backs up security groups."
+    ),
+    remediation=(
+        "Replace or delete the entry (`aws ec2 delete-network-acl-entry --network-acl-id <acl> "
+        "--rule-number <n> --ingress`) and allow only the ports and source networks needed."
+    ),
+    mitre="T1562.007",
+)
+def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    params = event.request
+    if _text(params.get("ruleAction")).lower() != "allow":
+        return
+    # egress is required by the API; a record without it is ambiguous, so treat it as inbound.
+    if as_bool(params.get("egress")) is True:
+        return
+    cidr = _text(params.get("cidrBlock")) or _text(params.get("ipv6CidrBlock"))
+    if not _is_world_like(cidr, ctx):
+        return
+    # CloudTrail logs the protocol as aclProtocol; the API parameter is Protocol.
+    protocol = (_text(params.get("aclProtocol")) or _text(params.get("protocol"))).lower()
+    if protocol in _NACL_ALL:
+        ports = "all traffic"
+    elif protocol in _NACL_PORTS:
+        port_range = params.get("portRange")
+        from_port = as_int(dig(port_range, "from"))
+        to_port = as_int(dig(port_range, "to"))
+        if not ctx.touches_admin_port(from_port, to_port):
+            return
+        if _is_ephemeral_return_range(from_port, to_port):
+            return
+        if is_all_ports(from_port, to_port):
+            label = "all"
+        else:
+            low, high = sorted((from_port or 0, to_port or 0))
+            label = str(low) if low == high else f"{low}-{high}"
+        ports = f"{_NACL_PORTS[protocol]} {label}"
+    else:
+        return  # ICMP and other port-less protocols are not a service exposure
+    acl_id = _text(params.get("networkAclId"))
+    rule_number = _text(params.get("ruleNumber"))
+    yield Hit(
+        summary=f"Network ACL {acl_id or '(unknown)'} rule {rule_number or '?'} allows {ports} from {cidr}",
+        resource=Resource(type="AWS::EC2::NetworkAcl", id=acl_id, arn=_arn(event, "network-acl", acl_id)),
+        details={"Rule number": rule_number, "Ports": ports, "CIDR": cidr},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Routes and gateways
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="vpc.route-to-internet",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["CreateRoute", "ReplaceRoute"]},
+    title="Route to an internet gateway added",
+    description=(
+        "A route table now sends internet-wide traffic to an internet gateway, so every subnet "
+        "associated with it becomes public: instances with public IPs there are reachable directly."
+    ),
+    remediation=(
+        "If the subnets must stay private, delete the route (`aws ec2 delete-route --route-table-id "
+        "<rtb> --destination-cidr-block 0.0.0.0/0`) or point it at a NAT gateway instead."
+    ),
+    mitre="T1599",
+)
+def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    params = event.request
+    gateway = _text(params.get("gatewayId"))
+    if not gateway.startswith("igw-"):
+        return
+    destinations = [
+        cidr
+        for cidr in (_text(params.get("destinationCidrBlock")), _text(params.get("destinationIpv6CidrBlock")))
+        if cidr and _is_world_like(cidr, ctx)
+    ]
+    if not destinations:
+        return
+    table = _text(params.get("routeTableId"))
+    yield Hit(
+        summary=f"Route table {table or '(unknown)'} routes {', '.join(destinations)} to internet gateway {gateway}",
+        resource=Resource(type="AWS::EC2::RouteTable", id=table, arn=_arn(event, "route-table", table)),
+        details={"Destination": ", ".join(destinations), "Gateway": gateway},
+    )
+
+
+@rule(
+    id="vpc.internet-gateway-attached",
+    severity=Severity.LOW,
+    on={SOURCE: ["AttachInternetGateway"]},
+    title="Internet gateway attached to a VPC",
+    description=(
+        "An internet gateway was attached to a VPC: with a route to it, the VPC's subnets can be "
+        "reached from and can send data to the internet."
+    ),
+    remediation=(
+        "Confirm the VPC is meant to be internet-facing; if not, detach the gateway "
+        "(`aws ec2 detach-internet-gateway --internet-gateway-id <igw> --vpc-id <vpc>`)."
+    ),
+    mitre="T1599",
+)
+def internet_gateway_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    gateway = event.get_str("requestParameters", "internetGatewayId")
+    vpc = event.get_str("requestParameters", "vpcId")
+    yield Hit(
+        summary=f"Internet gateway {gateway or '(unknown)'} attached to VPC {vpc or '(unknown)'}",
+        resource=Resource(type="AWS::EC2::VPC", id=vpc, arn=_arn(event, "vpc", vpc)),
+        details={"Internet gateway": gateway, "VPC": vpc},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Peering
+# --------------------------------------------------------------------------------------------
+
+
+def _peer_accounts(event: CloudTrailEvent) -> list[str]:
+    """Account ids on either side of the peering connection, as far as the record says."""
+    connection = event.get_dict("responseElements", "vpcPeeringConnection")
+    accounts = [
+        _text(event.get("requestParameters", "peerOwnerId")),
+        _text(dig(connection, "accepterVpcInfo", "ownerId")),
+        _text(dig(connection, "requesterVpcInfo", "ownerId")),
+    ]
+    return [a for a in dict.fromkeys(accounts) if a]
+
+
+@rule(
+    id="vpc.peering-external",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["CreateVpcPeeringConnection", "AcceptVpcPeeringConnection"]},
+    title="VPC peering with an untrusted account",
+    description=(
+        "A VPC peering connection was requested with, or accepted from, an account that is not a "
+        "trusted account: once routes exist, that account's network can reach this VPC directly."
+    ),
+    remediation=(
+        "Verify who owns the peer account; if unexpected, delete the connection "
+        "(`aws ec2 delete-vpc-peering-connection --vpc-peering-connection-id <pcx>`) and remove "
+        "routes that point at it."
+    ),
+    mitre="T1599",
+)
+def peering_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    # A missing peerOwnerId on CreateVpcPeeringConnection means the caller's own account.
+    external = [a for a in _peer_accounts(event) if not ctx.is_trusted_account(a, event)]
+    if not external:
+        return
+    connection = event.get_dict("responseElements", "vpcPeeringConnection")
+    pcx = _text(connection.get("vpcPeeringConnectionId")) or event.get_str(
+        "requestParameters", "vpcPeeringConnectionId"
+    )
+    verb = "accepted from" if event.event_name == "AcceptVpcPeeringConnection" else "requested with"
+    details = {"Peer account": ", ".join(external)}
+    peer_vpc = event.get_str("requestParameters", "peerVpcId") or _text(
+        dig(connection, "requesterVpcInfo" if verb.startswith("accepted") else "accepterVpcInfo", "vpcId")
+    )
+    if peer_vpc:
+        details["Peer VPC"] = peer_vpc
+    yield Hit(
+        summary=f"VPC peering {pcx or '(unknown)'} {verb} untrusted account {', '.join(external)}",
+        resource=Resource(
+            type="AWS::EC2::VPCPeeringConnection", id=pcx, arn=_arn(event, "vpc-peering-connection", pcx)
+        ),
+        details=details,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Flow logs and deletions
+# --------------------------------------------------------------------------------------------
+
+
+def _flow_log_ids(event: CloudTrailEvent) -> list[str]:
+    """DeleteFlowLogs logs ``DeleteFlowLogsRequest.FlowLogId`` as {"content", "tag"} (or a list)."""
+    request = event.get_dict("requestParameters", "DeleteFlowLogsRequest") or event.request
+    raw: Any = None
+    for key in ("FlowLogId", "FlowLogIds", "flowLogId", "flowLogIds", "flowLogIdSet"):
+        if key in request:
+            raw = request[key]
+            break
+    ids: list[str] = []
+    for item in items_of(raw):
+        value = item.get("content") if isinstance(item, dict) else item
+        if isinstance(value, str) and value.strip():
+            ids.append(value.strip())
+    return list(dict.fromkeys(ids))
+
+
+def _unsuccessful_ids(event: CloudTrailEvent) -> set[str]:
+    """Flow logs EC2 reports it could not delete (they are still there)."""
+    response = event.get_dict("responseElements", "DeleteFlowLogsResponse") or event.response
+    failed: set[str] = set()
+    unsuccessful = response.get("unsuccessful")
+    if isinstance(unsuccessful, dict) and "item" in unsuccessful:
+        unsuccessful = unsuccessful.get("item")
+    for item in items_of(unsuccessful):
+        resource_id = dig(item, "resourceId")
+        if isinstance(resource_id, str):
+            failed.add(resource_id)
+    return failed
+
+
+@rule(
+    id="vpc.flow-logs-deleted",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DeleteFlowLogs"]},
+    title="VPC flow logs deleted",
+    description=(
+        "Flow logs were deleted: network traffic to and from the VPC, subnet or interface is no "
+        "longer recorded, which hides scanning, lateral movement and exfiltration."
+    ),
+    remediation=(
+        "Recreate the flow log (`aws ec2 create-flow-logs --resource-type VPC --resource-ids <vpc> "
+        "--traffic-type ALL ...`) and deny ec2:DeleteFlowLogs outside the network admin role."
+    ),
+    mitre="T1562.008",
+)
+def flow_logs_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    ids = _flow_log_ids(event)
+    if not ids:
+        yield Hit(summary="VPC flow logs deleted", resource=Resource(type="AWS::EC2::FlowLog"))
+        return
+    failed = _unsuccessful_ids(event)
+    for flow_log in ids:
+        if flow_log in failed:
+            continue
+        yield Hit(
+            summary=f"VPC flow log {flow_log} deleted",
+            resource=Resource(type="AWS::EC2::FlowLog", id=flow_log, arn=_arn(event, "vpc-flow-log", flow_log)),
+        )
+
+
+_DELETED: dict[str, tuple[str, str, str, str]] = {
+    # event name: (request key, resource type, ARN resource kind, human noun)
+    "DeleteVpc": ("vpcId", "AWS::EC2::VPC", "vpc", "VPC"),
+    "DeleteSubnet": ("subnetId", "AWS::EC2::Subnet", "subnet", "Subnet"),
+    "DeleteInternetGateway": ("internetGatewayId", "AWS::EC2::InternetGateway", "internet-gateway", "Internet gateway"),
+}
+
+
+@rule(
+    id="vpc.network-deleted",
+    severity=Severity.INFO,
+    on={SOURCE: list(_DELETED)},
+    title="VPC network resource deleted",
+    description=(
+        "A VPC, subnet or internet gateway was deleted. Usually routine clean-up, kept for the "
+        "record because it can also be an outage in the making or an attacker removing evidence."
+    ),
+    remediation=(
+        "Check the deletion was planned (a change ticket, infrastructure code); if not, recreate "
+        "the resource from infrastructure code and review what else the caller removed."
+    ),
+    kind=FindingKind.INFO,
+)
+def network_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    key, resource_type, arn_kind, noun = _DELETED.get(event.event_name, ("", "", "", "Network resource"))
+    resource_id = event.get_str("requestParameters", key) if key else ""
+    yield Hit(
+        summary=f"{noun} {resource_id or '(unknown)'} deleted",
+        resource=Resource(type=resource_type, id=resource_id, arn=_arn(event, arn_kind, resource_id)),
+    )
