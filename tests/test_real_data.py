@@ -1,0 +1,55 @@
+"""Real CloudTrail records from public sources: nothing crashes, and the attacks we cover are caught."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from trailguard.cli import main
+from trailguard.core.engine import Engine
+from trailguard.core.settings import Settings
+
+CORPUS = Path(__file__).parent / "data" / "corpus"
+STRATUS = CORPUS / "stratus-red-team.jsonl"
+INVICTUS = CORPUS / "invictus-ir-aws-dataset_CloudTrail.json.gz"
+EXPECTED = json.loads((Path(__file__).parent / "data" / "stratus_expected.json").read_text())
+
+
+def test_stratus_techniques_fire_exactly_the_expected_rules() -> None:
+    engine = Engine(Settings())
+    fired: dict[str, dict[str, str]] = defaultdict(dict)
+    techniques = set()
+    for line in STRATUS.read_text().splitlines():
+        entry = json.loads(line)
+        techniques.add(entry["technique"])
+        for finding in engine.evaluate(entry["record"]):
+            fired[entry["technique"]][finding.rule_id] = finding.severity.name
+    assert engine.stats.rule_errors == 0, engine.failures
+    expected = {k: v for k, v in EXPECTED.items() if not k.startswith("_")}
+    assert expected.keys() <= techniques
+    assert dict(fired) == expected
+
+
+def test_invictus_trail_scans_cleanly_and_catches_the_attack() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["scan", str(INVICTUS), "--format", "jsonl"], stdout=out, stderr=err)
+    assert code == 1
+    assert "input problems" not in err.getvalue() and "rule errors" not in err.getvalue()
+    assert "in 2,900 events from 1 file" in err.getvalue()
+    findings = [json.loads(line) for line in out.getvalue().splitlines()]
+    fired = {(f["rule_id"], f["severity"]) for f in findings}
+    for expected in [
+        ("cloudtrail.trail-deleted", "CRITICAL"),
+        ("sg.ingress-open-to-world", "CRITICAL"),
+        ("lambda.permission-public", "CRITICAL"),
+        ("iam.role-trust-public", "HIGH"),
+        ("iam.admin-policy-attached", "HIGH"),
+        ("signin.console-login-no-mfa", "HIGH"),
+        ("ec2.ami-shared-external", "MEDIUM"),
+        ("ec2.snapshot-shared-external", "MEDIUM"),
+        ("rds.snapshot-public", "MEDIUM"),
+    ]:
+        assert expected in fired, expected
+    assert all(f["account_id"] and f["event_id"] and f["actor"] for f in findings)
