@@ -171,6 +171,7 @@ rule = REGISTRY.rule
 # --------------------------------------------------------------------------------------------
 
 PortRange = tuple[int, int]
+WORLD_LIKE_PREFIX = 8
 _WORLD_V4 = ipaddress.ip_network("0.0.0.0/0")
 _WORLD_V6 = ipaddress.ip_network("::/0")
 
@@ -219,6 +220,14 @@ class RuleContext:
             network.version == allowed.version and network.subnet_of(allowed)  # type: ignore[arg-type]
             for allowed in self.allowed_cidrs
         )
+
+    def is_world_like(self, cidr: str) -> bool:
+        """The whole internet (prefix length 0), or a range broader than /8 that is not allowed:
+        0.0.0.0/1 + 128.0.0.0/1 is the classic way around a "/0" check."""
+        network = parse_network(cidr)
+        if network is None or self.is_allowed_cidr(cidr):
+            return False
+        return network.prefixlen < WORLD_LIKE_PREFIX
 
     def touches_admin_port(self, from_port: int | None, to_port: int | None) -> bool:
         """True when the range includes an admin/database port, or is "all ports"."""

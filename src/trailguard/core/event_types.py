@@ -59,6 +59,15 @@ def as_int(value: Any) -> int | None:
     return None
 
 
+def as_text(value: Any) -> str:
+    """A string field, stripped; integers (ports, protocol numbers, account ids) as their digits."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""
+
+
 def items_of(value: Any) -> list[Any]:
     """The elements of a CloudTrail list, which EC2 wraps as ``{"items": [...]}`` and others do not.
 
@@ -180,6 +189,36 @@ class CloudTrailEvent:
     @property
     def actor(self) -> Actor:
         return Actor.from_identity(self.identity)
+
+    @property
+    def partition(self) -> str:
+        """``aws``, ``aws-cn`` or ``aws-us-gov``, read from the caller's ARN."""
+        parts = self.get_str("userIdentity", "arn").split(":", 2)
+        if len(parts) == 3 and parts[0] == "arn" and parts[1].startswith("aws"):
+            return parts[1]
+        return "aws"
+
+    def arn(self, service: str, resource: str, *, region: str | None = None, account: str | None = None) -> str:
+        """An ARN in this event's partition, region and account; pass ``""`` for ARNs without one.
+
+        Empty when the resource, or the event's account that the ARN needs, is unknown.
+        """
+        if account is None:
+            account = self.account_id
+            if not account:
+                return ""
+        if not resource:
+            return ""
+        return f"arn:{self.partition}:{service}:{self.region if region is None else region}:{account}:{resource}"
+
+    def account_resource(self) -> Resource:
+        """The account itself, for account-wide settings and the root user."""
+        account = self.account_id
+        return Resource(
+            type="AWS::::Account",
+            id=account,
+            arn=f"arn:{self.partition}:iam::{account}:root" if account else "",
+        )
 
     def __repr__(self) -> str:
         return f"CloudTrailEvent({self.event_source}:{self.event_name} id={self.event_id!r})"

@@ -16,7 +16,7 @@ from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, dig, items_of
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_text, dig, items_of
 
 SOURCE = "elasticloadbalancing.amazonaws.com"
 CLASSIC_API_VERSION = "2012-06-01"
@@ -72,10 +72,6 @@ def _first_response_item(event: CloudTrailEvent, key: str) -> dict[str, Any]:
     return {}
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
 class _Listener:
     """What a CreateListener/ModifyListener record says about the listener after the call."""
 
@@ -83,15 +79,15 @@ class _Listener:
         request = event.request
         response = _first_response_item(event, "listeners")
         self.creating = event.event_name == "CreateListener"
-        self.requested_protocol = _text(request.get("protocol")).upper()
-        self.protocol = self.requested_protocol or _text(response.get("protocol")).upper()
-        self.requested_policy = _text(request.get("sslPolicy"))
-        self.policy = self.requested_policy or _text(response.get("sslPolicy"))
+        self.requested_protocol = as_text(request.get("protocol")).upper()
+        self.protocol = self.requested_protocol or as_text(response.get("protocol")).upper()
+        self.requested_policy = as_text(request.get("sslPolicy"))
+        self.policy = self.requested_policy or as_text(response.get("sslPolicy"))
         self.actions_changed = "defaultActions" in request
         actions = request.get("defaultActions") if self.actions_changed else response.get("defaultActions")
         self.actions = [a for a in items_of(actions) if isinstance(a, dict)]
-        arn = _text(request.get("listenerArn")) or _text(response.get("listenerArn"))
-        balancer = _text(request.get("loadBalancerArn")) or _text(response.get("loadBalancerArn"))
+        arn = as_text(request.get("listenerArn")) or as_text(response.get("listenerArn"))
+        balancer = as_text(request.get("loadBalancerArn")) or as_text(response.get("loadBalancerArn"))
         port = request.get("port", response.get("port"))
         port_text = str(port) if isinstance(port, int | str) and not isinstance(port, bool) else ""
         if arn:
@@ -113,9 +109,9 @@ class _Listener:
 
     def redirects_to_https(self) -> bool:
         for action in self.actions:
-            if _text(action.get("type")).lower() != "redirect":
+            if as_text(action.get("type")).lower() != "redirect":
                 continue
-            target = _text(dig(action, "redirectConfig", "protocol"))
+            target = as_text(dig(action, "redirectConfig", "protocol"))
             if target.upper() == "HTTPS":
                 return True
         return False
@@ -147,20 +143,22 @@ def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
     classic = event.get_str("apiVersion") == CLASSIC_API_VERSION or (
         "loadBalancerName" in request and "name" not in request
     )
-    lb_type = (_text(request.get("type")) or _text(created.get("type")) or ("classic" if classic else "")).lower()
+    lb_type = (as_text(request.get("type")) or as_text(created.get("type")) or ("classic" if classic else "")).lower()
     if lb_type == "gateway":
         return  # Gateway Load Balancers have no scheme: they take traffic only from endpoints in VPCs
-    dns_name = _text(created.get("dNSName")) or event.get_str("responseElements", "dNSName")
-    scheme = (_text(request.get("scheme")) or _text(created.get("scheme"))).lower()
+    dns_name = as_text(created.get("dNSName")) or event.get_str("responseElements", "dNSName")
+    scheme = (as_text(request.get("scheme")) or as_text(created.get("scheme"))).lower()
     if not scheme:
         # Both APIs default to internet-facing; an internal load balancer's name says so.
         scheme = "internal" if dns_name.lower().startswith("internal-") else "internet-facing"
     if scheme != "internet-facing":
         return
     name = (
-        _text(request.get("name")) or _text(request.get("loadBalancerName")) or _text(created.get("loadBalancerName"))
+        as_text(request.get("name"))
+        or as_text(request.get("loadBalancerName"))
+        or as_text(created.get("loadBalancerName"))
     )
-    arn = _text(created.get("loadBalancerArn"))
+    arn = as_text(created.get("loadBalancerArn"))
     resource_type = (
         "AWS::ElasticLoadBalancing::LoadBalancer" if classic else "AWS::ElasticLoadBalancingV2::LoadBalancer"
     )
@@ -197,7 +195,7 @@ def http_listener(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         return  # a modification that changes neither protocol nor actions (certificates, port...)
     if listener.protocol != "HTTP" or listener.redirects_to_https():
         return
-    kinds = sorted({_text(a.get("type")).lower() or "?" for a in listener.actions})
+    kinds = sorted({as_text(a.get("type")).lower() or "?" for a in listener.actions})
     action = ", ".join(kinds) if kinds else "unknown"
     yield Hit(
         summary=f"Plain HTTP listener {listener.label} {'created' if listener.creating else 'configured'} "

@@ -9,7 +9,7 @@ from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import FindingKind, Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, dig, items_of
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
 
 SOURCE = "ec2.amazonaws.com"
 
@@ -17,23 +17,11 @@ SOURCE = "ec2.amazonaws.com"
 _MAX_LISTED = 10
 
 
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _partition(event: CloudTrailEvent) -> str:
-    parts = event.get_str("userIdentity", "arn").split(":")
-    return parts[1] if len(parts) > 1 and parts[1] else "aws"
-
-
 def _arn(event: CloudTrailEvent, kind: str, resource_id: str, *, owned: bool = True) -> str:
     """An EC2 ARN; AMIs and snapshots have no account in theirs (``owned=False``)."""
     if not resource_id or not event.region:
         return ""
-    account = event.account_id if owned else ""
-    if owned and not account:
-        return ""
-    return f"arn:{_partition(event)}:ec2:{event.region}:{account}:{kind}/{resource_id}"
+    return event.arn("ec2", f"{kind}/{resource_id}", account=None if owned else "")
 
 
 def _listing(values: list[str]) -> str:
@@ -55,11 +43,11 @@ def _public_ip(params: Mapping[str, Any], launched: list[dict[str, Any]]) -> tup
     """(has a public IPv4, how we know). The response is the truth when it carries the address;
     at launch it usually does not yet, so the request's associatePublicIpAddress is the signal."""
     for instance in launched:
-        address = _text(instance.get("ipAddress"))
+        address = as_text(instance.get("ipAddress"))
         if address:
             return True, address
         for interface in _dicts(instance.get("networkInterfaceSet")):
-            address = _text(dig(interface, "association", "publicIp"))
+            address = as_text(dig(interface, "association", "publicIp"))
             if address:
                 return True, address
     requested = [as_bool(i.get("associatePublicIpAddress")) for i in _dicts(params.get("networkInterfaceSet"))]
@@ -87,8 +75,8 @@ def _imds(params: Mapping[str, Any], launched: list[dict[str, Any]]) -> tuple[bo
     v1_allowed = False
     descriptions: list[str] = []
     for option in options:
-        endpoint = _text(option.get("httpEndpoint")).lower()
-        tokens = _text(option.get("httpTokens")).lower()
+        endpoint = as_text(option.get("httpEndpoint")).lower()
+        tokens = as_text(option.get("httpTokens")).lower()
         if endpoint == "disabled":
             descriptions.append("IMDS disabled")
         elif tokens == "required":
@@ -133,18 +121,18 @@ def instance_launched(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     launched = _dicts(event.get("responseElements", "instancesSet"))
     requested = _dicts(params.get("instancesSet"))
     interfaces = _dicts(params.get("networkInterfaceSet"))
-    instance_ids = [i for i in (_text(x.get("instanceId")) for x in launched) if i]
+    instance_ids = [i for i in (as_text(x.get("instanceId")) for x in launched) if i]
 
     count = len(launched) or as_int(_first_value(requested, "maxCount")) or 0
-    instance_type = _text(params.get("instanceType")) or _first([_text(i.get("instanceType")) for i in launched])
-    image = _first([_text(i.get("imageId")) for i in requested + launched])
+    instance_type = as_text(params.get("instanceType")) or _first([as_text(i.get("instanceType")) for i in launched])
+    image = _first([as_text(i.get("imageId")) for i in requested + launched])
     subnet = (
-        _text(params.get("subnetId"))
-        or _first([_text(i.get("subnetId")) for i in interfaces])
-        or _first([_text(i.get("subnetId")) for i in launched])
+        as_text(params.get("subnetId"))
+        or _first([as_text(i.get("subnetId")) for i in interfaces])
+        or _first([as_text(i.get("subnetId")) for i in launched])
     )
     template = event.get_dict("requestParameters", "launchTemplate")
-    template_id = _text(template.get("launchTemplateId")) or _text(template.get("launchTemplateName"))
+    template_id = as_text(template.get("launchTemplateId")) or as_text(template.get("launchTemplateName"))
     public, public_label = _public_ip(params, launched)
     v1_allowed, imds_label = _imds(params, launched)
 
@@ -169,7 +157,7 @@ def instance_launched(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     if template_id:
         details["Launch template"] = template_id
     profile = event.get_dict("requestParameters", "iamInstanceProfile")
-    role = _text(profile.get("name")) or _text(profile.get("arn"))
+    role = as_text(profile.get("name")) or as_text(profile.get("arn"))
     if role:
         details["Instance profile"] = role
 
@@ -202,20 +190,20 @@ class _Grants:
 def _account_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value).zfill(12)  # a JSON number loses the leading zeros of an account id
-    return _text(value)
+    return as_text(value)
 
 
 def _collect(grants: _Grants, entry: Any) -> None:
     """One ``{"group": "all"}`` / ``{"userId": ...}`` / organization entry of an add list."""
     if not isinstance(entry, dict):
         return
-    if _text(entry.get("group", entry.get("Group"))).lower() == "all":
+    if as_text(entry.get("group", entry.get("Group"))).lower() == "all":
         grants.public = True
     account = _account_id(entry.get("userId", entry.get("UserId")))
     if account:
         grants.accounts.append(account)
     for key in ("organizationArn", "organizationalUnitArn", "OrganizationArn", "OrganizationalUnitArn"):
-        arn = _text(entry.get(key))
+        arn = as_text(entry.get(key))
         if arn:
             grants.organizations.append(arn)
 
@@ -235,7 +223,7 @@ def _added_grants(event: CloudTrailEvent, attribute: str) -> _Grants:
     if isinstance(container, dict):
         for entry in items_of(container.get("add")):
             _collect(grants, entry)
-    if _text(params.get("operationType")).lower() == "add":
+    if as_text(params.get("operationType")).lower() == "add":
         for key in _LEGACY_ACCOUNT_KEYS:
             for entry in items_of(params.get(key)):
                 account = _account_id(entry)
@@ -245,7 +233,7 @@ def _added_grants(event: CloudTrailEvent, attribute: str) -> _Grants:
                     _collect(grants, entry)
         for key in _LEGACY_GROUP_KEYS:
             for entry in items_of(params.get(key)):
-                if _text(entry).lower() == "all":
+                if as_text(entry).lower() == "all":
                     grants.public = True
                 else:
                     _collect(grants, entry)
@@ -395,10 +383,6 @@ def snapshot_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
 # --------------------------------------------------------------------------------------------
 
 
-def _account(event: CloudTrailEvent) -> Resource:
-    return Resource(type="AWS::::Account", id=event.account_id)
-
-
 @rule(
     id="ec2.ebs-encryption-default-disabled",
     severity=Severity.MEDIUM,
@@ -418,7 +402,7 @@ def ebs_encryption_default_disabled(event: CloudTrailEvent, ctx: RuleContext) ->
     region = event.region or "(unknown region)"
     yield Hit(
         summary=f"EBS encryption by default disabled in {region}",
-        resource=_account(event),
+        resource=event.account_resource(),
         details={"Region": region},
     )
 
@@ -442,7 +426,7 @@ def serial_console_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
     region = event.region or "(unknown region)"
     yield Hit(
         summary=f"EC2 serial console access enabled in {region}",
-        resource=_account(event),
+        resource=event.account_resource(),
         details={"Region": region},
     )
 
@@ -452,7 +436,7 @@ def _changes_user_data(params: Mapping[str, Any]) -> bool:
     # signal; the legacy form names the attribute instead (attribute=userData, value=...).
     if params.get("userData") is not None or params.get("UserData") is not None:
         return True
-    return _text(params.get("attribute")).lower() == "userdata"
+    return as_text(params.get("attribute")).lower() == "userdata"
 
 
 @rule(

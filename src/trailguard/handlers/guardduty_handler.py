@@ -20,7 +20,7 @@ def _detector(event: CloudTrailEvent) -> Resource:
     detector_id = event.get_str("requestParameters", "detectorId")
     arn = ""
     if detector_id and event.region and event.account_id:
-        arn = f"arn:aws:guardduty:{event.region}:{event.account_id}:detector/{detector_id}"
+        arn = event.arn("guardduty", f"detector/{detector_id}")
     return Resource(type="AWS::GuardDuty::Detector", id=detector_id, arn=arn)
 
 
@@ -106,7 +106,7 @@ def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     detector_id = event.get_str("requestParameters", "detectorId")
     arn = ""
     if detector_id and ip_set_id and event.region and event.account_id:
-        arn = f"arn:aws:guardduty:{event.region}:{event.account_id}:detector/{detector_id}/ipset/{ip_set_id}"
+        arn = event.arn("guardduty", f"detector/{detector_id}/ipset/{ip_set_id}")
     details: dict[str, str] = {}
     location = event.get_str("requestParameters", "location")
     if location:

@@ -34,17 +34,11 @@ _PRINCIPAL_PARAMS = (
 # --------------------------------------------------------------------------------------------
 
 
-def _partition(event: CloudTrailEvent) -> str:
-    """``aws``, ``aws-cn`` or ``aws-us-gov``, read from the caller's ARN."""
-    parts = event.get_str("userIdentity", "arn").split(":", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == "arn" and parts[1].startswith("aws") else "aws"
-
-
 def _iam_arn(event: CloudTrailEvent, kind: str, name: str) -> str:
     account = event.account_id
     if not name or not account:
         return ""
-    return f"arn:{_partition(event)}:iam::{account}:{kind}/{name}"
+    return f"arn:{event.partition}:iam::{account}:{kind}/{name}"
 
 
 def _caller_user_name(event: CloudTrailEvent) -> str:
@@ -62,15 +56,6 @@ def _is_callers_own_user(event: CloudTrailEvent, user_name: str) -> bool:
 
 def _user(event: CloudTrailEvent, name: str, arn: str = "") -> Resource:
     return Resource(type="AWS::IAM::User", id=name, arn=arn or _iam_arn(event, "user", name))
-
-
-def _root_account(event: CloudTrailEvent) -> Resource:
-    account = event.account_id
-    return Resource(
-        type="AWS::::Account",
-        id=account,
-        arn=f"arn:{_partition(event)}:iam::{account}:root" if account else "",
-    )
 
 
 def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
@@ -158,7 +143,7 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     if event.identity_type == "Root" and not requested_user:
         yield Hit(
             summary="Access key created for the root user",
-            resource=_root_account(event),
+            resource=event.account_resource(),
             severity=Severity.CRITICAL,
             details={**details, "User": "root"},
         )
@@ -266,7 +251,7 @@ def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         )
         return
     owner = requested_user or _caller_user_name(event) or event.actor.label
-    resource = _root_account(event) if event.identity_type == "Root" and not requested_user else _user(event, owner)
+    resource = event.account_resource() if event.identity_type == "Root" and not requested_user else _user(event, owner)
     yield Hit(
         summary=f"Console password {verb} by {event.actor.label} for itself",
         resource=resource,
@@ -350,7 +335,7 @@ def mfa_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         own_root = event.identity_type == "Root" and not requested_user
         yield Hit(
             summary=f"MFA device deactivated for {user}",
-            resource=_root_account(event) if own_root else _user(event, user),
+            resource=event.account_resource() if own_root else _user(event, user),
             details={**details, "User": user},
         )
         return
@@ -442,6 +427,6 @@ def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     source = event.event_source.removesuffix(".amazonaws.com") or "(unknown service)"
     yield Hit(
         summary=f"Root user called {source}:{event.event_name or '(unknown)'}",
-        resource=_root_account(event),
+        resource=event.account_resource(),
         details={"Call": f"{source}:{event.event_name}"},
     )

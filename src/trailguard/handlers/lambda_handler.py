@@ -33,13 +33,6 @@ _IDENTIFYING_PARAMETERS = frozenset({"functionName", "revisionId", "fullyQualifi
 # --------------------------------------------------------------------------------------------
 
 
-def _partition(event: CloudTrailEvent) -> str:
-    arn = event.get_str("userIdentity", "arn")
-    if arn.startswith("arn:"):
-        return arn.split(":", 2)[1] or "aws"
-    return "aws"
-
-
 def _function(event: CloudTrailEvent) -> Resource:
     """The function a call acts on; callers pass a name, a full ARN or a partial ARN."""
     given = event.get_str("requestParameters", "functionName")
@@ -52,13 +45,13 @@ def _function(event: CloudTrailEvent) -> Resource:
     elif partial := _PARTIAL_FUNCTION_ARN.match(given):
         name = partial.group(2)
         account = partial.group(1)
-        arn = arn or f"arn:{_partition(event)}:lambda:{event.region}:{account}:function:{name}"
+        arn = arn or f"arn:{event.partition}:lambda:{event.region}:{account}:function:{name}"
     else:
         name = given.split(":", 1)[0]
     if not name:
         name = event.get_str("responseElements", "functionName")
     if name and not arn and event.region and event.account_id:
-        arn = f"arn:{_partition(event)}:lambda:{event.region}:{event.account_id}:function:{name}"
+        arn = f"arn:{event.partition}:lambda:{event.region}:{event.account_id}:function:{name}"
     # A qualified ARN (…:function:name:1) names a version; the finding is about the function.
     if arn.count(":") > 6:
         arn = ":".join(arn.split(":")[:7])
@@ -75,7 +68,7 @@ def _layer(event: CloudTrailEvent) -> Resource:
     else:
         name = given
         base = (
-            f"arn:{_partition(event)}:lambda:{event.region}:{event.account_id}:layer:{name}"
+            f"arn:{event.partition}:lambda:{event.region}:{event.account_id}:layer:{name}"
             if name and event.region and event.account_id
             else ""
         )

@@ -52,7 +52,7 @@ def _bucket(event: CloudTrailEvent) -> Resource:
     if not name and arn.startswith("arn:"):
         name = arn.rsplit(":", 1)[-1]
     if name and not arn:
-        arn = f"arn:aws:s3:::{name}"
+        arn = event.arn("s3", name, region="", account="")
     return Resource(type="AWS::S3::Bucket", id=name, arn=arn)
 
 
@@ -60,7 +60,7 @@ def _object(event: CloudTrailEvent) -> Resource:
     bucket = _bucket(event).id
     key = event.get_str("requestParameters", "key") or event.get_str("requestParameters", "Key")
     object_id = f"{bucket}/{key}" if bucket and key else bucket or key
-    return Resource(type="AWS::S3::Object", id=object_id, arn=f"arn:aws:s3:::{object_id}" if object_id else "")
+    return Resource(type="AWS::S3::Object", id=object_id, arn=event.arn("s3", object_id, region="", account=""))
 
 
 def _header_values(value: Any) -> list[str]:

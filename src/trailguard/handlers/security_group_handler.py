@@ -6,15 +6,11 @@ import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from trailguard.core.base_handler import RuleContext, is_all_ports, parse_network, rule
+from trailguard.core.base_handler import RuleContext, is_all_ports, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, items_of
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, items_of
 
 SOURCE = "ec2.amazonaws.com"
-
-# A CIDR this broad reaches most of the internet even if it is not literally 0.0.0.0/0 or ::/0
-# (0.0.0.0/1 + 128.0.0.0/1 is the classic way around a "/0" check).
-_WORLD_LIKE_PREFIX = 8
 
 _ALL_PROTOCOLS = {"-1", "all"}
 _PORT_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp"}
@@ -39,19 +35,11 @@ def _field(value: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # protocol numbers sometimes arrive as JSON numbers
-    return ""
-
-
 def _cidrs(entries: Any, *keys: str) -> list[str]:
     found: list[str] = []
     for entry in items_of(entries):
         if isinstance(entry, dict):
-            cidr = _text(_field(entry, *keys))
+            cidr = as_text(_field(entry, *keys))
             if cidr:
                 found.append(cidr)
         elif isinstance(entry, str) and entry.strip():
@@ -65,18 +53,18 @@ def _ip_permissions(container: Mapping[str, Any]) -> list[_Permission]:
     for item in items_of(_field(container, "ipPermissions", "IpPermissions")):
         if not isinstance(item, dict):
             continue
-        protocol = _text(_field(item, "ipProtocol", "IpProtocol")).lower()
+        protocol = as_text(_field(item, "ipProtocol", "IpProtocol")).lower()
         from_port = as_int(_field(item, "fromPort", "FromPort"))
         to_port = as_int(_field(item, "toPort", "ToPort"))
         cidrs = _cidrs(_field(item, "ipRanges", "IpRanges"), "cidrIp", "CidrIp")
         cidrs += _cidrs(_field(item, "ipv6Ranges", "Ipv6Ranges"), "cidrIpv6", "CidrIpv6")
         permissions += [_Permission(protocol, from_port, to_port, cidr) for cidr in cidrs]
     # Older SDKs and some tools send CidrIp/IpProtocol/FromPort/ToPort at the top level instead.
-    protocol = _text(_field(container, "ipProtocol", "IpProtocol")).lower()
+    protocol = as_text(_field(container, "ipProtocol", "IpProtocol")).lower()
     from_port = as_int(_field(container, "fromPort", "FromPort"))
     to_port = as_int(_field(container, "toPort", "ToPort"))
     for key in ("cidrIp", "CidrIp", "cidrIpv6", "CidrIpv6"):
-        cidr = _text(container.get(key))
+        cidr = as_text(container.get(key))
         if cidr:
             permissions.append(_Permission(protocol, from_port, to_port, cidr))
     return permissions
@@ -88,9 +76,9 @@ def _response_rules(event: CloudTrailEvent, egress: bool) -> list[_Permission]:
     for item in event.get_list("responseElements", "securityGroupRuleSet"):
         if not isinstance(item, dict) or as_bool(item.get("isEgress")) is not egress:
             continue
-        protocol = _text(item.get("ipProtocol")).lower()
+        protocol = as_text(item.get("ipProtocol")).lower()
         for key in ("cidrIpv4", "cidrIpv6"):
-            cidr = _text(item.get(key))
+            cidr = as_text(item.get(key))
             if cidr:
                 permissions.append(
                     _Permission(protocol, as_int(item.get("fromPort")), as_int(item.get("toPort")), cidr)
@@ -101,7 +89,7 @@ def _response_rules(event: CloudTrailEvent, egress: bool) -> list[_Permission]:
 def _modified_rules(event: CloudTrailEvent) -> tuple[str, list[_Permission]]:
     """ModifySecurityGroupRules: the group id and the new content of every rule it rewrites."""
     request = event.get_dict("requestParameters", "ModifySecurityGroupRulesRequest") or event.request
-    group_id = _text(_field(request, "GroupId", "groupId"))
+    group_id = as_text(_field(request, "GroupId", "groupId"))
     permissions: list[_Permission] = []
     updates = _field(request, "SecurityGroupRule", "SecurityGroupRules", "securityGroupRuleSet")
     for update in items_of(updates):
@@ -114,22 +102,14 @@ def _modified_rules(event: CloudTrailEvent) -> tuple[str, list[_Permission]]:
         # lets us skip it (DETECTIONS.md: treat the rules as ingress otherwise).
         if as_bool(_field(new_rule, "IsEgress", "isEgress")) or as_bool(_field(update, "IsEgress", "isEgress")):
             continue
-        protocol = _text(_field(new_rule, "IpProtocol", "ipProtocol")).lower()
+        protocol = as_text(_field(new_rule, "IpProtocol", "ipProtocol")).lower()
         from_port = as_int(_field(new_rule, "FromPort", "fromPort"))
         to_port = as_int(_field(new_rule, "ToPort", "toPort"))
         for keys in (("CidrIpv4", "cidrIpv4"), ("CidrIpv6", "cidrIpv6")):
-            cidr = _text(_field(new_rule, *keys))
+            cidr = as_text(_field(new_rule, *keys))
             if cidr:
                 permissions.append(_Permission(protocol, from_port, to_port, cidr))
     return group_id, permissions
-
-
-def _is_world_like(cidr: str, ctx: RuleContext) -> bool:
-    """Prefix length 0, or broader than /8 and not in the allowed CIDRs."""
-    network = parse_network(cidr)
-    if network is None or ctx.is_allowed_cidr(cidr):
-        return False
-    return network.prefixlen < _WORLD_LIKE_PREFIX
 
 
 def _port_label(from_port: int | None, to_port: int | None) -> str:
@@ -162,10 +142,7 @@ def _exposure(permission: _Permission, ctx: RuleContext) -> tuple[Severity, str]
 
 
 def _group(event: CloudTrailEvent, group_id: str, group_name: str = "") -> Resource:
-    arn = ""
-    if group_id and event.account_id:
-        partition = event.get_str("userIdentity", "arn").split(":")[1:2] or ["aws"]
-        arn = f"arn:{partition[0] or 'aws'}:ec2:{event.region}:{event.account_id}:security-group/{group_id}"
+    arn = event.arn("ec2", f"security-group/{group_id}") if group_id else ""
     return Resource(type="AWS::EC2::SecurityGroup", id=group_id or group_name, arn=arn)
 
 
@@ -203,7 +180,7 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     exposures: list[str] = []
     cidrs: list[str] = []
     for permission in permissions:
-        if not _is_world_like(permission.cidr, ctx):
+        if not ctx.is_world_like(permission.cidr):
             continue
         found = _exposure(permission, ctx)
         if found is None:
@@ -245,7 +222,7 @@ def egress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if group_name == "default":
         return  # the default group allows all egress from the start: nothing new
     permissions = _ip_permissions(event.request) or _response_rules(event, egress=True)
-    cidrs = [p.cidr for p in permissions if p.protocol in _ALL_PROTOCOLS and _is_world_like(p.cidr, ctx)]
+    cidrs = [p.cidr for p in permissions if p.protocol in _ALL_PROTOCOLS and ctx.is_world_like(p.cidr)]
     if not cidrs:
         return
     group = _group(event, group_id, group_name)

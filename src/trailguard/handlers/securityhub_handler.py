@@ -35,7 +35,7 @@ SOURCE = "securityhub.amazonaws.com"
 def securityhub_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     hub_arn = ""
     if event.region and event.account_id:
-        hub_arn = f"arn:aws:securityhub:{event.region}:{event.account_id}:hub/default"
+        hub_arn = event.arn("securityhub", "hub/default")
     if event.event_name == "DisableSecurityHub":
         yield Hit(
             summary=f"Security Hub disabled in {event.account_id or 'the account'} ({event.region or '?'})",

@@ -28,12 +28,6 @@ def _mfa_used(event: CloudTrailEvent) -> str:
     return value.capitalize() if value else ""
 
 
-def _root_account(event: CloudTrailEvent) -> Resource:
-    account = event.account_id
-    arn = event.get_str("userIdentity", "arn") or (f"arn:aws:iam::{account}:root" if account else "")
-    return Resource(type="AWS::::Account", id=account, arn=arn)
-
-
 def _sign_in_details(event: CloudTrailEvent) -> dict[str, str]:
     details: dict[str, str] = {}
     mfa = _mfa_used(event)
@@ -68,7 +62,7 @@ def root_console_login(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     how = " without MFA" if mfa == "No" else (" with MFA" if mfa == "Yes" else "")
     yield Hit(
         summary=f"Root user signed in to the console{how}",
-        resource=_root_account(event),
+        resource=event.account_resource(),
         details=_sign_in_details(event),
     )
 
@@ -129,6 +123,6 @@ def root_login_failed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     reason = event.error_message or event.error_code or "failure"
     yield Hit(
         summary=f"Failed root console sign-in: {reason}",
-        resource=_root_account(event),
+        resource=event.account_resource(),
         details={"Reason": reason, **_sign_in_details(event)},
     )

@@ -5,37 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from trailguard.core.base_handler import RuleContext, is_all_ports, parse_network, rule
+from trailguard.core.base_handler import RuleContext, is_all_ports, rule
 from trailguard.core.enums import FindingKind, Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, dig, items_of
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
 
 SOURCE = "ec2.amazonaws.com"
 
-# As for security groups: a range this broad is most of the internet (0.0.0.0/1 + 128.0.0.0/1).
-_WORLD_LIKE_PREFIX = 8
-
-
-def _is_world_like(cidr: str, ctx: RuleContext) -> bool:
-    """Prefix length 0, or broader than /8 and not in the allowed CIDRs."""
-    network = parse_network(cidr)
-    if network is None or ctx.is_allowed_cidr(cidr):
-        return False
-    return network.prefixlen < _WORLD_LIKE_PREFIX
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
 
 def _arn(event: CloudTrailEvent, kind: str, resource_id: str) -> str:
-    if not resource_id or not event.account_id:
-        return ""
-    partition = event.get_str("userIdentity", "arn").split(":")[1:2] or ["aws"]
-    return f"arn:{partition[0] or 'aws'}:ec2:{event.region}:{event.account_id}:{kind}/{resource_id}"
+    return event.arn("ec2", f"{kind}/{resource_id}") if resource_id else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -77,16 +55,16 @@ _NACL_PORTS = {"6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp"}
 )
 def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
-    if _text(params.get("ruleAction")).lower() != "allow":
+    if as_text(params.get("ruleAction")).lower() != "allow":
         return
     # egress is required by the API; a record without it is ambiguous, so treat it as inbound.
     if as_bool(params.get("egress")) is True:
         return
-    cidr = _text(params.get("cidrBlock")) or _text(params.get("ipv6CidrBlock"))
-    if not _is_world_like(cidr, ctx):
+    cidr = as_text(params.get("cidrBlock")) or as_text(params.get("ipv6CidrBlock"))
+    if not ctx.is_world_like(cidr):
         return
     # CloudTrail logs the protocol as aclProtocol; the API parameter is Protocol.
-    protocol = (_text(params.get("aclProtocol")) or _text(params.get("protocol"))).lower()
+    protocol = (as_text(params.get("aclProtocol")) or as_text(params.get("protocol"))).lower()
     if protocol in _NACL_ALL:
         ports = "all traffic"
     elif protocol in _NACL_PORTS:
@@ -105,8 +83,8 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         ports = f"{_NACL_PORTS[protocol]} {label}"
     else:
         return  # ICMP and other port-less protocols are not a service exposure
-    acl_id = _text(params.get("networkAclId"))
-    rule_number = _text(params.get("ruleNumber"))
+    acl_id = as_text(params.get("networkAclId"))
+    rule_number = as_text(params.get("ruleNumber"))
     yield Hit(
         summary=f"Network ACL {acl_id or '(unknown)'} rule {rule_number or '?'} allows {ports} from {cidr}",
         resource=Resource(type="AWS::EC2::NetworkAcl", id=acl_id, arn=_arn(event, "network-acl", acl_id)),
@@ -136,17 +114,17 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 )
 def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
-    gateway = _text(params.get("gatewayId"))
+    gateway = as_text(params.get("gatewayId"))
     if not gateway.startswith("igw-"):
         return
     destinations = [
         cidr
-        for cidr in (_text(params.get("destinationCidrBlock")), _text(params.get("destinationIpv6CidrBlock")))
-        if cidr and _is_world_like(cidr, ctx)
+        for cidr in (as_text(params.get("destinationCidrBlock")), as_text(params.get("destinationIpv6CidrBlock")))
+        if cidr and ctx.is_world_like(cidr)
     ]
     if not destinations:
         return
-    table = _text(params.get("routeTableId"))
+    table = as_text(params.get("routeTableId"))
     yield Hit(
         summary=f"Route table {table or '(unknown)'} routes {', '.join(destinations)} to internet gateway {gateway}",
         resource=Resource(type="AWS::EC2::RouteTable", id=table, arn=_arn(event, "route-table", table)),
@@ -188,9 +166,9 @@ def _peer_accounts(event: CloudTrailEvent) -> list[str]:
     """Account ids on either side of the peering connection, as far as the record says."""
     connection = event.get_dict("responseElements", "vpcPeeringConnection")
     accounts = [
-        _text(event.get("requestParameters", "peerOwnerId")),
-        _text(dig(connection, "accepterVpcInfo", "ownerId")),
-        _text(dig(connection, "requesterVpcInfo", "ownerId")),
+        as_text(event.get("requestParameters", "peerOwnerId")),
+        as_text(dig(connection, "accepterVpcInfo", "ownerId")),
+        as_text(dig(connection, "requesterVpcInfo", "ownerId")),
     ]
     return [a for a in dict.fromkeys(accounts) if a]
 
@@ -217,12 +195,12 @@ def peering_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if not external:
         return
     connection = event.get_dict("responseElements", "vpcPeeringConnection")
-    pcx = _text(connection.get("vpcPeeringConnectionId")) or event.get_str(
+    pcx = as_text(connection.get("vpcPeeringConnectionId")) or event.get_str(
         "requestParameters", "vpcPeeringConnectionId"
     )
     verb = "accepted from" if event.event_name == "AcceptVpcPeeringConnection" else "requested with"
     details = {"Peer account": ", ".join(external)}
-    peer_vpc = event.get_str("requestParameters", "peerVpcId") or _text(
+    peer_vpc = event.get_str("requestParameters", "peerVpcId") or as_text(
         dig(connection, "requesterVpcInfo" if verb.startswith("accepted") else "accepterVpcInfo", "vpcId")
     )
     if peer_vpc:
