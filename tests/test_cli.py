@@ -153,3 +153,26 @@ def test_rules_and_pattern_commands() -> None:
     code, out, _ = run("pattern")
     patterns = json.loads(out)
     assert code == EXIT_CLEAN and patterns[0]["pattern"]["detail-type"] == ["AWS API Call via CloudTrail"]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_for_many_files(tmp_path: Path) -> None:
+    from trailguard.cli import PROGRESS_MIN_FILES, Progress, scan
+    from trailguard.core.settings import Settings
+
+    for index in range(PROGRESS_MIN_FILES + 5):
+        (tmp_path / f"f{index:03}.json").write_text(json.dumps({"Records": CLOUDTRAIL_RECORDS[:2]}))
+    terminal = _Terminal()
+    progress = Progress(terminal)
+    scan([str(tmp_path)], Settings(), on_progress=progress)
+    progress.clear()
+    drawn = terminal.getvalue()
+    assert f"{PROGRESS_MIN_FILES + 5}/{PROGRESS_MIN_FILES + 5} files" in drawn
+    assert "[##############################]" in drawn and drawn.endswith("\r")
+    piped = io.StringIO()
+    scan([str(tmp_path)], Settings(), on_progress=Progress(piped))
+    assert piped.getvalue() == "", "no progress bar when stderr is not a terminal"
