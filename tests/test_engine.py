@@ -204,3 +204,11 @@ def test_rule_context_port_and_network_helpers() -> None:
     assert not ctx.is_allowed_cidr("not a cidr")
     event = CloudTrailEvent(stop_logging())
     assert ctx.is_trusted_account("111122223333", event) and not ctx.is_trusted_account("999988887777", event)
+
+
+def test_suppression_limited_by_severity(registry: RuleRegistry) -> None:
+    terraform = record("stop_logging_terraform.json")  # test.stop fires HIGH on it
+    routine_only = Settings(suppressions=(Suppression(principal="*:role/terraform-*", max_severity=Severity.MEDIUM),))
+    assert ids(Engine(routine_only, registry=registry).evaluate(terraform)) == ["test.stop"]
+    up_to_high = Settings(suppressions=(Suppression(principal="*:role/terraform-*", max_severity=Severity.HIGH),))
+    assert ids(Engine(up_to_high, registry=registry).evaluate(terraform)) == []

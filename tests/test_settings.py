@@ -94,3 +94,11 @@ def test_missing_config_file() -> None:
 def test_bad_environment_value_names_variable(name: str, value: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         Settings.load(env={name: value})
+
+
+def test_suppression_max_severity_is_parsed_and_checked() -> None:
+    value = json.dumps([{"principal": "arn:aws:iam::*:role/ci", "max_severity": "low"}])
+    assert Settings.load(env={"TRAILGUARD_SUPPRESSIONS": value}).suppressions[0].max_severity is Severity.LOW
+    bad = json.dumps([{"principal": "arn:aws:iam::*:role/ci", "max_severity": "huge"}])
+    with pytest.raises(ConfigError, match="entry 1: max_severity: unknown severity 'huge'"):
+        Settings.load(env={"TRAILGUARD_SUPPRESSIONS": bad})

@@ -32,12 +32,14 @@ ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 
-SUPPRESSION_FIELDS = ("rules", "principal", "account", "region", "user_agent", "resource", "reason")
+SUPPRESSION_FIELDS = ("rules", "principal", "account", "region", "user_agent", "resource", "max_severity", "reason")
 
 
 @dataclasses.dataclass(frozen=True)
 class Suppression:
-    """Drops findings that match every field given (globs; ``rules`` is a list of rule-id globs).
+    """Drops findings that match every field given (globs; ``rules`` is a list of rule-id globs;
+    ``max_severity`` limits it to findings at or below a severity, so that an unusual event from a
+    routine source still alerts).
 
     A user agent is chosen by the caller, so a suppression by user agent alone can be spoofed;
     pair it with a principal.
@@ -49,9 +51,12 @@ class Suppression:
     region: str = ""
     user_agent: str = ""
     resource: str = ""
+    max_severity: Severity | None = None
     reason: str = ""
 
     def matches(self, finding: Finding) -> bool:
+        if self.max_severity is not None and finding.severity > self.max_severity:
+            return False
         if self.rules and not any(fnmatch.fnmatchcase(finding.rule_id, pattern) for pattern in self.rules):
             return False
         checks = (
@@ -282,6 +287,11 @@ def _parse_suppressions(raw: Any) -> tuple[Suppression, ...]:
                     fields[name] = _parse_rule_ids(value)
                 except ConfigError as exc:
                     raise ConfigError(f"entry {index}: rules: {exc}") from None
+            elif name == "max_severity":
+                try:
+                    fields[name] = _parse_severity(value)
+                except ConfigError as exc:
+                    raise ConfigError(f"entry {index}: max_severity: {exc}") from None
             elif isinstance(value, str):
                 fields[name] = value
             else:
