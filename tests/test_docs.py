@@ -20,13 +20,11 @@ def test_readme_rule_table_is_up_to_date() -> None:
 
 def test_readme_documents_every_configuration_key() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    import dataclasses
-
-    for field in dataclasses.fields(Settings):
-        if field.name == "source":
+    for name in Settings._fields:
+        if name == "source":
             continue
-        assert f"`{field.name}`" in text or f"`[[{field.name}]]`" in text, field.name
-        assert f"TRAILGUARD_{field.name.upper()}" in text, field.name
+        assert f"`{name}`" in text or f"`[[{name}]]`" in text, name
+        assert f"TRAILGUARD_{name.upper()}" in text, name
     for name in SUPPRESSION_FIELDS:
         assert f"| `{name}` |" in text, name
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from trailguard.core.base_handler import RuleContext, RuleRegistry, base_event_name
+from trailguard.core.base_handler import RuleContext, RuleRegistry, base_event_name, cidr_prefix_length
 from trailguard.core.engine import Engine
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -201,6 +201,14 @@ def test_rule_context_port_and_network_helpers() -> None:
     assert ctx.only_allowed_ports(443, 443) and ctx.only_allowed_ports(80, 80)
     assert not ctx.only_allowed_ports(80, 443) and not ctx.only_allowed_ports(-1, -1)
     assert ctx.is_allowed_cidr("10.1.2.0/24") and not ctx.is_allowed_cidr("11.0.0.0/24")
+    assert ctx.is_world_like("0.0.0.0/0") and ctx.is_world_like("::/0") and ctx.is_world_like("128.0.0.0/1")
+    assert ctx.is_world_like(" 1.2.3.4/0 ") and ctx.is_world_like("2000::/3")
+    broad = Settings.load(env={}, allowed_cidrs=["0.0.0.0/1"]).rule_context()
+    assert not broad.is_world_like("0.0.0.0/2") and broad.is_world_like("128.0.0.0/1")
+    assert not ctx.is_world_like("203.0.113.0/24") and not ctx.is_world_like("0.0.0.0/8")
+    for junk in ("", "0.0.0.0", "/0", "any/0", "0.0.0.0/33", "::/129", "0.0.0.0/-1", "0.0.0.0/x"):
+        assert cidr_prefix_length(junk) is None, junk
+    assert cidr_prefix_length("::/0") == 0 and cidr_prefix_length("10.0.0.0/8") == 8
     assert not ctx.is_allowed_cidr("not a cidr")
     event = CloudTrailEvent(stop_logging())
     assert ctx.is_trusted_account("111122223333", event) and not ctx.is_trusted_account("999988887777", event)

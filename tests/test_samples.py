@@ -239,7 +239,7 @@ def test_each_suppression_and_trusted_account_is_needed(settings: Settings) -> N
         )
 
     configured, _ = findings_of(settings, records())
-    bare, _ = findings_of(dataclasses.replace(settings, suppressions=(), trusted_accounts=()), records())
+    bare, _ = findings_of(settings._replace(suppressions=(), trusted_accounts=()), records())
     extra = keys(bare) - keys(configured)
     assert not keys(configured) - keys(bare)
     assert collections.Counter((rule_id, principal) for rule_id, _, principal in extra.elements()) == {

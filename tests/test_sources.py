@@ -150,3 +150,17 @@ def test_directory_without_data_files(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("hi")
     records, problems, _ = read(tmp_path)
     assert records == [] and "holds no .json" in problems[0].reason
+
+
+def test_gzip_with_several_members_and_lying_trailers(tmp_path: Path) -> None:
+    text = json.dumps({"Records": RECORDS}).encode()
+    half = len(text) // 2
+    members = tmp_path / "members.json.gz"
+    members.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]))
+    records, problems, _ = read(members)
+    assert problems == [] and event_ids(records) == event_ids(RECORDS)
+    lying = bytearray(gzip.compress(text))
+    lying[-4:] = (len(text) - 7).to_bytes(4, "little")  # a trailer that lies about the size
+    (tmp_path / "lying.json.gz").write_bytes(bytes(lying))
+    records, problems, _ = read(tmp_path / "lying.json.gz")
+    assert records == [] and problems[0].reason.startswith("not a readable gzip file")

@@ -70,13 +70,11 @@ def scan_file(path: str, engine: Engine) -> FileOutcome:
     """Read and evaluate one file (or stdin): the unit of work of a scan, in or out of process."""
     problems: list[InputProblem] = []
     reader = Reader(wants=engine.wants, on_problem=problems.append)
-    before = dataclasses.replace(engine.stats)
+    before = engine.stats.as_dict()
     findings: list[Finding] = []
     for record in reader.read_paths([path]):
         findings.extend(engine.evaluate(record))
-    engine_delta = EngineStats(
-        **{f.name: getattr(engine.stats, f.name) - getattr(before, f.name) for f in dataclasses.fields(before)}
-    )
+    engine_delta = engine.stats.since(before)
     return findings, problems, reader.stats, engine_delta
 
 

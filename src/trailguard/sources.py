@@ -65,11 +65,11 @@ class ReadStats:
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
-class _Identity(msgspec.Struct):
+class _Identity(msgspec.Struct, gc=False):
     type: str | None = None
 
 
-class _Head(msgspec.Struct):
+class _Head(msgspec.Struct, gc=False):
     """The few fields of a record that decide whether any rule wants it."""
 
     eventSource: str | None = None
@@ -78,11 +78,11 @@ class _Head(msgspec.Struct):
     userIdentity: _Identity | None = None
 
 
-class _LogFileHeads(msgspec.Struct):
+class _LogFileHeads(msgspec.Struct, gc=False):
     Records: list[_Head] | None = None
 
 
-class _LogFileRaw(msgspec.Struct):
+class _LogFileRaw(msgspec.Struct, gc=False):
     Records: list[msgspec.Raw] | None = None
 
 
@@ -297,14 +297,35 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]], on_problem: Callable[[
             on_problem(text, "no such file or directory")
 
 
+# The output of one log file is allocated at once up to this size (CloudTrail files are a few MB).
+_PRESIZE_LIMIT = 256 << 20
+_GZIP_TRAILER = 8
+
+
 def gunzip(data: bytes) -> bytes:
-    """Decompress gzip data (all members), with ISA-L when installed: about twice zlib's speed."""
+    """Decompress gzip data (all members) with ISA-L when installed: about twice zlib's speed.
+
+    Growing the output buffer step by step makes glibc map fresh pages for every file, which costs
+    more than the decompression itself; the gzip trailer gives the size (and CRC) of the output, so
+    it is allocated once. The trailer describes only the last member and comes from the file, so the
+    result is used only when its size and CRC both match; otherwise the general path decodes it.
+    """
     try:
-        from isal import igzip
-    except ImportError:  # pragma: no cover - isal is a dependency, but it is optional at heart
+        from isal import igzip, igzip_lib, isal_zlib
+    except ImportError:  # pragma: no cover - isal is a dependency, but the reader works without it
         import gzip
 
         return gzip.decompress(data)
+    if len(data) > _GZIP_TRAILER:
+        expected_crc = int.from_bytes(data[-8:-4], "little")
+        expected_size = int.from_bytes(data[-4:], "little")
+        if 0 < expected_size <= _PRESIZE_LIMIT:
+            try:
+                out = igzip_lib.decompress(data, flag=igzip_lib.DECOMP_GZIP, bufsize=expected_size + 1)
+            except Exception:  # noqa: BLE001 - igzip_lib.IsalError; the general path reports it clearly
+                out = b""
+            if len(out) == expected_size and isal_zlib.crc32(out) == expected_crc:
+                return out
     return cast(bytes, igzip.decompress(data))  # type: ignore[no-untyped-call]
 
 

@@ -7,15 +7,16 @@ registry indexes them by ``(eventSource, eventName)`` so the engine routes each 
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit
 from trailguard.core.exceptions import RuleDefinitionError
+
+if TYPE_CHECKING:
+    import ipaddress
 
 RuleFunction = Callable[[CloudTrailEvent, "RuleContext"], Iterable[Hit]]
 Subscriptions = Mapping[str, Iterable[str]]
@@ -35,26 +36,59 @@ def base_event_name(event_name: str) -> str:
     return event_name
 
 
-@dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Rule:
-    """A detection: its metadata and the function that evaluates one event."""
+    """A detection: its metadata and the function that evaluates one event.
 
-    id: str
-    severity: Severity
-    title: str
-    description: str
-    remediation: str
-    func: RuleFunction
-    mitre: str = ""
-    kind: FindingKind = FindingKind.EVENT
-    include_failed: bool = False
-    # Literal subscriptions, or a factory resolved once every rule is registered (for rules that
-    # watch the events of other rules, such as tamper.denied-attempt).
-    on: Subscriptions | SubscriptionFactory = dataclasses.field(default_factory=dict)
-    # userIdentity.type values this rule watches on every event (iam.root-activity).
-    identity_types: frozenset[str] = frozenset()
-    # Severities the rule can return besides its default, for documentation and tests.
-    escalates_to: tuple[Severity, ...] = ()
+    A plain class, compared by identity (no dataclasses on the Lambda's import path).
+    """
+
+    __slots__ = (
+        "description",
+        "escalates_to",
+        "func",
+        "id",
+        "identity_types",
+        "include_failed",
+        "kind",
+        "mitre",
+        "on",
+        "remediation",
+        "severity",
+        "title",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        severity: Severity,
+        title: str,
+        description: str,
+        remediation: str,
+        func: RuleFunction,
+        mitre: str = "",
+        kind: FindingKind = FindingKind.EVENT,
+        include_failed: bool = False,
+        on: Subscriptions | SubscriptionFactory | None = None,
+        identity_types: frozenset[str] = frozenset(),
+        escalates_to: tuple[Severity, ...] = (),
+    ) -> None:
+        self.id = id
+        self.severity = severity
+        self.title = title
+        self.description = description
+        self.remediation = remediation
+        self.func = func
+        self.mitre = mitre
+        self.kind = kind
+        self.include_failed = include_failed
+        # Literal subscriptions, or a factory resolved once every rule is registered (for rules
+        # that watch the events of other rules, such as tamper.denied-attempt).
+        self.on: Subscriptions | SubscriptionFactory = on or {}
+        # userIdentity.type values this rule watches on every event (iam.root-activity).
+        self.identity_types = identity_types
+        # Severities the rule can return besides its default, for documentation and tests.
+        self.escalates_to = escalates_to
 
     @property
     def module(self) -> str:
@@ -63,9 +97,11 @@ class Rule:
     def __call__(self, event: CloudTrailEvent, ctx: RuleContext) -> Iterable[Hit]:
         return self.func(event, ctx)
 
+    def __repr__(self) -> str:
+        return f"Rule({self.id!r}, {self.severity.name})"
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class EventKey:
+
+class EventKey(NamedTuple):
     """One subscription: an event source and a base event name (``versioned``: has suffixes)."""
 
     source: str
@@ -117,7 +153,7 @@ class RuleRegistry:
                 mitre=mitre,
                 kind=kind,
                 include_failed=include_failed,
-                on=on or {},
+                on=on,
                 identity_types=frozenset(identity_types),
                 escalates_to=tuple(escalates_to),
             )
@@ -136,7 +172,22 @@ class RuleRegistry:
     def all(self) -> list[Rule]:
         """Every registered rule, sorted by id (importing the handler modules on first use)."""
         self._ensure_loaded()
+        return self.loaded()
+
+    def loaded(self) -> list[Rule]:
+        """The rules registered so far, sorted by id, without importing anything."""
         return sorted(self._rules.values(), key=lambda r: r.id)
+
+    def load_for(self, event_source: str, identity_type: str) -> None:
+        """Import the handler modules an event may concern (all are imported once all() ran)."""
+        if not self._loaded:
+            from trailguard.handlers import load_for
+
+            load_for(event_source, identity_type)
+
+    def __len__(self) -> int:
+        """How many rules are registered so far."""
+        return len(self._rules)
 
     def get(self, rule_id: str) -> Rule:
         self._ensure_loaded()
@@ -172,28 +223,41 @@ rule = REGISTRY.rule
 
 PortRange = tuple[int, int]
 WORLD_LIKE_PREFIX = 8
-_WORLD_V4 = ipaddress.ip_network("0.0.0.0/0")
-_WORLD_V6 = ipaddress.ip_network("::/0")
 
 
-def is_world_cidr(cidr: str) -> bool:
-    """0.0.0.0/0, ::/0, or any other spelling of a prefix length of 0."""
-    network = parse_network(cidr)
-    return network is not None and network.prefixlen == 0
+_ADDRESS_CHARACTERS = frozenset("0123456789abcdefABCDEF.:")
+
+
+def cidr_prefix_length(cidr: object) -> int | None:
+    """The prefix length of CIDR text such as ``0.0.0.0/0`` or ``::/0``; None when it is not one.
+
+    A string check, not ipaddress: the question comes up for every security group and NACL event,
+    and ipaddress is a noticeable import for the Lambda's cold start. AWS rejects malformed CIDRs,
+    so a successful call's CIDR only needs telling apart from non-CIDR text.
+    """
+    if not isinstance(cidr, str):
+        return None
+    address, slash, prefix = cidr.strip().partition("/")
+    if not slash or not address or not prefix.isdigit() or not set(address) <= _ADDRESS_CHARACTERS:
+        return None
+    length = int(prefix)
+    limit = 128 if ":" in address else 32
+    return length if length <= limit else None
 
 
 def parse_network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A network from CIDR text (host bits allowed, as AWS allows them); None if unparseable."""
     if not isinstance(cidr, str) or not cidr.strip():
         return None
+    import ipaddress  # only rules about networks need it; keep it off the cold-start path
+
     try:
         return ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         return None
 
 
-@dataclasses.dataclass(frozen=True)
-class RuleContext:
+class RuleContext(NamedTuple):
     """Settings and optional look-ups a rule may consult. Pure data: no I/O happens through it
     unless an enrichment ``lookup`` was given (the Lambda may pass one; offline it is None)."""
 
@@ -224,10 +288,10 @@ class RuleContext:
     def is_world_like(self, cidr: str) -> bool:
         """The whole internet (prefix length 0), or a range broader than /8 that is not allowed:
         0.0.0.0/1 + 128.0.0.0/1 is the classic way around a "/0" check."""
-        network = parse_network(cidr)
-        if network is None or self.is_allowed_cidr(cidr):
+        length = cidr_prefix_length(cidr)
+        if length is None or length >= WORLD_LIKE_PREFIX:
             return False
-        return network.prefixlen < WORLD_LIKE_PREFIX
+        return not (self.allowed_cidrs and self.is_allowed_cidr(cidr))
 
     def touches_admin_port(self, from_port: int | None, to_port: int | None) -> bool:
         """True when the range includes an admin/database port, or is "all ports"."""

@@ -7,39 +7,55 @@ its id and the event id, counted, and the other rules still run.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
-import logging
 from collections.abc import Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, RuleRegistry, base_event_name
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Finding, Hit, Resource
 from trailguard.core.settings import Settings
 
-logger = logging.getLogger("trailguard.engine")
-
+LOGGER_NAME = "trailguard.engine"
 RouteKey = tuple[str, str]
 
 
-@dataclasses.dataclass
 class EngineStats:
     """Counters for one engine's life; merged across worker processes by the CLI."""
 
-    records: int = 0
-    evaluated: int = 0
-    findings: int = 0
-    suppressed: int = 0
-    rule_errors: int = 0
+    __slots__ = ("evaluated", "findings", "records", "rule_errors", "suppressed")
+    FIELDS = ("records", "evaluated", "findings", "suppressed", "rule_errors")
+
+    def __init__(
+        self, records: int = 0, evaluated: int = 0, findings: int = 0, suppressed: int = 0, rule_errors: int = 0
+    ) -> None:
+        self.records = records
+        self.evaluated = evaluated
+        self.findings = findings
+        self.suppressed = suppressed
+        self.rule_errors = rule_errors
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.FIELDS}
 
     def merge(self, other: EngineStats) -> None:
-        for field in dataclasses.fields(self):
-            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+        for name in self.FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def since(self, earlier: Mapping[str, int]) -> EngineStats:
+        """What was counted after ``earlier`` (an ``as_dict()`` snapshot)."""
+        return EngineStats(**{name: getattr(self, name) - earlier[name] for name in self.FIELDS})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, EngineStats) and self.as_dict() == other.as_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EngineStats({self.as_dict()})"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RuleFailure:
+class RuleFailure(NamedTuple):
     """A rule raised on an event: reported, never fatal."""
 
     rule_id: str
@@ -55,19 +71,35 @@ class Engine:
         settings: Settings | None = None,
         rule_ids: Collection[str] = (),
         registry: RuleRegistry = REGISTRY,
+        lazy: bool = False,
     ) -> None:
+        """``lazy``: import rule modules only when an event of their service arrives (the Lambda's
+        cold start); otherwise every rule is loaded now, as a scan of many events wants."""
         self.settings = settings or Settings()
         self.context: RuleContext = self.settings.rule_context()
         self.registry = registry
-        self.rules: list[Rule] = select_rules(registry.all(), rule_ids, self.settings.disabled_rules)
+        self.rule_ids = tuple(rule_ids)
+        self._lazy = lazy
+        self._prepared: set[tuple[str, str]] = set()
+        self._indexed = 0
+        self.rules: list[Rule] = []
         self._by_event: dict[RouteKey, tuple[Rule, ...]] = {}
         self._by_identity: dict[str, tuple[Rule, ...]] = {}
         self._failed_ok: set[RouteKey] = set()
-        every_rule = registry.all()
+        self._identity_failed_ok: set[str] = set()
+        self._index(registry.loaded() if lazy else registry.all())
+        self.stats = EngineStats()
+        self.failures: list[RuleFailure] = []
+
+    def _index(self, every_rule: list[Rule]) -> None:
+        """Build the routing tables from the rules registered so far."""
+        self._indexed = len(every_rule)
+        self.rules = select_rules(every_rule, self.rule_ids, self.settings.disabled_rules)
         by_event: dict[RouteKey, list[Rule]] = {}
         by_identity: dict[str, list[Rule]] = {}
+        self._failed_ok = set()
         for active in self.rules:
-            for key in registry.subscriptions(active, among=every_rule):
+            for key in self.registry.subscriptions(active, among=every_rule):
                 by_event.setdefault((key.source, key.name), []).append(active)
                 if active.include_failed:
                     self._failed_ok.add((key.source, key.name))
@@ -78,8 +110,16 @@ class Engine:
         self._identity_failed_ok = {
             identity for identity, rules in self._by_identity.items() if any(r.include_failed for r in rules)
         }
-        self.stats = EngineStats()
-        self.failures: list[RuleFailure] = []
+
+    def _prepare(self, event: CloudTrailEvent) -> None:
+        """Lazy mode: load the rule modules this kind of event concerns, once."""
+        kind = (event.event_source, event.identity_type)
+        if kind not in self._prepared:
+            self._prepared.add(kind)
+            self.registry.load_for(*kind)
+            # Another engine may have loaded modules since this one indexed: compare counts.
+            if len(self.registry) != self._indexed:
+                self._index(self.registry.loaded())
 
     # -- cheap pre-filter, used by readers before fully decoding a record ----------------------
     def wants(self, event_source: Any, event_name: Any, identity_type: Any = None, failed: bool = False) -> bool:
@@ -94,6 +134,8 @@ class Engine:
 
     def rules_for(self, event: CloudTrailEvent) -> tuple[Rule, ...]:
         """The active rules subscribed to this event, in a stable order, each once."""
+        if self._lazy:
+            self._prepare(event)
         by_event = self._by_event.get((event.event_source, base_event_name(event.event_name)), ())
         by_identity = self._by_identity.get(event.identity_type, ()) if self._by_identity else ()
         if not by_identity:
@@ -143,7 +185,9 @@ class Engine:
         self.stats.rule_errors += 1
         error = f"{type(exc).__name__}: {exc}"
         self.failures.append(RuleFailure(active.id, event.event_id, error))
-        logger.error(
+        import logging  # only when something went wrong: logging is heavy for the cold start
+
+        logging.getLogger(LOGGER_NAME).error(
             "rule %s raised on event %s (%s:%s): %s",
             active.id,
             event.event_id or "<no eventID>",

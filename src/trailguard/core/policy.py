@@ -16,13 +16,13 @@ narrow either, because they let a caller through who is not who the condition se
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    import ipaddress
 
 NARROWING_KEYS = frozenset(
     key.lower()
@@ -53,12 +53,9 @@ _FOR_ANY_VALUE = "foranyvalue:"
 _ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _WILDCARDS = frozenset("*?")
-_WORLD_V4 = ipaddress.IPv4Network("0.0.0.0/0")
-_WORLD_V6 = ipaddress.IPv6Network("::/0")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PolicyExposure:
+class PolicyExposure(NamedTuple):
     """What a policy opens up: to the world, and to which accounts outside the trusted set."""
 
     world_statements: tuple[str, ...] = ()
@@ -101,6 +98,8 @@ def _decodings(text: str) -> list[str]:
     """The text as given, then URL-decoded (IAM returns documents RFC 3986-encoded)."""
     candidates = [text]
     if "%" in text:
+        from urllib.parse import unquote
+
         decoded = unquote(text)
         candidates.append(decoded)
         if "+" in decoded:
@@ -210,6 +209,8 @@ def _value_narrows(key: str, value: str) -> bool:
 
 def _ips_narrow(values: list[str]) -> bool:
     """Every value parses as a network, and together they do not cover all of IPv4 or IPv6."""
+    import ipaddress  # off the cold-start path: few policies have IP conditions
+
     v4: list[ipaddress.IPv4Network] = []
     v6: list[ipaddress.IPv6Network] = []
     for value in values:
@@ -222,7 +223,8 @@ def _ips_narrow(values: list[str]) -> bool:
         else:
             v6.append(network)
     # 0.0.0.0/1 plus 128.0.0.0/1 is the world too: collapse before comparing.
-    if _WORLD_V4 in ipaddress.collapse_addresses(v4) or _WORLD_V6 in ipaddress.collapse_addresses(v6):
+    world_v4, world_v6 = ipaddress.IPv4Network("0.0.0.0/0"), ipaddress.IPv6Network("::/0")
+    if world_v4 in ipaddress.collapse_addresses(v4) or world_v6 in ipaddress.collapse_addresses(v6):
         return False
     return bool(v4 or v6)
 

@@ -7,15 +7,11 @@ does I/O at import time.
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
-import ipaddress
-import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.base_handler import PortRange, RuleContext
 from trailguard.core.constants import (
@@ -28,6 +24,10 @@ from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
 
+if TYPE_CHECKING:
+    import ipaddress
+    from pathlib import Path
+
 ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
@@ -35,8 +35,11 @@ _ACCOUNT_ID = re.compile(r"^\d{12}$")
 SUPPRESSION_FIELDS = ("rules", "principal", "account", "region", "user_agent", "resource", "max_severity", "reason")
 
 
-@dataclasses.dataclass(frozen=True)
-class Suppression:
+# NamedTuples, not dataclasses, and json/pathlib/ipaddress imported where used: the Lambda's cold
+# start pays for every module imported here.
+
+
+class Suppression(NamedTuple):
     """Drops findings that match every field given (globs; ``rules`` is a list of rule-id globs;
     ``max_severity`` limits it to findings at or below a severity, so that an unusual event from a
     routine source still alerts).
@@ -77,8 +80,7 @@ class Suppression:
         return True
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything configurable. See the README's configuration table for each key."""
 
     allowed_ports: tuple[int, ...] = DEFAULT_ALLOWED_PORTS
@@ -91,9 +93,14 @@ class Settings:
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
+        networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+        if self.allowed_cidrs:
+            import ipaddress
+
+            networks = tuple(ipaddress.ip_network(c, strict=False) for c in self.allowed_cidrs)
         return RuleContext(
             allowed_ports=frozenset(self.allowed_ports),
-            allowed_cidrs=tuple(ipaddress.ip_network(c, strict=False) for c in self.allowed_cidrs),
+            allowed_cidrs=networks,
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
         )
@@ -114,6 +121,8 @@ class Settings:
         sources = ["defaults"]
         path = config_file or environ.get(CONFIG_ENV) or None
         if path:
+            from pathlib import Path
+
             values.update(_read_config_file(Path(path)))
             sources.append(str(path))
         env_values = _read_environment(environ)
@@ -173,6 +182,8 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         if name in environ:
             raw: Any = environ[name]
             if key == "suppressions":
+                import json
+
                 try:
                     raw = json.loads(raw)
                 except ValueError as exc:
@@ -230,6 +241,8 @@ def _parse_port_ranges(raw: Any) -> tuple[PortRange, ...]:
 
 
 def _parse_cidrs(raw: Any) -> tuple[str, ...]:
+    import ipaddress
+
     cidrs = []
     for value in _split(raw):
         try:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -178,13 +177,15 @@ def instance_launched(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 # --------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
 class _Grants:
     """Who a ModifyImageAttribute / ModifySnapshotAttribute call adds."""
 
-    public: bool = False
-    accounts: list[str] = dataclasses.field(default_factory=list)
-    organizations: list[str] = dataclasses.field(default_factory=list)
+    __slots__ = ("accounts", "organizations", "public")
+
+    def __init__(self) -> None:
+        self.public = False
+        self.accounts: list[str] = []
+        self.organizations: list[str] = []
 
 
 def _account_id(value: Any) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from trailguard.core.base_handler import RuleContext, is_all_ports, rule
 from trailguard.core.enums import Severity
@@ -17,8 +16,7 @@ _PORT_PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp"}
 _ICMP_PROTOCOLS = {"icmp", "1", "icmpv6", "58"}
 
 
-@dataclasses.dataclass(frozen=True)
-class _Permission:
+class _Permission(NamedTuple):
     """One (protocol, port range, source CIDR) triple, whatever shape the record used."""
 
     protocol: str
