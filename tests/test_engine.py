@@ -206,7 +206,7 @@ def test_rule_context_port_and_network_helpers() -> None:
     broad = Settings.load(env={}, allowed_cidrs=["0.0.0.0/1"]).rule_context()
     assert not broad.is_world_like("0.0.0.0/2") and broad.is_world_like("128.0.0.0/1")
     assert not ctx.is_world_like("203.0.113.0/24") and not ctx.is_world_like("0.0.0.0/8")
-    for junk in ("", "0.0.0.0", "/0", "any/0", "0.0.0.0/33", "::/129", "0.0.0.0/-1", "0.0.0.0/x"):
+    for junk in ("", "0.0.0.0", "/0", "any/0", "0.0.0.0/33", "::/129", "0.0.0.0/-1", "0.0.0.0/x", "0.0.0.0/\u00b2"):
         assert cidr_prefix_length(junk) is None, junk
     assert cidr_prefix_length("::/0") == 0 and cidr_prefix_length("10.0.0.0/8") == 8
     assert not ctx.is_allowed_cidr("not a cidr")

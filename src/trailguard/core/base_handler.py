@@ -238,7 +238,12 @@ def cidr_prefix_length(cidr: object) -> int | None:
     if not isinstance(cidr, str):
         return None
     address, slash, prefix = cidr.strip().partition("/")
-    if not slash or not address or not prefix.isdigit() or not set(address) <= _ADDRESS_CHARACTERS:
+    if (
+        not slash
+        or not address
+        or not (prefix.isascii() and prefix.isdigit())
+        or not set(address) <= _ADDRESS_CHARACTERS
+    ):
         return None
     length = int(prefix)
     limit = 128 if ":" in address else 32
