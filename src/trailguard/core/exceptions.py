@@ -19,5 +19,19 @@ class RuleDefinitionError(TrailguardError):
     """A rule was registered with invalid metadata (a programming error, caught at import)."""
 
 
+class ChannelError(TrailguardError):
+    """One delivery attempt through one channel failed.
+
+    ``transient`` failures (connection refused or reset, timeouts, SMTP 4xx, HTTP 429/5xx,
+    throttling) are retried with backoff; permanent ones (bad credentials, rejected recipients,
+    HTTP 4xx) are not. The message must never contain a secret.
+    """
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.attempts = 1  # set by the retry loop when it gives up
+
+
 class DeliveryError(TrailguardError):
-    """A finding could not be delivered through any channel."""
+    """Some finding reached no channel at all: the caller (the Lambda) should let AWS retry."""

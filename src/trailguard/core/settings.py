@@ -90,6 +90,9 @@ class Settings(NamedTuple):
     disabled_rules: tuple[str, ...] = ()
     min_severity: Severity = Severity.INFO
     suppressions: tuple[Suppression, ...] = ()
+    # Delivery: one table per channel (see services/channels); validated when settings load.
+    channels: tuple[Mapping[str, Any], ...] = ()
+    max_individual_alerts: int = 5
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -148,7 +151,16 @@ _KEYS = (
     "disabled_rules",
     "min_severity",
     "suppressions",
+    "channels",
+    "max_individual_alerts",
 )
+_JSON_KEYS = ("suppressions", "channels")
+# The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
+EMAIL_SHORTCUT = {
+    "TRAILGUARD_SMTP_SECRET_ID": "secret_id",
+    "TRAILGUARD_SENDER": "sender",
+    "TRAILGUARD_RECIPIENTS": "recipients",
+}
 
 
 def _read_config_file(path: Path) -> dict[str, tuple[Any, str]]:
@@ -181,7 +193,7 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
         name = ENV_PREFIX + key.upper()
         if name in environ:
             raw: Any = environ[name]
-            if key == "suppressions":
+            if key in _JSON_KEYS:
                 import json
 
                 try:
@@ -189,6 +201,12 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
                 except ValueError as exc:
                     raise ConfigError(f"environment {name}: not valid JSON ({exc})") from None
             result[key] = (raw, f"environment {name}")
+    shortcut = {option: environ[variable] for variable, option in EMAIL_SHORTCUT.items() if environ.get(variable)}
+    if shortcut and "channels" not in result:
+        result["channels"] = (
+            [{"type": "smtp", "name": "email", **shortcut}],
+            "environment " + ", ".join(v for v in EMAIL_SHORTCUT if environ.get(v)),
+        )
     return result
 
 
@@ -315,6 +333,26 @@ def _parse_suppressions(raw: Any) -> tuple[Suppression, ...]:
     return tuple(result)
 
 
+def _parse_channels(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("expected a list of tables ([[channels]] in TOML, a JSON array in the environment)")
+    # Building the channels validates every option; nothing connects anywhere until a send.
+    from trailguard.services.channels import ChannelContext, build_channels
+
+    build_channels(raw, ChannelContext())
+    return tuple(dict(entry) for entry in raw)
+
+
+def _parse_max_individual(raw: Any) -> int:
+    try:
+        value = int(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1000:
+        raise ConfigError(f"expected a whole number from 0 to 1000, got {raw!r}")
+    return value
+
+
 _PARSERS: dict[str, Any] = {
     "allowed_ports": _parse_ports,
     "allowed_cidrs": _parse_cidrs,
@@ -323,4 +361,6 @@ _PARSERS: dict[str, Any] = {
     "disabled_rules": _parse_rule_ids,
     "min_severity": _parse_severity,
     "suppressions": _parse_suppressions,
+    "channels": _parse_channels,
+    "max_individual_alerts": _parse_max_individual,
 }

@@ -1,0 +1,154 @@
+"""The notification service: findings -> alerts -> channels, with routing, digests and retries.
+
+For each channel: the findings it accepts (minimum severity, rule ids) are grouped into at most
+``max_individual`` single-finding alerts plus one digest, and each alert is sent with bounded
+retries of transient failures. A channel that fails never stops the others. The report says, per
+channel, what was delivered and what failed; ``DeliveryError`` is raised when some finding that
+was routed to at least one channel reached none, so that the caller can let AWS retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from trailguard.core.event_types import Finding
+from trailguard.core.exceptions import ChannelError, DeliveryError
+from trailguard.services.alerts import DEFAULT_MAX_INDIVIDUAL_ALERTS, Alert, group_alerts
+from trailguard.services.channels.base import Channel
+from trailguard.services.rendering import (
+    EmailContent,
+    render_email,
+    render_slack,
+    render_sns,
+    render_teams,
+    render_webhook,
+)
+from trailguard.services.retry import RetryPolicy, call_with_retry
+
+logger = logging.getLogger("trailguard.notify")
+
+__all__ = [
+    "ChannelOutcome",
+    "DeliveryReport",
+    "EmailContent",
+    "NotificationService",
+    "finding_key",
+    "render_email",
+    "render_slack",
+    "render_sns",
+    "render_teams",
+    "render_webhook",
+]
+
+
+def finding_key(finding: Finding) -> str:
+    """Identifies a finding within a batch: one event can fire several rules."""
+    return f"{finding.event_id}|{finding.rule_id}|{finding.resource.arn or finding.resource.id}"
+
+
+class ChannelOutcome(NamedTuple):
+    """What one channel did with one batch."""
+
+    channel: str
+    delivered: tuple[str, ...]  # finding keys
+    failed: tuple[str, ...]
+    messages: int  # alerts sent
+    attempts: int  # send attempts, retries included
+    errors: tuple[str, ...]  # secret-free reasons
+
+
+class DeliveryReport(NamedTuple):
+    outcomes: tuple[ChannelOutcome, ...]
+    undelivered: tuple[Finding, ...]  # routed to some channel, delivered by none
+    unrouted: tuple[Finding, ...]  # no channel accepts them (by severity or rule): not an error
+
+    def delivered_keys(self) -> set[str]:
+        return {key for outcome in self.outcomes for key in outcome.delivered}
+
+    def channel(self, name: str) -> ChannelOutcome:
+        for outcome in self.outcomes:
+            if outcome.channel == name:
+                return outcome
+        raise KeyError(name)
+
+
+class NotificationService:
+    """Sends a batch of findings through every configured channel."""
+
+    def __init__(
+        self,
+        channels: Sequence[Channel],
+        max_individual: int = DEFAULT_MAX_INDIVIDUAL_ALERTS,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.channels = list(channels)
+        self.max_individual = max_individual
+        self.retry = retry
+        self.sleep = sleep
+
+    def notify(self, findings: Iterable[Finding], raise_on_undelivered: bool = True) -> DeliveryReport:
+        batch = list(findings)
+        outcomes = [self._send_through(channel, batch) for channel in self.channels]
+        delivered = {key for outcome in outcomes for key in outcome.delivered}
+        routed = {finding_key(f) for channel in self.channels for f in batch if channel.accepts(f)}
+        undelivered = tuple(f for f in batch if finding_key(f) in routed and finding_key(f) not in delivered)
+        unrouted = tuple(f for f in batch if finding_key(f) not in routed)
+        report = DeliveryReport(tuple(outcomes), undelivered, unrouted)
+        if undelivered and raise_on_undelivered:
+            reasons = "; ".join(f"{o.channel}: {o.errors[-1]}" for o in outcomes if o.errors)
+            raise DeliveryError(
+                f"{len(undelivered)} of {len(batch)} findings reached no channel ({reasons or 'no channel accepted'})"
+            )
+        return report
+
+    def _send_through(self, channel: Channel, batch: Sequence[Finding]) -> ChannelOutcome:
+        accepted = [finding for finding in batch if channel.accepts(finding)]
+        delivered: list[str] = []
+        failed: list[str] = []
+        errors: list[str] = []
+        messages = attempts_total = 0
+        for alert in group_alerts(accepted, self.max_individual):
+            keys = [finding_key(f) for f in alert.findings]
+            try:
+                receipt, attempts = call_with_retry(
+                    lambda alert=alert: channel.send(alert),  # type: ignore[misc]
+                    self.retry,
+                    sleep=self.sleep,
+                    on_retry=lambda attempt, exc: logger.warning(
+                        "channel %s: attempt %d failed (%s), retrying", channel.name, attempt, exc
+                    ),
+                )
+            except ChannelError as exc:
+                attempts_total += exc.attempts
+                failed.extend(keys)
+                errors.append(str(exc))
+                logger.error(
+                    "channel %s could not deliver %s (%s): %s",
+                    channel.name,
+                    _alert_label(alert),
+                    "gave up after retries" if exc.transient else "permanent failure",
+                    exc,
+                )
+                continue
+            except Exception as exc:
+                attempts_total += 1
+                failed.extend(keys)
+                errors.append(f"unexpected {type(exc).__name__} in channel code")
+                logger.exception("channel %s raised unexpectedly while sending %s", channel.name, _alert_label(alert))
+                continue
+            attempts_total += attempts
+            messages += 1
+            delivered.extend(keys)
+            logger.info("channel %s delivered %s: %s", channel.name, _alert_label(alert), receipt)
+        return ChannelOutcome(channel.name, tuple(delivered), tuple(failed), messages, attempts_total, tuple(errors))
+
+
+def _alert_label(alert: Alert) -> str:
+    if alert.digest:
+        return f"a digest of {len(alert.findings)} findings"
+    first = alert.first
+    return f"{first.rule_id} on event {first.event_id or '<no id>'}"

@@ -1,0 +1,78 @@
+"""Secrets Manager values, fetched once and cached with a TTL (and refreshed on demand).
+
+Values are never logged and never put in exception messages: errors name the secret id only.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from trailguard.core.exceptions import ChannelError
+from trailguard.utils.aws_helpers import AwsClients
+
+DEFAULT_TTL_SECONDS = 300.0
+_TRANSIENT_AWS_ERRORS = frozenset(
+    {"ThrottlingException", "InternalServiceError", "InternalFailure", "ServiceUnavailable", "RequestTimeout"}
+)
+
+
+class SecretCache:
+    """``get_text`` / ``get_json`` by secret id or ARN; ``invalidate`` after an auth failure."""
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.aws = aws
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._values: dict[str, tuple[float, str]] = {}
+        self.fetches = 0  # how many times Secrets Manager was called (for tests and logs)
+
+    def get_text(self, secret_id: str) -> str:
+        cached = self._values.get(secret_id)
+        now = self.clock()
+        if cached is not None and now - cached[0] < self.ttl_seconds:
+            return cached[1]
+        value = self._fetch(secret_id)
+        self._values[secret_id] = (now, value)
+        return value
+
+    def get_json(self, secret_id: str) -> dict[str, Any]:
+        text = self.get_text(secret_id)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ChannelError(f"secret {secret_id} is not a JSON object", transient=False) from None
+        if not isinstance(value, dict):
+            raise ChannelError(f"secret {secret_id} is not a JSON object", transient=False)
+        return value
+
+    def invalidate(self, secret_id: str) -> None:
+        self._values.pop(secret_id, None)
+
+    def _fetch(self, secret_id: str) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        self.fetches += 1
+        try:
+            response = self.aws.client("secretsmanager").get_secret_value(SecretId=secret_id)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+            raise ChannelError(
+                f"cannot read secret {secret_id} from Secrets Manager: {code}",
+                transient=code in _TRANSIENT_AWS_ERRORS,
+            ) from None
+        except BotoCoreError as exc:
+            raise ChannelError(
+                f"cannot reach Secrets Manager for secret {secret_id}: {type(exc).__name__}", transient=True
+            ) from None
+        value = response.get("SecretString")
+        if not isinstance(value, str):
+            raise ChannelError(f"secret {secret_id} has no string value", transient=False)
+        return value

@@ -1,0 +1,34 @@
+"""boto3 clients, created lazily and shared: nothing AWS happens at import time.
+
+Rules never see these; channels and the Lambda entry point get an ``AwsClients`` passed in, so
+tests can point them at moto (in-process ``mock_aws`` or a ThreadedMotoServer ``endpoint_url``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+class AwsClients:
+    """One boto3 client per (service, region), made on first use."""
+
+    def __init__(self, region: str | None = None, endpoint_url: str | None = None) -> None:
+        self.region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.endpoint_url = endpoint_url
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.region)
+        if key not in self._clients:
+            import boto3  # heavy: only when a channel or look-up actually needs AWS
+            from botocore.config import Config
+
+            self._clients[key] = boto3.client(
+                service,
+                region_name=key[1],
+                endpoint_url=self.endpoint_url,
+                # Our own retry loop decides what to retry; keep the SDK's short and bounded.
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10),
+            )
+        return self._clients[key]
