@@ -29,6 +29,7 @@ from trailguard.services.rendering import (
 from trailguard.services.retry import RetryPolicy, call_with_retry
 
 logger = logging.getLogger("trailguard.notify")
+DEFAULT_RETRY = RetryPolicy()
 
 __all__ = [
     "ChannelOutcome",
@@ -82,7 +83,7 @@ class NotificationService:
         self,
         channels: Sequence[Channel],
         max_individual: int = DEFAULT_MAX_INDIVIDUAL_ALERTS,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.channels = list(channels)

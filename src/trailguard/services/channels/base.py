@@ -63,7 +63,7 @@ class Options:
                 raise self._error(key, "is required")
             return default
         if isinstance(value, str):
-            value = [part for part in value.split(",")]
+            value = value.split(",")
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v.strip() for v in value):
             raise self._error(key, f"must be a list of non-empty strings, got {value!r}")
         items = tuple(v.strip() for v in value)
