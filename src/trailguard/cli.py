@@ -233,6 +233,12 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     for pattern in rule_ids:
         if not any(_glob_match(r.id, pattern) for r in REGISTRY.all()):
             raise UsageError(f"--rule {pattern!r} matches no rule id (see `trailguard rules`)")
+    channels = None
+    if args.notify or args.outbox:
+        from trailguard import cli_alerts
+
+        # Built before scanning, so that a bad channel setting stops the run before any event.
+        channels = cli_alerts.channels_for_scan(settings, args.notify, args.outbox)
     colour = _use_colour(args.color, stdout)
     progress = Progress(stderr) if not args.no_progress else None
 
@@ -265,7 +271,14 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
             stdout.write(table + "\n")
     if not args.quiet:
         stderr.write(summary_line(result) + "\n")
-    if result.problems:
+    delivered = True
+    if channels:
+        from trailguard import cli_alerts
+
+        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr)
+        if args.outbox and result.findings:
+            stderr.write(f"trailguard: open the alerts in {args.outbox}/ (.html in a browser, .eml in a mail client)\n")
+    if result.problems or not delivered:
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if result.findings else EXIT_CLEAN
 
@@ -380,6 +393,24 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan_parser.add_argument("--quiet", action="store_true", help="no summary line on stderr")
+    scan_parser.add_argument("--outbox", metavar="DIR", help="also write the alerts as .eml and .html files into DIR")
+    scan_parser.add_argument(
+        "--notify", action="store_true", help="send the findings through the configured channels as one batch"
+    )
+
+    render_parser = commands.add_parser("render", help="render example alerts for rules to files, for previewing")
+    render_parser.add_argument(
+        "--rule", action="append", metavar="ID", help="rule id or glob (repeatable; default all)"
+    )
+    render_parser.add_argument("--out", default="outbox/preview", metavar="DIR", help="folder (default outbox/preview)")
+    render_parser.add_argument("--digest", action="store_true", help="also render one digest of all of them")
+
+    test_parser = commands.add_parser("send-test", help="send a clearly marked test alert through one channel")
+    test_parser.add_argument("--channel", required=True, metavar="NAME", help="the channel's name in the settings")
+    test_parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    test_parser.add_argument(
+        "--rule", default="sg.ingress-open-to-world", metavar="ID", help="the rule whose example to send"
+    )
 
     rules_parser = commands.add_parser("rules", help="list the detection rules")
     rules_parser.add_argument("--format", choices=("table", "json"), default="table")
@@ -428,6 +459,11 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             return run_rules(args, out)
         if args.command == "pattern":
             return run_pattern(args, out)
+        if args.command in ("render", "send-test"):
+            from trailguard import cli_alerts
+
+            runner = cli_alerts.run_render if args.command == "render" else cli_alerts.run_send_test
+            return runner(args, out, err)
     except (ConfigError, UsageError) as exc:
         err.write(f"trailguard: error: {exc}\n")
         return EXIT_BAD_INPUT

@@ -1,0 +1,101 @@
+"""The alerting side of the command line: delivering a scan's findings, `render`, `send-test`.
+
+Kept apart from cli.py so that a plain scan imports none of the notification code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from trailguard.core.event_types import Finding
+from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.core.settings import Settings
+from trailguard.services.alerts import Alert
+from trailguard.services.channels import Channel, ChannelContext, build_channel, build_channels
+from trailguard.services.notification_service import DeliveryReport, NotificationService
+from trailguard.services.retry import RetryPolicy, call_with_retry
+
+OUTBOX_CHANNEL = "outbox"
+
+
+def folder_channel(path: str | Path, context: ChannelContext, name: str = OUTBOX_CHANNEL) -> Channel:
+    return build_channel({"type": "folder", "name": name, "path": str(path)}, f"--outbox {path}", context)
+
+
+def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> list[Channel]:
+    """The configured channels when --notify is given, plus a folder channel for --outbox."""
+    context = ChannelContext()
+    configs: list[Mapping[str, Any]] = list(settings.channels) if notify else []
+    channels = build_channels(configs, context)
+    if outbox:
+        if any(channel.name == OUTBOX_CHANNEL for channel in channels):
+            raise ConfigError(f"a configured channel is named {OUTBOX_CHANNEL!r}, which --outbox uses")
+        channels.append(folder_channel(outbox, context))
+    return channels
+
+
+def deliver(findings: Sequence[Finding], channels: Sequence[Channel], settings: Settings, stderr: IO[str]) -> bool:
+    """Send a scan's findings as one batch; report per channel on stderr. False if any was lost."""
+    service = NotificationService(channels, max_individual=settings.max_individual_alerts)
+    report = service.notify(findings, raise_on_undelivered=False)
+    describe_report(report, channels, stderr)
+    return not report.undelivered
+
+
+def describe_report(report: DeliveryReport, channels: Sequence[Channel], stderr: IO[str]) -> None:
+    by_name = {channel.name: channel for channel in channels}
+    for outcome in report.outcomes:
+        channel = by_name[outcome.channel]
+        line = (
+            f"trailguard: {channel.describe()}: {len(outcome.delivered)} findings delivered "
+            f"in {outcome.messages} messages"
+        )
+        if outcome.failed:
+            line += f"; {len(outcome.failed)} failed: {outcome.errors[-1]}"
+        stderr.write(line + "\n")
+    if report.undelivered:
+        stderr.write(f"trailguard: error: {len(report.undelivered)} findings reached no channel\n")
+
+
+def run_render(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """Example alerts for the selected rules, written as .eml and .html files for previewing."""
+    from trailguard.examples import example_findings
+
+    findings = example_findings(args.rule or ())
+    if not findings:
+        stderr.write("trailguard: error: no rule matches --rule\n")
+        return 2
+    channel = folder_channel(args.out, ChannelContext(), name="render")
+    alerts = [Alert((finding,)) for finding in findings]
+    if args.digest and len(findings) > 1:
+        alerts.append(Alert(tuple(findings), digest=True))
+    for alert in alerts:
+        stdout.write(channel.send(alert) + "\n")
+    stderr.write(f"trailguard: {len(alerts)} example alerts written to {args.out}\n")
+    return 0
+
+
+def run_send_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    """One clearly marked test alert through one configured channel: success, or the exact error."""
+    from trailguard.examples import example_findings
+
+    settings = Settings.load(args.config)
+    channels = build_channels(settings.channels, ChannelContext())
+    names = [channel.name for channel in channels]
+    chosen = next((channel for channel in channels if channel.name == args.channel), None)
+    if chosen is None:
+        known = ", ".join(names) or "none: configure [[channels]]"
+        stderr.write(f"trailguard: error: no channel named {args.channel!r} (configured: {known})\n")
+        return 2
+    finding = example_findings([args.rule])[0]
+    try:
+        receipt, attempts = call_with_retry(lambda: chosen.send(Alert((finding,), test=True)), RetryPolicy())
+    except ChannelError as exc:
+        kind = "transient, gave up after retries" if exc.transient else "permanent"
+        stderr.write(f"trailguard: error: test alert through {chosen.describe()} failed ({kind}): {exc}\n")
+        return 2
+    stdout.write(f"test alert delivered through {chosen.describe()} after {attempts} attempt(s): {receipt}\n")
+    return 0

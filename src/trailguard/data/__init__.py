@@ -1,0 +1,1 @@
+"""Data shipped with the package: example records for previews and test alerts."""
