@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 # Scans the bundled day of CloudTrail logs. Exit code 1 means "findings", which is the point here.
 demo: $(STAMP)
 	@echo "Scanning samples/: a generated day of CloudTrail logs of a small company (the story: samples/README.md)"
-	@$(BIN)/trailguard scan samples/ --config samples/trailguard.toml; rc=$$?; \
+	@rm -rf outbox
+	@$(BIN)/trailguard scan samples/ --config samples/trailguard.toml --outbox outbox; rc=$$?; \
 	  if [ $$rc -gt 1 ]; then exit $$rc; fi
 
 test: lint typecheck pytest

@@ -220,3 +220,12 @@ def test_suppression_limited_by_severity(registry: RuleRegistry) -> None:
     assert ids(Engine(routine_only, registry=registry).evaluate(terraform)) == ["test.stop"]
     up_to_high = Settings(suppressions=(Suppression(principal="*:role/terraform-*", max_severity=Severity.HIGH),))
     assert ids(Engine(up_to_high, registry=registry).evaluate(terraform)) == []
+
+
+def test_cloudtrail_link_only_from_a_well_formed_region_and_event_id() -> None:
+    engine = Engine(Settings())
+    finding = engine.evaluate(stop_logging())[0]
+    assert finding.cloudtrail_url.startswith("https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home")
+    for region in ("evil.example/", "eu-west-1.evil.example", ""):
+        assert finding._replace(region=region).cloudtrail_url == "", region
+    assert finding._replace(event_id="x#/../y").cloudtrail_url == ""

@@ -7,6 +7,7 @@ than raising on a missing key or an unexpected type.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -14,6 +15,9 @@ from typing import Any, NamedTuple
 from trailguard.core.enums import FindingKind, Severity
 
 PathKey = str | int
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -343,7 +347,9 @@ class Finding(NamedTuple):
     @property
     def cloudtrail_url(self) -> str:
         """The event in CloudTrail's console event history (empty when the record lacks an id)."""
-        if not self.event_id or not self.region:
+        # Region and event id come from the record: only well-formed ones may make a link, so an
+        # event cannot point the link at another host.
+        if not _REGION.fullmatch(self.region) or not _EVENT_ID.fullmatch(self.event_id):
             return ""
         return (
             f"https://{self.region}.console.aws.amazon.com/cloudtrailv2/home"

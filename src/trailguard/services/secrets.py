@@ -6,6 +6,8 @@ Values are never logged and never put in exception messages: errors name the sec
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,28 @@ DEFAULT_TTL_SECONDS = 300.0
 _TRANSIENT_AWS_ERRORS = frozenset(
     {"ThrottlingException", "InternalServiceError", "InternalFailure", "ServiceUnavailable", "RequestTimeout"}
 )
+
+
+_SECRET_FIELDS = re.compile(r"SecretString|SecretBinary")
+
+
+class _SecretResponseFilter(logging.Filter):
+    """botocore logs every response body at DEBUG, GetSecretValue answers included: blank those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if _SECRET_FIELDS.search(str(record.msg)) or any(_SECRET_FIELDS.search(str(arg)) for arg in args):
+            record.msg = "<a Secrets Manager response: not logged>"
+            record.args = ()
+        return True
+
+
+def hide_secret_responses() -> None:
+    """Install the filter once on botocore's loggers that print response bodies."""
+    for name in ("botocore.parsers", "botocore.endpoint", "botocore.hooks"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _SecretResponseFilter) for f in target.filters):
+            target.addFilter(_SecretResponseFilter())
 
 
 class SecretCache:
@@ -59,6 +83,7 @@ class SecretCache:
     def _fetch(self, secret_id: str) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        hide_secret_responses()
         self.fetches += 1
         try:
             response = self.aws.client("secretsmanager").get_secret_value(SecretId=secret_id)

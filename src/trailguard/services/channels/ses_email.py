@@ -1,0 +1,86 @@
+"""Email through the Amazon SES API (sesv2 SendEmail with raw MIME), for those who prefer IAM to SMTP passwords.
+
+Options: ``sender`` and ``recipients`` (required; the sender's address or domain must be a
+verified SES identity); ``region`` (default: the AWS region of the run); ``configuration_set``
+(optional: an SES configuration set, for event publishing and dedicated IPs).
+
+The message is the same MIME document the SMTP channel sends (``email_message.build_message``).
+Throttling and AWS-side failures are transient; a rejected message, an unverified identity,
+missing permissions or a paused account are permanent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.services.alerts import Alert
+from trailguard.services.channels.base import Channel, ChannelContext, Options
+from trailguard.services.email_message import build_message, check_address, message_bytes, message_id
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "LimitExceededException",
+        "InternalFailure",
+        "InternalServiceError",
+        "ServiceUnavailable",
+        "RequestTimeout",
+    }
+)
+
+
+class SesEmailChannel(Channel):
+    kind = "ses"
+
+    def __init__(self, options: Options, context: ChannelContext) -> None:
+        super().__init__(options, context)
+        where = options.where
+        self.sender = check_address(options.text("sender"), f"{where}: sender")
+        self.recipients = tuple(check_address(value, f"{where}: recipients") for value in options.texts("recipients"))
+        self.region = options.text("region", default=context.aws.region)
+        if not _REGION.fullmatch(self.region):
+            raise ConfigError(f"{where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.configuration_set = options.text("configuration_set", default="")
+        if self.configuration_set and not _CONFIGURATION_SET.fullmatch(self.configuration_set):
+            raise ConfigError(
+                f"{where}: configuration_set: must be an SES configuration set name "
+                f"(letters, digits, _ and -), got {self.configuration_set!r}"
+            )
+
+    def send(self, alert: Alert) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        message = build_message(alert, self.sender, self.recipients)
+        request: dict[str, Any] = {
+            "FromEmailAddress": self.sender,
+            "Destination": {"ToAddresses": list(self.recipients)},
+            "Content": {"Raw": {"Data": message_bytes(message)}},
+        }
+        if self.configuration_set:
+            request["ConfigurationSetName"] = self.configuration_set
+        where = f"SES SendEmail from {self.sender} in {self.region}"
+        try:
+            response = self.context.aws.client("sesv2", self.region).send_email(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            transient = code in _TRANSIENT_CODES or status >= 500 or status == 429
+            detail = " ".join(str(error.get("Message", "")).split())[:200]
+            raise ChannelError(
+                f"{where} failed: {code}" + (f" ({detail})" if detail else ""), transient=transient
+            ) from None
+        except BotoCoreError as exc:
+            # Missing credentials or region will not fix themselves; a network failure may.
+            transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))
+            raise ChannelError(f"{where} failed: {type(exc).__name__}", transient=transient) from None
+        return f"SES message {response.get('MessageId', '?')} {message_id(message)}"
+
+    def describe(self) -> str:
+        return f"{super().describe()} (SES API in {self.region})"

@@ -1,0 +1,263 @@
+"""Email through an SMTP server: by default the Amazon SES SMTP endpoint of the region (the default channel).
+
+Options: ``sender`` and ``recipients`` (required); ``secret_id`` (required: a Secrets Manager secret
+holding ``{"username": ..., "password": ...}``); ``region`` (default: the AWS region of the run);
+``host`` (default ``email-smtp.<region>.amazonaws.com``); ``port`` (587); ``timeout`` (seconds, 10);
+``starttls`` (true); ``ca_file`` (a PEM bundle to trust instead of the system's, for a private relay).
+
+With ``starttls`` (the default) TLS is required, not hoped for: a server that does not offer
+STARTTLS is a permanent failure, and the credentials are never sent in clear. The certificate is
+verified against the host name. The credentials are read through the shared secret cache; when
+the server answers 535 (bad credentials) they are fetched again once, because the secret may have
+been rotated since they were cached, and the send is retried once with the new ones.
+
+Connection failures, timeouts and 4xx replies are transient; 5xx replies are permanent. Error
+messages name the host and the SMTP code, never the credentials.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import smtplib
+import ssl
+from pathlib import Path
+from typing import NamedTuple
+
+from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.services.alerts import Alert
+from trailguard.services.channels.base import Channel, ChannelContext, Options
+from trailguard.services.email_message import addr_spec, build_message, check_address, message_bytes, message_id
+
+logger = logging.getLogger("trailguard.channels.smtp")
+
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
+_AUTH_INVALID = 535
+_REPLY_TEXT_LIMIT = 200
+
+
+class _Credentials(NamedTuple):
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # a stray log of this object must not print the password
+        return "_Credentials(<redacted>)"
+
+
+class _AuthRejected(Exception):
+    """The server answered 535: the credentials (maybe stale, after a rotation) are not valid."""
+
+
+class SmtpEmailChannel(Channel):
+    kind = "smtp"
+
+    def __init__(self, options: Options, context: ChannelContext) -> None:
+        super().__init__(options, context)
+        where = options.where
+        self.sender = check_address(options.text("sender"), f"{where}: sender")
+        self.recipients = tuple(check_address(value, f"{where}: recipients") for value in options.texts("recipients"))
+        self.secret_id = options.text("secret_id")
+        self.region = options.text("region", default=context.aws.region)
+        if not _REGION.fullmatch(self.region):
+            raise ConfigError(f"{where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.host = options.text("host", default=f"email-smtp.{self.region}.amazonaws.com")
+        if not _HOST.fullmatch(self.host):
+            raise ConfigError(f"{where}: host: must be a host name or address, got {self.host!r}")
+        self.port = options.integer("port", 587, minimum=1, maximum=65535)
+        self.timeout = options.number("timeout", 10.0)
+        if self.timeout <= 0:
+            raise ConfigError(f"{where}: timeout: must be more than 0 seconds, got {self.timeout}")
+        self.starttls = options.boolean("starttls", True)
+        ca_file = options.text("ca_file", default="")
+        if ca_file and not Path(ca_file).is_file():
+            raise ConfigError(f"{where}: ca_file: no such file: {ca_file}")
+        self.ca_file = ca_file
+        self._tls_context: ssl.SSLContext | None = None
+        if not self.starttls:
+            logger.warning("%s: starttls = false: credentials and alerts travel unencrypted", self.describe())
+
+    # -- sending --------------------------------------------------------------------------------
+    def send(self, alert: Alert) -> str:
+        message = build_message(alert, self.sender, self.recipients)
+        data = message_bytes(message)
+        credentials = self._credentials()
+        try:
+            self._deliver(credentials, data)
+        except _AuthRejected:
+            # Rotation replaces the secret before the old password stops working, but a cached
+            # copy may outlive it: read the secret again, once, and fail for good if that fails too.
+            logger.warning(
+                "%s: %s rejected the SMTP credentials (535); reading secret %s again",
+                self.describe(),
+                self.host,
+                self.secret_id,
+            )
+            self.context.secrets.invalidate(self.secret_id)
+            fresh = self._credentials()
+            if fresh == credentials:
+                raise self._auth_error("the secret holds the same credentials") from None
+            try:
+                self._deliver(fresh, data)
+            except _AuthRejected:
+                raise self._auth_error("also with the credentials read again") from None
+        return message_id(message)
+
+    def _auth_error(self, detail: str) -> ChannelError:
+        return ChannelError(
+            f"SMTP {self.host}:{self.port} rejected the credentials from secret {self.secret_id} "
+            f"(SMTP {_AUTH_INVALID}; {detail})",
+            transient=False,
+        )
+
+    def _credentials(self) -> _Credentials:
+        value = self.context.secrets.get_json(self.secret_id)
+        username, password = value.get("username"), value.get("password")
+        if not isinstance(username, str) or not username or not isinstance(password, str) or not password:
+            raise ChannelError(
+                f"secret {self.secret_id} must be a JSON object with non-empty strings "
+                '"username" and "password" (the SES SMTP credentials)',
+                transient=False,
+            )
+        return _Credentials(username, password)
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._tls_context is None:
+            # create_default_context verifies the chain and the host name; ca_file replaces the system store.
+            self._tls_context = ssl.create_default_context(cafile=self.ca_file or None)
+        return self._tls_context
+
+    def _deliver(self, credentials: _Credentials, data: bytes) -> None:
+        where = f"SMTP {self.host}:{self.port}"
+        client: smtplib.SMTP | None = None
+        stage = "the connection"
+        try:
+            # The host goes to the constructor: STARTTLS checks the certificate against the name kept there.
+            # local_hostname: the default asks the resolver for this machine's FQDN, which can stall a Lambda.
+            client = smtplib.SMTP(
+                self.host,
+                self.port,
+                timeout=self.timeout,
+                local_hostname=addr_spec(self.sender).rpartition("@")[2],
+            )
+            stage = "EHLO"
+            _ehlo(client)
+            if self.starttls:
+                if not client.has_extn("starttls"):
+                    raise ChannelError(
+                        f"{where} does not offer STARTTLS, which is required: credentials not sent "
+                        "(set starttls = false only for a relay on a trusted network)",
+                        transient=False,
+                    )
+                stage = "STARTTLS"
+                client.starttls(context=self._tls())
+                stage = "EHLO"
+                _ehlo(client)
+            stage = "AUTH"
+            self._login(client, credentials, where)
+            stage = "the message"
+            refused = client.sendmail(addr_spec(self.sender), [addr_spec(r) for r in self.recipients], data)
+            if refused:
+                # Some recipients have it: sending again would duplicate it for them, so it counts as sent.
+                logger.warning(
+                    "%s: %s refused %s; the other recipients were sent the message",
+                    self.describe(),
+                    where,
+                    ", ".join(f"{rcpt} ({code})" for rcpt, (code, _reply) in refused.items()),
+                )
+        except ChannelError:
+            raise
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({code for code, _reply in exc.recipients.values()})
+            transient = any(400 <= code < 500 for code in codes)
+            raise ChannelError(
+                f"{where} refused every recipient (SMTP {', '.join(map(str, codes))})", transient=transient
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            step = _step(exc, stage)
+            text = self._reply_text(exc.smtp_error, credentials)
+            raise ChannelError(
+                f"{where} answered {exc.smtp_code} to {step}" + (f": {text}" if text else ""),
+                transient=400 <= exc.smtp_code < 500,
+            ) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            # smtplib reports a read that timed out as a disconnection; say which it was.
+            if isinstance(exc.__context__, TimeoutError):
+                raise ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True) from None
+            raise ChannelError(f"{where} closed the connection unexpectedly", transient=True) from None
+        except smtplib.SMTPException as exc:
+            # The remaining ones are protocol mismatches (no AUTH offered, no usable mechanism).
+            raise ChannelError(f"{where}: {exc}", transient=False) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise ChannelError(
+                f"{where}: the server's TLS certificate was not accepted ({exc.verify_message})", transient=False
+            ) from None
+        except ssl.SSLError as exc:
+            raise ChannelError(f"{where}: TLS failed ({exc.reason or type(exc).__name__})", transient=True) from None
+        except TimeoutError:
+            raise ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True) from None
+        except OSError as exc:
+            # Refused, reset, unreachable, name resolution: the network may well be back in a moment.
+            reason = exc.strerror or type(exc).__name__
+            raise ChannelError(f"{where} could not be reached: {reason}", transient=True) from None
+        finally:
+            if client is not None:
+                _close(client)
+
+    def _login(self, client: smtplib.SMTP, credentials: _Credentials, where: str) -> None:
+        if not client.has_extn("auth"):
+            raise ChannelError(f"{where} does not offer SMTP AUTH", transient=False)
+        offered = client.esmtp_features["auth"].upper().split()
+        # One mechanism only: smtplib.login() would try each one in turn, doubling failed logins.
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+        if mechanism is None:
+            raise ChannelError(
+                f"{where} offers neither AUTH PLAIN nor AUTH LOGIN (offers {' '.join(offered)})", transient=False
+            )
+        client.user, client.password = credentials.username, credentials.password
+        try:
+            client.auth(mechanism, client.auth_plain if mechanism == "PLAIN" else client.auth_login)
+        except smtplib.SMTPAuthenticationError as exc:
+            if exc.smtp_code == _AUTH_INVALID:
+                raise _AuthRejected from None
+            raise
+        finally:
+            client.user = client.password = ""
+
+    @staticmethod
+    def _reply_text(raw: bytes | str, credentials: _Credentials) -> str:
+        """The server's words, one line, bounded, without anything of the credentials in them."""
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        for secret in (credentials.username, credentials.password):
+            text = text.replace(secret, "<redacted>")
+        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+        return text[:_REPLY_TEXT_LIMIT]
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.host}:{self.port})"
+
+
+def _ehlo(client: smtplib.SMTP) -> None:
+    # smtplib's ehlo() returns a 4xx/5xx instead of raising; has_extn() would then see no STARTTLS
+    # and a busy server would look like one that refuses TLS.
+    code, reply = client.ehlo()
+    if code != 250:
+        raise smtplib.SMTPHeloError(code, reply)
+
+
+def _step(exc: smtplib.SMTPResponseException, stage: str) -> str:
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return "MAIL FROM"
+    if isinstance(exc, smtplib.SMTPDataError):
+        return "DATA"
+    return stage
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        if client.sock is not None:
+            client.quit()
+    except (smtplib.SMTPException, OSError):
+        pass  # the message is sent or the failure already reported; a rude goodbye changes nothing
+    finally:
+        client.close()

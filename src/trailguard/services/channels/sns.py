@@ -1,0 +1,119 @@
+"""An SNS topic: the plain-text alert (``rendering.render_sns``), for email, SMS, SQS or Lambda subscribers.
+
+Options: ``topic_arn`` (required); ``region`` (default: the ARN's). Every message carries the
+attributes ``severity`` (``HIGH``...) and ``rule_id`` (for a digest, the distinct rule ids joined
+by commas), so subscription filter policies can route by them. FIFO topics (``.fifo``) get a
+message group and a deduplication id derived from the findings, so a redelivered batch is not
+published twice.
+
+Throttling and AWS-side failures are transient; a missing topic, missing permissions or a rejected
+parameter are permanent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.services.alerts import Alert
+from trailguard.services.channels.base import Channel, ChannelContext, Options
+from trailguard.services.notification_service import finding_key
+from trailguard.services.rendering import render_sns
+
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+# SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
+_MAX_MESSAGE_BYTES = 250 * 1024
+_MAX_SUBJECT = 100
+_TRUNCATED = "\n\n[... message truncated: too long for SNS ...]"
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "TooManyRequestsException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "KMSThrottling",
+    }
+)
+
+
+def _subject(text: str) -> str:
+    """SNS rejects non-ASCII, control characters and empty subjects: keep printable ASCII only."""
+    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
+    cleaned = " ".join(cleaned.split())[:_MAX_SUBJECT]
+    return cleaned or "trailguard alert"
+
+
+def _message(text: str) -> str:
+    # Event text may hold lone surrogates (valid in JSON, not in UTF-8): the request could not be encoded.
+    data = text.encode("utf-8", "replace")
+    if len(data) <= _MAX_MESSAGE_BYTES:
+        return data.decode("utf-8")
+    room = _MAX_MESSAGE_BYTES - len(_TRUNCATED.encode("utf-8"))
+    return data[:room].decode("utf-8", "ignore") + _TRUNCATED
+
+
+class SnsChannel(Channel):
+    kind = "sns"
+
+    def __init__(self, options: Options, context: ChannelContext) -> None:
+        super().__init__(options, context)
+        self.topic_arn = options.text("topic_arn")
+        match = _TOPIC_ARN.fullmatch(self.topic_arn)
+        if not match:
+            raise ConfigError(
+                f"{options.where}: topic_arn: must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), "
+                f"got {self.topic_arn!r}"
+            )
+        self.region = options.text("region", default=match["region"])
+        if not _REGION.fullmatch(self.region):
+            raise ConfigError(f"{options.where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.fifo = self.topic_arn.endswith(".fifo")
+
+    def send(self, alert: Alert) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        subject, message = render_sns(alert)
+        rule_ids = ",".join(dict.fromkeys(f.rule_id for f in alert.findings))
+        request: dict[str, Any] = {
+            "TopicArn": self.topic_arn,
+            "Subject": _subject(subject),
+            "Message": _message(message),
+            "MessageAttributes": {
+                "severity": {"DataType": "String", "StringValue": alert.severity.name},
+                "rule_id": {"DataType": "String", "StringValue": rule_ids},
+            },
+        }
+        if self.fifo:
+            keys = "\n".join(finding_key(f) for f in alert.findings)
+            request["MessageGroupId"] = "trailguard"
+            request["MessageDeduplicationId"] = hashlib.sha256(keys.encode("utf-8", "replace")).hexdigest()
+        try:
+            response = self.context.aws.client("sns", self.region).publish(**request)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            transient = code in _TRANSIENT_CODES or status >= 500 or status == 429
+            detail = " ".join(str(error.get("Message", "")).split())[:200]
+            raise ChannelError(
+                f"SNS publish to {self.topic_arn} failed: {code}" + (f" ({detail})" if detail else ""),
+                transient=transient,
+            ) from None
+        except BotoCoreError as exc:
+            # Credentials and configuration problems will not fix themselves; network ones may.
+            transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))
+            raise ChannelError(
+                f"SNS publish to {self.topic_arn} failed: {type(exc).__name__}", transient=transient
+            ) from None
+        return f"SNS message {response.get('MessageId', '?')}"
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({self.topic_arn})"

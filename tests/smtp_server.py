@@ -1,0 +1,290 @@
+"""A real SMTP server on 127.0.0.1 for the email tests: aiosmtpd with STARTTLS, AUTH and a script.
+
+The TLS certificate is issued for 127.0.0.1 at test time by a throwaway CA (trustme); a client
+trusts it through ``ca_file`` (a PEM file) or ``client_tls_context()``, so verification stays on.
+AUTH (PLAIN and LOGIN) checks a username and password that a test may change at any time (to
+rotate them). Every session is recorded: whether STARTTLS was negotiated, which AUTH attempts were
+made with which login and mechanism, and the messages accepted. A ``Script`` makes the server
+misbehave as real ones do: busy (421) or failing (451) for the first N sessions, rejecting AUTH
+(535), recipients (550) or the message (554).
+
+    with SmtpServer(username="user", password="pass", tmp_dir=tmp_path) as server:
+        ...  # connect to server.host, server.port, trust server.ca_file
+        [message] = server.messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import ssl
+import threading
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+HOST = "127.0.0.1"
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    """How the server misbehaves; the default is a well-behaved SES-like server."""
+
+    starttls: bool = True  # offer STARTTLS (without it, AUTH is offered in clear: a trap for clients)
+    mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN")
+    busy_sessions: int = 0  # the first N sessions get busy_reply to EHLO
+    busy_reply: str = "421 4.3.2 Service not available, try again later"
+    data_failures: int = 0  # the first N messages get data_failure_reply at the end of DATA
+    data_failure_reply: str = "451 4.3.0 Temporary local problem, try again"
+    rejected_recipients: frozenset[str] = frozenset()  # answered reject_reply at RCPT
+    reject_reply: str = "550 5.1.1 Mailbox unavailable"
+    message_reply: str | None = None  # a final answer to every DATA, e.g. "554 Message rejected"
+    # Some servers name the login in their refusal: clients must not copy it into their errors.
+    auth_failure_reply: str = "535 5.7.8 Authentication credentials invalid for {login}"
+
+
+@dataclasses.dataclass
+class AuthAttempt:
+    mechanism: str
+    login: str
+    success: bool
+    over_tls: bool
+
+
+@dataclasses.dataclass
+class ReceivedMessage:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    over_tls: bool
+    login: str | None  # the authenticated user
+
+    def parsed(self) -> EmailMessage:
+        message = email.message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclasses.dataclass
+class SessionRecord:
+    number: int  # from 1, in the order connections arrived
+    ehlo: list[str] = dataclasses.field(default_factory=list)
+    starttls: bool = False  # a TLS handshake completed after STARTTLS
+    tls_version: str | None = None
+    auth: list[AuthAttempt] = dataclasses.field(default_factory=list)
+    messages: list[ReceivedMessage] = dataclasses.field(default_factory=list)
+    replies: list[str] = dataclasses.field(default_factory=list)  # scripted failures sent
+
+
+class _RecordingSMTP(SMTP):
+    record: SessionRecord
+
+
+class _Handler:
+    """aiosmtpd hooks: the handler sees every session through the ``server`` argument."""
+
+    def __init__(self, owner: SmtpServer) -> None:
+        self.owner = owner
+
+    async def handle_EHLO(
+        self, server: _RecordingSMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        record = server.record
+        record.ehlo.append(hostname)
+        if session.ssl is not None and not record.starttls:
+            record.starttls = True
+            ssl_object = session.ssl.get("ssl_object")
+            record.tls_version = ssl_object.version() if ssl_object is not None else None
+        script = self.owner.script
+        if record.number <= script.busy_sessions:
+            record.replies.append(script.busy_reply)
+            return [script.busy_reply]
+        if not script.starttls:
+            responses = [line for line in responses if "STARTTLS" not in line]
+        session.host_name = hostname  # aiosmtpd leaves this to a handle_EHLO hook
+        return responses
+
+    async def handle_RCPT(
+        self, server: _RecordingSMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        script = self.owner.script
+        if address in script.rejected_recipients:
+            server.record.replies.append(script.reject_reply)
+            return script.reject_reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: _RecordingSMTP, session: Session, envelope: Envelope) -> str:
+        owner = self.owner
+        script = owner.script
+        with owner.lock:
+            owner.data_commands += 1
+            failing = owner.data_commands <= script.data_failures
+        if failing:
+            server.record.replies.append(script.data_failure_reply)
+            return script.data_failure_reply
+        if script.message_reply is not None:
+            server.record.replies.append(script.message_reply)
+            return script.message_reply
+        content = envelope.original_content or b""
+        login = next((a.login for a in reversed(server.record.auth) if a.success), None)
+        received = ReceivedMessage(
+            mail_from=str(envelope.mail_from),
+            rcpt_tos=list(envelope.rcpt_tos),
+            data=bytes(content),
+            over_tls=session.ssl is not None,
+            login=login,
+        )
+        server.record.messages.append(received)
+        return "250 2.0.0 Ok: queued"
+
+
+class _Controller(Controller):
+    def __init__(self, owner: SmtpServer, **kwargs: Any) -> None:
+        super().__init__(_Handler(owner), hostname=HOST, port=0, **kwargs)
+        self.owner = owner
+
+    def factory(self) -> SMTP:
+        smtpd = _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+        smtpd.record = self.owner._new_session()
+        return smtpd
+
+    def _trigger_server(self) -> None:
+        # Listening on port 0: learn the port the system chose before aiosmtpd connects to it.
+        assert isinstance(self.server, asyncio.Server)
+        self.port = self.server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+class SmtpServer:
+    def __init__(
+        self,
+        tmp_dir: Path,
+        username: str = "smtp-user",
+        password: str = "smtp-password",
+        script: Script | None = None,
+    ) -> None:
+        self.username = username
+        self.password = password
+        self.script = script or Script()
+        self.lock = threading.Lock()
+        self.sessions: list[SessionRecord] = []
+        self.data_commands = 0
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.ca = trustme.CA()
+        certificate = self.ca.issue_cert(HOST)
+        self.ca_file = tmp_dir / "smtp-test-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate.configure_cert(server_tls)
+        excluded = [m for m in ("LOGIN", "PLAIN") if m not in self.script.mechanisms]
+        self._controller = _Controller(
+            self,
+            server_hostname="smtp.test",
+            tls_context=server_tls if self.script.starttls else None,
+            # Without TLS the server still offers AUTH in clear, so a careless client would use it.
+            auth_require_tls=self.script.starttls,
+            authenticator=self._authenticate,
+            auth_exclude_mechanism=excluded,
+            ready_timeout=5.0,
+        )
+
+    # -- recording ------------------------------------------------------------------------------
+    def _new_session(self) -> SessionRecord:
+        with self.lock:
+            record = SessionRecord(number=len(self.sessions) + 1)
+            self.sessions.append(record)
+            return record
+
+    def _authenticate(
+        self, server: _RecordingSMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        login = auth_data.login.decode("utf-8", "replace")
+        password = auth_data.password.decode("utf-8", "replace")
+        with self.lock:
+            success = login == self.username and password == self.password
+        server.record.auth.append(AuthAttempt(mechanism, login, success, over_tls=session.ssl is not None))
+        if success:
+            return AuthResult(success=True, auth_data=login)
+        reply = self.script.auth_failure_reply.format(login=login)
+        server.record.replies.append(reply)
+        return AuthResult(success=False, handled=False, message=reply)
+
+    @property
+    def messages(self) -> list[ReceivedMessage]:
+        return [message for session in self.sessions for message in session.messages]
+
+    @property
+    def auth_attempts(self) -> list[AuthAttempt]:
+        return [attempt for session in self.sessions for attempt in session.auth]
+
+    def rotate(self, username: str, password: str) -> None:
+        """The credentials change on the server (as SES does when an IAM key is rotated)."""
+        with self.lock:
+            self.username, self.password = username, password
+
+    # -- life cycle -----------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def port(self) -> int:
+        return int(self._controller.port)
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        # aiosmtpd opened a connection of its own to start up: it is not a client's session.
+        with self.lock:
+            self.sessions.clear()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def client_tls_context(self) -> ssl.SSLContext:
+        """A client context that trusts this server's test CA (and verifies as usual)."""
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
+
+    def channel_options(self, **extra: Any) -> dict[str, Any]:
+        """The SMTP channel settings that point at this server (sender, recipients and secret are the test's)."""
+        return {"host": self.host, "port": self.port, "ca_file": str(self.ca_file), "timeout": 5, **extra}
+
+
+class ServerFactory(Protocol):
+    def __call__(self, script: Script | None = None, *, username: str = ..., password: str = ...) -> SmtpServer: ...
+
+
+@pytest.fixture
+def smtp_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+    """``make(script=..., username=..., password=...)`` starts a server, stopped after the test."""
+    servers: list[SmtpServer] = []
+
+    def make(script: Script | None = None, **kwargs: str) -> SmtpServer:
+        server = SmtpServer(tmp_path / f"server{len(servers)}", script=script, **kwargs)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
