@@ -600,7 +600,7 @@ def test_the_webhook_payload_is_the_findings_dicts_plus_links() -> None:
 
 def test_the_webhook_does_not_pass_on_a_cloudtrail_link_to_a_hostile_host() -> None:
     finding = BASE._replace(region="evil.example/")
-    assert finding.cloudtrail_url.startswith("https://evil.example/"), "the Finding property trusts the region"
+    assert finding.cloudtrail_url == "", "the Finding property checks the region too"
     entry = render_webhook(Alert((finding,)))["findings"][0]
     assert entry["cloudtrail_url"] == "" and entry["links"]["cloudtrail"] == ""
 
