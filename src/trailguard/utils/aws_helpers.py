@@ -32,3 +32,15 @@ class AwsClients:
                 config=Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=10),
             )
         return self._clients[key]
+
+
+def client_error_to_channel_error(exc: Any, where: str, transient_codes: frozenset[str]) -> Any:
+    """A botocore ClientError as a secret-free ``ChannelError``: throttling and 5xx are transient."""
+    from trailguard.core.exceptions import ChannelError
+
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", "Unknown"))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    transient = code in transient_codes or status >= 500 or status == 429
+    detail = " ".join(str(error.get("Message", "")).split())[:200]
+    return ChannelError(f"{where} failed: {code}" + (f" ({detail})" if detail else ""), transient=transient)

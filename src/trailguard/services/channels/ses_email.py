@@ -18,6 +18,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import build_message, check_address, message_bytes, message_id
+from trailguard.utils.aws_helpers import client_error_to_channel_error
 
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 _CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -68,14 +69,7 @@ class SesEmailChannel(Channel):
         try:
             response = self.context.aws.client("sesv2", self.region).send_email(**request)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "Unknown"))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            transient = code in _TRANSIENT_CODES or status >= 500 or status == 429
-            detail = " ".join(str(error.get("Message", "")).split())[:200]
-            raise ChannelError(
-                f"{where} failed: {code}" + (f" ({detail})" if detail else ""), transient=transient
-            ) from None
+            raise client_error_to_channel_error(exc, where, _TRANSIENT_CODES) from None
         except BotoCoreError as exc:
             # Missing credentials or region will not fix themselves; a network failure may.
             transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))

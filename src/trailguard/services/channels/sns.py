@@ -21,6 +21,7 @@ from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.notification_service import finding_key
 from trailguard.services.rendering import render_sns
+from trailguard.utils.aws_helpers import client_error_to_channel_error
 
 _TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
@@ -98,15 +99,7 @@ class SnsChannel(Channel):
         try:
             response = self.context.aws.client("sns", self.region).publish(**request)
         except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "Unknown"))
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-            transient = code in _TRANSIENT_CODES or status >= 500 or status == 429
-            detail = " ".join(str(error.get("Message", "")).split())[:200]
-            raise ChannelError(
-                f"SNS publish to {self.topic_arn} failed: {code}" + (f" ({detail})" if detail else ""),
-                transient=transient,
-            ) from None
+            raise client_error_to_channel_error(exc, f"SNS publish to {self.topic_arn}", _TRANSIENT_CODES) from None
         except BotoCoreError as exc:
             # Credentials and configuration problems will not fix themselves; network ones may.
             transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))
