@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench samples clean
+.PHONY: demo test lint typecheck pytest bench samples layer clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
@@ -39,6 +39,14 @@ bench: $(STAMP)
 
 samples: $(STAMP)
 	$(BIN)/python scripts/generate_samples.py samples/
+
+LAYER_PYTHON ?= 3.14
+LAYER_ARCH ?= arm64
+
+# The Lambda Layer: python/trailguard + its dependencies for the runtime's Python and architecture
+# (LAYER_ARCH=x86_64 for Intel functions). boto3 comes from the runtime and is not bundled.
+layer: $(STAMP)
+	$(BIN)/python scripts/build_layer.py --python $(LAYER_PYTHON) --arch $(LAYER_ARCH) --out dist/layer.zip
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .bench outbox
