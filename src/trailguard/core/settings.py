@@ -93,6 +93,12 @@ class Settings(NamedTuple):
     # Delivery: one table per channel (see services/channels); validated when settings load.
     channels: tuple[Mapping[str, Any], ...] = ()
     max_individual_alerts: int = 5
+    # The Lambda's DynamoDB table (idempotency, findings history, quiet periods); empty: all off.
+    table_name: str = ""
+    dedupe_ttl_days: int = 14
+    history_ttl_days: int = 90
+    # (rule-id glob, seconds), in the order given; see quiet_period_for in services/state_store.
+    quiet_periods: tuple[tuple[str, int], ...] = ()
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -153,8 +159,12 @@ _KEYS = (
     "suppressions",
     "channels",
     "max_individual_alerts",
+    "table_name",
+    "dedupe_ttl_days",
+    "history_ttl_days",
+    "quiet_periods",
 )
-_JSON_KEYS = ("suppressions", "channels")
+_JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
 EMAIL_SHORTCUT = {
     "TRAILGUARD_SMTP_SECRET_ID": "secret_id",
@@ -353,6 +363,47 @@ def _parse_max_individual(raw: Any) -> int:
     return value
 
 
+# DynamoDB's own rule for table names.
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+MAX_TTL_DAYS = 3650
+MAX_QUIET_SECONDS = 30 * 24 * 3600
+
+
+def _parse_table_name(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"expected a DynamoDB table name, got {raw!r}")
+    name = raw.strip()
+    if name and not _TABLE_NAME.match(name):
+        raise ConfigError(f"{name!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
+    return name
+
+
+def _parse_days(raw: Any) -> int:
+    try:
+        value = int(raw.strip()) if isinstance(raw, str) else raw
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TTL_DAYS:
+        raise ConfigError(f"expected a whole number of days from 1 to {MAX_TTL_DAYS}, got {raw!r}")
+    return value
+
+
+def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "expected a table of rule-id glob = seconds ([quiet_periods] in TOML, a JSON object in the environment)"
+        )
+    periods = []
+    for pattern, seconds in raw.items():
+        (glob,) = _parse_rule_ids([pattern])  # its error names the glob
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= MAX_QUIET_SECONDS:
+            raise ConfigError(
+                f"{pattern!r}: expected a whole number of seconds from 0 to {MAX_QUIET_SECONDS}, got {seconds!r}"
+            )
+        periods.append((glob, seconds))
+    return tuple(periods)
+
+
 _PARSERS: dict[str, Any] = {
     "allowed_ports": _parse_ports,
     "allowed_cidrs": _parse_cidrs,
@@ -363,4 +414,8 @@ _PARSERS: dict[str, Any] = {
     "suppressions": _parse_suppressions,
     "channels": _parse_channels,
     "max_individual_alerts": _parse_max_individual,
+    "table_name": _parse_table_name,
+    "dedupe_ttl_days": _parse_days,
+    "history_ttl_days": _parse_days,
+    "quiet_periods": _parse_quiet_periods,
 }

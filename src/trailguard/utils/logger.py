@@ -1,0 +1,82 @@
+"""Structured JSON logs for the Lambda: one object per line on stdout, which Lambda sends to CloudWatch Logs.
+
+Deliberately tiny and stdlib-only: the ``logging`` module and AWS Lambda Powertools each cost
+milliseconds of every cold start, and the entry point only needs to write a few flat records. Each
+line carries ``level``, ``message``, ``timestamp`` (UTC, ms), ``logger`` and the invocation's
+``request_id`` (see ``bind``), then the caller's fields. CloudWatch Logs Insights reads them as
+fields (``filter outcome = "failed"``).
+
+No secret may be logged: callers pass event ids, names, rule ids and outcomes, never settings or
+channel options. As a second line of defence, a field whose name looks like a credential is
+replaced by ``"<redacted>"``, at any depth.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+LOGGER = "trailguard"
+_SECRET_WORDS = ("password", "secret", "token", "authorization", "credential", "api_key", "apikey")
+_REDACTED = "<redacted>"
+_context: dict[str, Any] = {}
+# Tests swap this for a buffer; Lambda reads the process's stdout.
+stream: TextIO | None = None
+
+
+def bind(**fields: Any) -> None:
+    """Fields added to every following line until the next ``bind`` (the invocation's request id)."""
+    _context.clear()
+    _context.update({key: value for key, value in fields.items() if value not in (None, "")})
+
+
+def _is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every credential-looking key's value hidden (dicts and lists, recursively)."""
+    if isinstance(value, Mapping):
+        return {str(key): _REDACTED if _is_secret_name(str(key)) else redact(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item) for item in value]
+    return value
+
+
+def _timestamp(now: float) -> str:
+    seconds = int(now)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((now - seconds) * 1000):03d}Z"
+
+
+def log(level: str, message: str, **fields: Any) -> dict[str, Any]:
+    """Write one JSON line; returns the record (tests read it back)."""
+    record: dict[str, Any] = {
+        "level": level,
+        "message": message,
+        "timestamp": _timestamp(time.time()),
+        "logger": LOGGER,
+        **_context,
+    }
+    record.update(redact(fields))
+    # default=str: a stray non-JSON value (an exception, a Severity) must not lose the line.
+    line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+    out = stream if stream is not None else sys.stdout
+    out.write(line + "\n")
+    out.flush()
+    return record
+
+
+def info(message: str, **fields: Any) -> dict[str, Any]:
+    return log("INFO", message, **fields)
+
+
+def warning(message: str, **fields: Any) -> dict[str, Any]:
+    return log("WARNING", message, **fields)
+
+
+def error(message: str, **fields: Any) -> dict[str, Any]:
+    return log("ERROR", message, **fields)
