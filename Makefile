@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench samples layer clean
+.PHONY: demo test lint typecheck pytest bench samples layer lint-infra clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
@@ -48,5 +48,25 @@ LAYER_ARCH ?= arm64
 layer: $(STAMP)
 	$(BIN)/python scripts/build_layer.py --python $(LAYER_PYTHON) --arch $(LAYER_ARCH) --out dist/layer.zip
 
+# SAM CLI and checkov live in venvs of their own: installed into .venv they downgrade boto3.
+INFRA_TOOLS ?= .venv-infra
+SAM_CLI_VERSION ?= 1.170.0
+CHECKOV_VERSION ?= 3.3.30
+$(INFRA_TOOLS)/sam/bin/sam:
+	$(PYTHON) -m venv $(INFRA_TOOLS)/sam
+	$(INFRA_TOOLS)/sam/bin/python -m pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
+$(INFRA_TOOLS)/checkov/bin/checkov:
+	$(PYTHON) -m venv $(INFRA_TOOLS)/checkov
+	$(INFRA_TOOLS)/checkov/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+
+# cfn-lint (with informational checks), sam validate --lint and checkov over both templates.
+lint-infra: $(STAMP) $(INFRA_TOOLS)/sam/bin/sam $(INFRA_TOOLS)/checkov/bin/checkov
+	$(BIN)/python scripts/sync_patterns.py --check
+	$(BIN)/cfn-lint --include-checks I -- infra/template.yaml infra/forwarder.yaml
+	for template in infra/template.yaml infra/forwarder.yaml; do \
+	  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(INFRA_TOOLS)/sam/bin/sam validate --lint --template-file $$template || exit 1; \
+	done
+	$(INFRA_TOOLS)/checkov/bin/checkov --directory infra --quiet --compact --skip-download
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .bench outbox
+	rm -rf $(VENV) $(INFRA_TOOLS) build dist .pytest_cache .mypy_cache .ruff_cache .bench outbox
