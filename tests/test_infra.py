@@ -293,7 +293,7 @@ def test_parameter_defaults_and_the_architectures_values(home_template: dict[str
     memory = params["MemorySize"]
     assert memory["Default"] == 256
     assert memory["MinValue"] <= 1500 <= memory["MaxValue"]  # the architecture's 1500 MB stays settable
-    assert params["Timeout"]["Default"] == 60
+    assert params["Timeout"]["Default"] == 300
     assert 900 in params["Timeout"]["AllowedValues"]  # and its 900 s
     assert params["Architecture"]["Default"] == "arm64"
     assert params["Architecture"]["AllowedValues"] == ["arm64", "x86_64"]
@@ -448,7 +448,7 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
 
     configuration = boto3.client("lambda", region_name=HOME).get_function(FunctionName=name)["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"]) == ("python3.14", "index.lambda_handler")
-    assert (configuration["MemorySize"], configuration["Timeout"]) == (256, 60)
+    assert (configuration["MemorySize"], configuration["Timeout"]) == (256, 300)
     assert configuration["Role"].endswith(f":role/{created['FunctionRole']}")
     # str(): moto passes a Number parameter on as a number, where CloudFormation passes its text.
     variables = {name: str(value) for name, value in configuration["Environment"]["Variables"].items()}
@@ -484,7 +484,7 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
     attributes = boto3.client("sqs", region_name=HOME).get_queue_attributes(
         QueueUrl=created["Queue"], AttributeNames=["All"]
     )["Attributes"]
-    assert attributes["VisibilityTimeout"] == "360"
+    assert attributes["VisibilityTimeout"] == "1800"
     assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dead_letters, "maxReceiveCount": 5}
     assert attributes["SqsManagedSseEnabled"] == "true"
 

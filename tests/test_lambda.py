@@ -389,3 +389,13 @@ def test_a_concurrent_duplicate_is_retried_later_not_dropped(
         other.finish(finding, claim, "delivered")
         assert main.lambda_handler(event, FakeContext())["outcome"] == "deduplicated"
     assert alerts_in(outbox) == []
+
+
+def test_messages_not_started_before_the_deadline_are_reported_failed(outbox: Path, logs: Logs) -> None:
+    batch = load("sqs_batch_mixed.json")
+    ids = [record["messageId"] for record in batch["Records"]]
+    result = main.lambda_handler(batch, FakeContext(remaining_ms=int(main.MIN_SECONDS_PER_MESSAGE * 1000) - 1))
+    assert [item["itemIdentifier"] for item in result["batchItemFailures"]] == ids, "all handed back to SQS"
+    assert logs.events() == [] and alerts_in(outbox) == [], "nothing started"
+    [deadline] = [line for line in logs.lines() if line.get("outcome") == "deadline"]
+    assert deadline["message_ids"] == ids

@@ -426,11 +426,30 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return result.summary()
 
 
+# A message is not started with less time than this left: one alert may need four SMTP or HTTP
+# attempts with 10-second timeouts (about 45 s), and a message cut off by the Lambda timeout fails
+# the whole batch.
+# Messages not started are reported failed, so SQS delivers them again (the table prevents
+# duplicates of anything already sent).
+MIN_SECONDS_PER_MESSAGE = 60.0
+
+
 def _handle_sqs(messages: Sequence[Mapping[str, Any]], context: Any) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
-    for message in messages:
+    has_deadline = callable(getattr(context, "get_remaining_time_in_millis", None))
+    for index, message in enumerate(messages):
         message_id = str(message.get("messageId", ""))
         receive_count = _receive_count(message)
+        if has_deadline and _remaining_seconds(context) < MIN_SECONDS_PER_MESSAGE:
+            left = [str(m.get("messageId", "")) for m in messages[index:]]
+            logger.warning(
+                "too little time left to start another message: the rest of the batch is reported failed "
+                "and will be delivered again",
+                message_ids=left,
+                outcome="deadline",
+            )
+            failures.extend({"itemIdentifier": left_id} for left_id in left)
+            break
         try:
             body = json.loads(message.get("body") or "")
         except (TypeError, ValueError) as exc:
