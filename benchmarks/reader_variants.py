@@ -59,7 +59,7 @@ def patch_malloc() -> None:
     libc.mallopt(m_trim_threshold, 256 << 20)
 
 
-def gunzip_sized(data: bytes) -> bytes:
+def gunzip_sized(data: bytes, limit: int = 0) -> bytes:
     """One output allocation of the right size (ISIZE from the gzip trailer, capped: untrusted)."""
     size = int.from_bytes(data[-4:], "little")
     out: bytes = igzip_lib.decompress(data, flag=igzip_lib.DECOMP_GZIP, bufsize=min(max(size, 1 << 14), 256 << 20) + 1)

@@ -452,7 +452,7 @@ def _handle_sqs(messages: Sequence[Mapping[str, Any]], context: Any) -> dict[str
             break
         try:
             body = json.loads(message.get("body") or "")
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             record = None
             problem = f"body is not JSON ({type(exc).__name__})"
         else:

@@ -25,7 +25,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -138,8 +138,8 @@ class Reader:
             yield from self.read_bytes(first + stream.read(), location)
             return
         try:
-            _ANY_DECODER.decode(first)
-        except msgspec.DecodeError:
+            decode_json(first)
+        except JsonError:
             # Not one JSON value per line: a pretty-printed document. Read it all.
             yield from self.read_bytes(first + stream.read(), location)
             return
@@ -157,8 +157,8 @@ class Reader:
         if data[:2] == GZIP_MAGIC:
             try:
                 data = gunzip(data)
-            except (OSError, EOFError, ValueError) as exc:
-                self._problem(location, f"not a readable gzip file: {exc}")
+            except GzipError as exc:
+                self._problem(location, str(exc))
                 return
         self.stats.bytes_decoded += len(data)
         if not data.strip():
@@ -173,21 +173,20 @@ class Reader:
     def _read_document(self, data: bytes, location: str) -> Iterator[dict[str, Any]]:
         try:
             heads = _HEADS_DECODER.decode(data)
-        except msgspec.ValidationError:
-            heads = None  # valid JSON of another shape, or odd types: take the general path
-        except msgspec.DecodeError as exc:
-            if _looks_like_json_lines(data):
-                yield from self._read_lines(data, location)
-            else:
-                self._problem(location, f"invalid JSON: {_describe_decode_error(exc, data)}")
-            return
+        except (msgspec.DecodeError, ValueError, RecursionError):
+            # Another shape, odd types, or JSON msgspec refuses (invalid UTF-8, nesting bombs,
+            # lone surrogate escapes): the general path decides and reports.
+            heads = None
         if heads is not None and heads.Records is not None:
             yield from self._read_log_file(data, heads.Records, location)
             return
         try:
-            document = _ANY_DECODER.decode(data)
-        except msgspec.DecodeError as exc:  # pragma: no cover - the typed decode accepted it
-            self._problem(location, f"invalid JSON: {_describe_decode_error(exc, data)}")
+            document = decode_json(data)
+        except JsonError as exc:
+            if _looks_like_json_lines(data):
+                yield from self._read_lines(data, location)
+            else:
+                self._problem(location, f"invalid JSON: {exc.describe(data)}")
             return
         yield from self._read_value(document, location)
 
@@ -201,14 +200,18 @@ class Reader:
                 head.eventSource,
                 head.eventName,
                 head.userIdentity.type if head.userIdentity is not None else None,
-                head.errorCode is not None,
+                head.errorCode not in (None, ""),
             )
         ]
         if not wanted:
             return
         raw = _RAW_DECODER.decode(data).Records or []
         for index in wanted:
-            record = _ANY_DECODER.decode(raw[index])
+            try:
+                record = decode_json(raw[index])
+            except JsonError as exc:
+                self._problem(f"{location}: record {index}", f"invalid JSON: {exc}")
+                continue
             self.stats.decoded += 1
             yield record
 
@@ -236,9 +239,9 @@ class Reader:
             return
         where = f"{location}: line {line_number}"
         try:
-            value = _ANY_DECODER.decode(line)
-        except msgspec.DecodeError as exc:
-            self._problem(where, f"invalid JSON: {_describe_decode_error(exc, line, lines=False)}")
+            value = decode_json(line)
+        except JsonError as exc:
+            self._problem(where, f"invalid JSON: {exc.describe(line, lines=False)}")
             return
         yield from self._accept(value, where, allow_envelope=True)
 
@@ -250,7 +253,9 @@ class Reader:
         if allow_envelope and "detail-type" in value:
             detail_type = value.get("detail-type")
             if not isinstance(detail_type, str) or not detail_type.endswith(CLOUDTRAIL_DETAIL_TYPE_SUFFIX):
-                self._problem(where, f"EventBridge event of detail-type {detail_type!r} carries no CloudTrail record")
+                self._problem(
+                    where, f"EventBridge event of detail-type {_preview(detail_type)} carries no CloudTrail record"
+                )
                 return
             detail = value.get("detail")
             if not isinstance(detail, dict):
@@ -264,7 +269,7 @@ class Reader:
         identity = value.get("userIdentity")
         identity_type = identity.get("type") if isinstance(identity, dict) else None
         error_code = value.get("errorCode")
-        if self.wants(value.get("eventSource"), value.get("eventName"), identity_type, error_code is not None):
+        if self.wants(value.get("eventSource"), value.get("eventName"), identity_type, error_code not in (None, "")):
             self.stats.decoded += 1
             yield value
 
@@ -297,36 +302,98 @@ def expand_paths(paths: Iterable[str | os.PathLike[str]], on_problem: Callable[[
             on_problem(text, "no such file or directory")
 
 
-# The output of one log file is allocated at once up to this size (CloudTrail files are a few MB).
-_PRESIZE_LIMIT = 256 << 20
-_GZIP_TRAILER = 8
+# A log file that decompresses to more than this is not read: CloudTrail's files are a few MB, and
+# a small gzip "bomb" must not take the machine's memory.
+MAX_DECOMPRESSED_BYTES = 256 << 20
 
 
-def gunzip(data: bytes) -> bytes:
-    """Decompress gzip data (all members) with ISA-L when installed: about twice zlib's speed.
+class GzipError(ValueError):
+    """A gzip file that cannot be read whole: corrupt, truncated, or too large once decompressed."""
 
-    Growing the output buffer step by step makes glibc map fresh pages for every file, which costs
-    more than the decompression itself; the gzip trailer gives the size (and CRC) of the output, so
-    it is allocated once. The trailer describes only the last member and comes from the file, so the
-    result is used only when its size and CRC both match; otherwise the general path decodes it.
+
+def gunzip(data: bytes, limit: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Decompress every member of gzip data, with ISA-L when installed (about twice zlib's speed).
+
+    Bounded: more than ``limit`` bytes of output is an error, not an allocation.
     """
     try:
-        from isal import igzip, igzip_lib, isal_zlib
+        from isal import igzip_lib
     except ImportError:  # pragma: no cover - isal is a dependency, but the reader works without it
-        import gzip
+        import zlib
 
-        return gzip.decompress(data)
-    if len(data) > _GZIP_TRAILER:
-        expected_crc = int.from_bytes(data[-8:-4], "little")
-        expected_size = int.from_bytes(data[-4:], "little")
-        if 0 < expected_size <= _PRESIZE_LIMIT:
-            try:
-                out = igzip_lib.decompress(data, flag=igzip_lib.DECOMP_GZIP, bufsize=expected_size + 1)
-            except Exception:  # noqa: BLE001 - igzip_lib.IsalError; the general path reports it clearly
-                out = b""
-            if len(out) == expected_size and isal_zlib.crc32(out) == expected_crc:
-                return out
-    return cast(bytes, igzip.decompress(data))  # type: ignore[no-untyped-call]
+        def decompressor() -> Any:
+            return zlib.decompressobj(wbits=31)
+    else:
+
+        def decompressor() -> Any:
+            return igzip_lib.IgzipDecompressor(flag=igzip_lib.DECOMP_GZIP)
+
+    parts: list[bytes] = []
+    size = 0
+    remaining = data
+    while remaining:
+        member = decompressor()
+        try:
+            part = member.decompress(remaining, limit - size + 1)
+        except Exception as exc:  # noqa: BLE001 - zlib.error, igzip_lib.IsalError, EOFError...
+            raise GzipError(f"not a readable gzip file: {exc}") from None
+        size += len(part)
+        if size > limit:
+            raise GzipError(f"decompresses to more than {limit >> 20} MB: not read (a gzip bomb?)")
+        if not member.eof:
+            raise GzipError("not a readable gzip file: truncated")
+        parts.append(part)
+        # Concatenated files are several members; zero padding after the last one is allowed.
+        remaining = member.unused_data.lstrip(b"\0")
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class JsonError(ValueError):
+    """Text that is not JSON (or that no decoder here can read)."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+    def describe(self, data: bytes, lines: bool = True) -> str:
+        """The message with a line and column (or a column, for one line) where one is known."""
+        if self.position is None:
+            return str(self)
+        position = min(self.position, len(data))
+        if not lines:
+            return f"{self} (column {position + 1})"
+        line = data.count(b"\n", 0, position) + 1
+        column = position - (data.rfind(b"\n", 0, position) + 1) + 1
+        return f"{self} (line {line}, column {column})"
+
+
+def decode_json(data: bytes | msgspec.Raw) -> Any:
+    """msgspec first (fast); then the standard library for the JSON msgspec refuses but JSON allows
+    (lone surrogate escapes, numbers beyond a float). Raises ``JsonError`` only."""
+    try:
+        return _ANY_DECODER.decode(data)
+    except RecursionError:
+        raise JsonError("nested too deeply") from None
+    except (msgspec.DecodeError, ValueError) as exc:
+        first = exc
+    import json
+
+    try:
+        # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates through.
+        return json.loads(bytes(data).decode("utf-8"))
+    except RecursionError:
+        raise JsonError("nested too deeply") from None
+    except ValueError:
+        pass
+    message = str(first)
+    match = _BYTE_POSITION.search(message)
+    raise JsonError(_BYTE_POSITION.sub("", message).strip(), int(match.group(1)) if match else None)
+
+
+def _preview(value: Any, limit: int = 80) -> str:
+    """A bounded repr of a value taken from the input, for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _looks_like_json_lines(data: bytes) -> bool:
@@ -335,24 +402,10 @@ def _looks_like_json_lines(data: bytes) -> bool:
     if b"\n" not in stripped:
         return False
     try:
-        _ANY_DECODER.decode(stripped.split(b"\n", 1)[0])
-    except msgspec.DecodeError:
+        decode_json(stripped.split(b"\n", 1)[0])
+    except JsonError:
         return False
     return True
-
-
-def _describe_decode_error(exc: msgspec.DecodeError, data: bytes, lines: bool = True) -> str:
-    """msgspec says "(byte N)"; people want a line and column."""
-    message = str(exc)
-    match = _BYTE_POSITION.search(message)
-    if not match:
-        return message
-    position = min(int(match.group(1)), len(data))
-    if not lines:
-        return _BYTE_POSITION.sub(f"(column {position + 1})", message)
-    line = data.count(b"\n", 0, position) + 1
-    column = position - (data.rfind(b"\n", 0, position) + 1) + 1
-    return _BYTE_POSITION.sub(f"(line {line}, column {column})", message)
 
 
 def _json_type(value: Any) -> str:

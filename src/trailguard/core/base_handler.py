@@ -238,12 +238,10 @@ def cidr_prefix_length(cidr: object) -> int | None:
     if not isinstance(cidr, str):
         return None
     address, slash, prefix = cidr.strip().partition("/")
-    if (
-        not slash
-        or not address
-        or not (prefix.isascii() and prefix.isdigit())
-        or not set(address) <= _ADDRESS_CHARACTERS
-    ):
+    # At most three digits: int() of thousands of digits raises (and a prefix is 0-128 anyway).
+    if not slash or not (prefix.isascii() and prefix.isdigit()) or len(prefix) > 3:
+        return None
+    if not address or len(address) > 45 or not set(address) <= _ADDRESS_CHARACTERS:
         return None
     length = int(prefix)
     limit = 128 if ":" in address else 32

@@ -81,13 +81,13 @@ def load_policy(document: Any) -> dict[str, Any] | None:
     for candidate in _decodings(text):
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a document nested thousands deep
             continue
         if isinstance(value, str):
             # A document serialised twice (a JSON string holding JSON): unwrap once.
             try:
                 value = json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
         if isinstance(value, dict):
             return value

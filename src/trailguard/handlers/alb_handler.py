@@ -42,7 +42,10 @@ WEAK_TLS_POLICIES = frozenset(
 # The naming scheme carries the lowest TLS version, so policies AWS adds later are judged too:
 # "-1-0-"/"-1-1-" (TLS13-1-1-..., TLS-1-0-..., FS-1-1-...), and the date-only legacy names
 # (ELBSecurityPolicy-2016-08, FS-2018-06, the classic 2011-08 ... 2015-03), which all allow TLS 1.0.
-_WEAK_POLICY_NAME = re.compile(r"^ELBSecurityPolicy-(?:.*-1-[01]-.*|(?:FS-)?\d{4}-\d{2})$")
+_WEAK_POLICY_PREFIX = "ELBSecurityPolicy-"
+_DATE_ONLY_POLICY = re.compile(r"(?:FS-)?\d{4}-\d{2}")
+# AWS policy names are short; anything longer is not one of theirs (and is not scanned).
+_POLICY_NAME_LIMIT = 128
 # What ELB applies to an HTTPS/TLS listener created through the API, CLI, CloudFormation or CDK
 # without an SslPolicy (the console picks a TLS 1.2+ policy itself and sends it).
 API_DEFAULT_TLS_POLICY = "ELBSecurityPolicy-2016-08"
@@ -51,7 +54,13 @@ TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 
 def is_weak_tls_policy(name: str) -> bool:
     """True for a predefined ELB security policy that allows TLS 1.0 or TLS 1.1."""
-    return name in WEAK_TLS_POLICIES or bool(_WEAK_POLICY_NAME.match(name))
+    if name in WEAK_TLS_POLICIES:
+        return True
+    if len(name) > _POLICY_NAME_LIMIT or not name.startswith(_WEAK_POLICY_PREFIX):
+        return False
+    rest = name[len(_WEAK_POLICY_PREFIX) :]
+    # Substring tests, not a ".*-1-[01]-.*" regex: that one backtracks quadratically on hostile names.
+    return "-1-0-" in rest or "-1-1-" in rest or bool(_DATE_ONLY_POLICY.fullmatch(rest))
 
 
 def _oldest_tls(policy: str) -> str:

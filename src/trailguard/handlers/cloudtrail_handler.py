@@ -109,7 +109,10 @@ def _selector_reduces_management_events(selector: object) -> str:
         return "only read-only events recorded"
     excluded = selector.get("excludeManagementEventSources")
     if isinstance(excluded, list) and excluded:
-        return "management events from " + ", ".join(str(s) for s in excluded) + " excluded"
+        # Only the event-source names themselves (AWS allows a handful), each bounded: the list is
+        # caller input and must not turn into a huge or deeply nested rendering.
+        names = [name[:100] for name in excluded[:10] if isinstance(name, str)]
+        return "management events from " + (", ".join(names) or "some sources") + " excluded"
     return ""
 
 

@@ -63,7 +63,9 @@ def log(level: str, message: str, **fields: Any) -> dict[str, Any]:
     }
     record.update(redact(fields))
     # default=str: a stray non-JSON value (an exception, a Severity) must not lose the line.
-    line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+    # ASCII-only: event text may hold U+0085, U+2028 or lone surrogates, which some log pipelines
+    # (and str.splitlines) treat as line breaks or cannot encode. One event stays one line.
+    line = json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":"))
     out = stream if stream is not None else sys.stdout
     out.write(line + "\n")
     out.flush()
