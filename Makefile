@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench samples layer lint-infra clean
+.PHONY: demo test lint typecheck pytest bench fuzz samples layer lint-infra clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
@@ -36,6 +36,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# The bad-input properties of the test suite with 100x the examples; prints the inputs tried.
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/generate_samples.py samples/
