@@ -5,7 +5,8 @@ A rule that raises is caught by the engine and counted in ``stats.rule_errors``,
 asserts that count stays 0: that is how a rule crash shows up. Findings must stay well-formed (the
 alert channels render them). ``make fuzz`` runs the same properties with 100x the examples.
 
-Tests named ``test_bug_*`` are regression tests of bugs these properties found; each names the bug.
+Tests named ``test_bug_*`` are regression tests of bugs these properties found (fixed in 9b1db31); each
+docstring says what the bug was.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def test_engine_survives_huge_strings_in_every_field_of_every_test_event() -> No
 
 
 # --------------------------------------------------------------------------------------------
-# Regression tests of the bugs found (each fails until its bug is fixed in src/).
+# Regression tests of the bugs found (fixed in 9b1db31): each docstring says what the bug was.
 # --------------------------------------------------------------------------------------------
 
 
@@ -165,7 +166,7 @@ def _event(relative: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("text", DEEP_TEXTS, ids=["list", "object", "statement"])
 def test_bug_policy_text_nested_10000_deep_crashes_policy_rules(text: str) -> None:
-    """BUG: core/policy.py load_policy catches ValueError around json.loads, not RecursionError:
+    """Was a bug: core/policy.py load_policy catches ValueError around json.loads, not RecursionError:
     a policy document nested 10,000 deep crashes s3.bucket-policy-public, kms.key-policy-public,
     iam.role-trust-public and iam.admin-policy-attached."""
     record = _event("s3/put_bucket_policy_public_get_object.json")
@@ -176,7 +177,7 @@ def test_bug_policy_text_nested_10000_deep_crashes_policy_rules(text: str) -> No
 
 
 def test_bug_cidr_prefix_of_more_than_4300_digits_crashes_network_rules() -> None:
-    """BUG: core/base_handler.py cidr_prefix_length calls int() on any all-digit prefix: beyond
+    """Was a bug: core/base_handler.py cidr_prefix_length calls int() on any all-digit prefix: beyond
     4,300 digits int() raises ValueError (CPython's int max_str_digits), crashing
     sg.ingress-open-to-world, sg.egress-open-to-world, vpc.nacl-open-to-world, vpc.route-to-internet."""
     record = _event("security_group/ingress_ssh_world_simplified.json")
@@ -187,7 +188,7 @@ def test_bug_cidr_prefix_of_more_than_4300_digits_crashes_network_rules() -> Non
 
 
 def test_bug_weak_tls_policy_regex_is_quadratic() -> None:
-    """BUG (ReDoS): handlers/alb_handler.py _WEAK_POLICY_NAME ``^ELBSecurityPolicy-(?:.*-1-[01]-.*|...)$``
+    """Was a bug (ReDoS): handlers/alb_handler.py _WEAK_POLICY_NAME ``^ELBSecurityPolicy-(?:.*-1-[01]-.*|...)$``
     backtracks quadratically on a name with many "-1-0" and a newline: 32 KB take about 1 s here,
     so a 1 MB sslPolicy would hold the Lambda for about 17 minutes (and be retried)."""
     record = _event("elb/modify_listener_ssl_policy_weak.json")
@@ -201,7 +202,7 @@ def test_bug_weak_tls_policy_regex_is_quadratic() -> None:
     "excluded", [DEEP_VALUES[0], ["kms.amazonaws.com", {"x": DEEP_VALUES[0]}]], ids=["deep", "mixed"]
 )
 def test_bug_excluded_event_sources_are_rendered_with_str(excluded: list[Any]) -> None:
-    """BUG: handlers/cloudtrail_handler.py _selector_reduces_management_events joins ``str(s)`` of
+    """Was a bug: handlers/cloudtrail_handler.py _selector_reduces_management_events joins ``str(s)`` of
     every excludeManagementEventSources item: a nested list crashes cloudtrail.selectors-reduced
     (RecursionError in repr) and a large one puts its whole repr into the alert's summary."""
     record = _event("cloudtrail/put_event_selectors_all.json")
@@ -262,7 +263,7 @@ def test_lambda_sqs_batch_returns_the_failed_messages_and_names_them(bodies: lis
     assert set(result) == {"batchItemFailures"}
     failed = [item["itemIdentifier"] for item in result["batchItemFailures"]]
     assert set(failed) <= {m["messageId"] for m in messages}
-    # "\n" only: the lines hold event text unescaped (U+2028, U+0085), which str.splitlines splits on
+    # "\n" only, as CloudWatch Logs does (str.splitlines also splits on U+2028 and U+0085)
     logged = [json.loads(line) for line in logs.getvalue().split("\n") if line]
     for message_id in failed:  # each failed message is named in an error or warning line
         assert any(
@@ -284,7 +285,7 @@ def test_lambda_direct_event_returns_or_raises_delivery_error(event: Any) -> Non
 
 
 def test_bug_lambda_sqs_body_nested_too_deeply_fails_the_whole_batch() -> None:
-    """BUG: main.py _handle_sqs catches (TypeError, ValueError) around json.loads(body), not
+    """Was a bug: main.py _handle_sqs catches (TypeError, ValueError) around json.loads(body), not
     RecursionError: one message whose body nests 100,000 '[' makes lambda_handler raise, so SQS
     redelivers the whole batch (every other message is processed, and alerted on, again)."""
     messages = [
