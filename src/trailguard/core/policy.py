@@ -21,6 +21,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trailguard.core.event_types import Hit, Resource
+
 if TYPE_CHECKING:
     import ipaddress
 
@@ -351,3 +353,13 @@ def _statement_actions(statement: dict[str, Any]) -> list[str]:
 def _label(statement: dict[str, Any], index: int) -> str:
     sid = _field(statement, "Sid")
     return sid.strip() if isinstance(sid, str) and sid.strip() else f"statement {index + 1}"
+
+
+def public_policy_hit(subject: str, resource: Resource, exposure: PolicyExposure) -> Hit:
+    """The finding for a resource policy open to the world: which statements, which actions."""
+    details = {"Public statements": ", ".join(exposure.world_statements)}
+    actions = ", ".join(exposure.world_actions)
+    if actions:
+        details["Actions"] = actions
+    summary = f"{subject} policy allows public access" + (f" ({actions})" if actions else "")
+    return Hit(summary=summary, resource=resource, details=details)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int
-from trailguard.core.policy import analyze_policy
+from trailguard.core.policy import analyze_policy, public_policy_hit
 
 SOURCE = "kms.amazonaws.com"
 # ScheduleKeyDeletion's PendingWindowInDays when the caller leaves it out.
@@ -102,14 +102,4 @@ def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     if not exposure.public:
         return
     key = _key(event)
-    details = {"Public statements": ", ".join(exposure.world_statements)}
-    if exposure.world_actions:
-        details["Actions"] = ", ".join(exposure.world_actions)
-    yield Hit(
-        summary=(
-            f"KMS key {key.label or '(unknown)'} policy allows public access"
-            + (f" ({', '.join(exposure.world_actions)})" if exposure.world_actions else "")
-        ),
-        resource=key,
-        details=details,
-    )
+    yield public_policy_hit(f"KMS key {key.label or '(unknown)'}", key, exposure)

@@ -14,7 +14,7 @@ from typing import Any
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, items_of
-from trailguard.core.policy import analyze_policy
+from trailguard.core.policy import analyze_policy, public_policy_hit
 
 SOURCE = "s3.amazonaws.com"
 
@@ -194,17 +194,7 @@ def bucket_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if not exposure.public:
         return
     bucket = _bucket(event)
-    details = {"Public statements": ", ".join(exposure.world_statements)}
-    if exposure.world_actions:
-        details["Actions"] = ", ".join(exposure.world_actions)
-    yield Hit(
-        summary=(
-            f"Bucket {bucket.label or '(unnamed)'} policy allows public access"
-            + (f" ({', '.join(exposure.world_actions)})" if exposure.world_actions else "")
-        ),
-        resource=bucket,
-        details=details,
-    )
+    yield public_policy_hit(f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure)
 
 
 def _flags_turned_off(config: dict[str, Any]) -> list[str]:
