@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
+
 TESTS_DIR = Path(__file__).parent
 EVENTS_DIR = TESTS_DIR / "events"
 DATA_DIR = TESTS_DIR / "data"
