@@ -73,6 +73,21 @@ def test_scan_notify_failure_exits_2_and_says_so(monkeypatch: pytest.MonkeyPatch
     assert "secret-token" not in err
 
 
+def test_scan_notify_with_one_channel_down_delivers_through_the_others_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    channels = [
+        {"type": "folder", "name": "files", "path": str(tmp_path / "all")},
+        {"type": "webhook", "name": "hook", "url": f"http://127.0.0.1:{closed_port()}/T0/secret-token", "timeout": 1},
+    ]
+    monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps(channels))
+    monkeypatch.setattr("trailguard.services.retry.RetryPolicy.delay", lambda self, attempt, rand=None: 0.0)
+    code, _, err = run("scan", str(SAMPLES), "--config", str(SAMPLES / "trailguard.toml"), "--notify", "--quiet")
+    assert code == EXIT_BAD_INPUT, "the hook's recipients were not told: that is a failure, not a success"
+    assert len(list((tmp_path / "all").glob("*.eml"))) == 6
+    assert "11 findings did not reach every channel" in err and "reached no channel" not in err
+
+
 def test_bad_channel_settings_stop_the_scan_before_any_event(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([{"type": "smtp", "sender": "a@example.com"}]))
     code, out, err = run("scan", str(SAMPLES), "--notify")

@@ -162,7 +162,7 @@ def test_keys_from_long_event_text_are_hashed_to_fit(store: StateStore) -> None:
 
 def test_dynamodb_errors_are_state_store_errors_that_name_the_table(aws: AwsClients) -> None:
     missing = StateStore("no-such-table", aws)
-    with pytest.raises(StateStoreError, match=r"put_item on table no-such-table failed: ResourceNotFoundException"):
+    with pytest.raises(StateStoreError, match=r"update_item on table no-such-table failed: ResourceNotFoundException"):
         missing.claim(sg_finding(), 60)
 
 

@@ -38,11 +38,11 @@ def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> l
 
 
 def deliver(findings: Sequence[Finding], channels: Sequence[Channel], settings: Settings, stderr: IO[str]) -> bool:
-    """Send a scan's findings as one batch; report per channel on stderr. False if any was lost."""
+    """Send a scan's findings as one batch; report per channel on stderr. False if a channel failed."""
     service = NotificationService(channels, max_individual=settings.max_individual_alerts)
     report = service.notify(findings, raise_on_undelivered=False)
     describe_report(report, channels, stderr)
-    return not report.undelivered
+    return not report.incomplete
 
 
 def describe_report(report: DeliveryReport, channels: Sequence[Channel], stderr: IO[str]) -> None:
@@ -58,6 +58,8 @@ def describe_report(report: DeliveryReport, channels: Sequence[Channel], stderr:
         stderr.write(line + "\n")
     if report.undelivered:
         stderr.write(f"trailguard: error: {len(report.undelivered)} findings reached no channel\n")
+    elif report.incomplete:
+        stderr.write(f"trailguard: error: {len(report.incomplete)} findings did not reach every channel\n")
 
 
 def run_render(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:

@@ -12,9 +12,13 @@ JSON log line per event says what happened (see ``utils/logger``).
 
 Failures, and what AWS does with them:
 
-- Direct invocation (EventBridge -> Lambda, asynchronous): a finding that reached no channel
-  raises ``DeliveryError``, so Lambda's async retries deliver it later (the findings that were
-  delivered are marked done and are not sent again, when there is a table). An event that is not
+- A finding is delivered when every channel that takes it delivered it. When one failed (even if
+  others delivered), it is stored as failed and retried as below; with a table, the retry goes
+  only through the channels that failed (``sent_to`` in the delivery item), so nobody gets it
+  twice; without one it goes through all of them again (duplicates rather than silence).
+- Direct invocation (EventBridge -> Lambda, asynchronous): a finding not delivered raises
+  ``DeliveryError``, so Lambda's async retries deliver it later (the findings that were delivered
+  are marked done and are not sent again, when there is a table). An event that is not
   a CloudTrail record is logged as an error and dropped: retrying cannot fix it.
 - SQS batch: each message is processed on its own and the failed ones are returned in
   ``batchItemFailures``, so the others are deleted and never sent again. A malformed body (not
@@ -335,7 +339,13 @@ def _alert(
     ]
     try:
         notifier = state.notifier
-        report = notifier.notify(batch, raise_on_undelivered=False) if notifier is not None else None
+        # A retry after a channel failed goes through the channels that have not delivered it yet.
+        already_sent = {key: item.claim.sent for key, item in pending.items() if item.claim and item.claim.sent}
+        report = (
+            notifier.notify(batch, raise_on_undelivered=False, already_sent=already_sent)
+            if notifier is not None
+            else None
+        )
     except BaseException:
         # Nothing was marked done: give the claims and quiet windows back, so a retry can deliver.
         if store is not None:
@@ -343,13 +353,14 @@ def _alert(
                 _give_back(store, item)
         raise
     for key, item in pending.items():
-        outcome, channels, failure = _delivery_outcome(item.finding, report)
+        sent_before = item.claim.sent if item.claim is not None else frozenset()
+        outcome, channels, failure = _delivery_outcome(item.finding, report, sent_before)
         for index in groups[key]:
             outcomes[index] = (findings[index], outcome)
         if store is None:
             continue
         if outcome == "failed":
-            _give_back(store, item)
+            _give_back(store, item, sent=[name for name, result in channels.items() if result == "delivered"])
         else:
             if item.claim is not None:
                 _store_call(store, "finish", item.finding, store.finish, item.finding, item.claim, outcome)
@@ -368,21 +379,27 @@ def _key(finding: Finding) -> str:
     return f"{finding.event_id}|{finding.rule_id}|{finding.resource.arn or finding.resource.id}"
 
 
-def _give_back(store: StateStore, item: _Pending) -> None:
+def _give_back(store: StateStore, item: _Pending, sent: Sequence[str] = ()) -> None:
     if item.claim is not None:
-        _store_call(store, "release", item.finding, store.release, item.finding, item.claim)
+        _store_call(store, "release", item.finding, store.release, item.finding, item.claim, sent)
     if item.gate is not None:
         _store_call(store, "quiet period", item.finding, store.rolled_back, item.finding, item.gate)
 
 
-def _delivery_outcome(finding: Finding, report: DeliveryReport | None) -> tuple[str, dict[str, str], str]:
-    """delivered / failed / unrouted, what each channel did, and the last error (secret-free)."""
+def _delivery_outcome(
+    finding: Finding, report: DeliveryReport | None, sent_before: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, str], str]:
+    """delivered / failed / unrouted, what each channel did, and the last error (secret-free).
+
+    Failed as soon as one channel that should have delivered it failed, even if others delivered:
+    that channel's recipients were not told, and the retry sends it to them (only them, with a table).
+    """
     if report is None:
         return "unrouted", {}, ""
     from trailguard.services.notification_service import finding_key
 
     key = finding_key(finding)
-    channels: dict[str, str] = {}
+    channels: dict[str, str] = dict.fromkeys(sorted(sent_before), "delivered")
     errors: list[str] = []
     for channel in report.outcomes:
         if key in channel.delivered:
@@ -391,11 +408,11 @@ def _delivery_outcome(finding: Finding, report: DeliveryReport | None) -> tuple[
             error = channel.errors[-1] if channel.errors else "failed"
             channels[channel.channel] = f"failed: {error}"
             errors.append(f"{channel.channel}: {error}")
-    if key in report.delivered_keys():
+    if errors:
+        return "failed", channels, "; ".join(errors)
+    if channels:
         return "delivered", channels, ""
-    if not channels:
-        return "unrouted", channels, ""
-    return "failed", channels, "; ".join(errors)
+    return "unrouted", channels, ""
 
 
 # ----------------------------------------------------------------------------------------------

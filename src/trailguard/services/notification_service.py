@@ -3,15 +3,16 @@
 For each channel: the findings it accepts (minimum severity, rule ids) are grouped into at most
 ``max_individual`` single-finding alerts plus one digest, and each alert is sent with bounded
 retries of transient failures. A channel that fails never stops the others. The report says, per
-channel, what was delivered and what failed; ``DeliveryError`` is raised when some finding that
-was routed to at least one channel reached none, so that the caller can let AWS retry.
+channel, what was delivered and what failed (``incomplete``: a channel that should have delivered
+it failed); ``DeliveryError`` is raised when some finding that was routed to at least one channel
+reached none. A retry can pass ``already_sent``, so that only the channels that failed send again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from trailguard.core.event_types import Finding
@@ -65,6 +66,9 @@ class DeliveryReport(NamedTuple):
     outcomes: tuple[ChannelOutcome, ...]
     undelivered: tuple[Finding, ...]  # routed to some channel, delivered by none
     unrouted: tuple[Finding, ...]  # no channel accepts them (by severity or rule): not an error
+    # Some channel that should have delivered them failed (``undelivered`` ones included): their
+    # recipients were not told, even when other channels' were.
+    incomplete: tuple[Finding, ...] = ()
 
     def delivered_keys(self) -> set[str]:
         return {key for outcome in self.outcomes for key in outcome.delivered}
@@ -91,14 +95,26 @@ class NotificationService:
         self.retry = retry
         self.sleep = sleep
 
-    def notify(self, findings: Iterable[Finding], raise_on_undelivered: bool = True) -> DeliveryReport:
+    def notify(
+        self,
+        findings: Iterable[Finding],
+        raise_on_undelivered: bool = True,
+        already_sent: Mapping[str, Collection[str]] | None = None,
+    ) -> DeliveryReport:
+        """Send ``findings``; ``already_sent`` maps a finding key to the channels that delivered it
+        in an earlier attempt: those channels skip it (a retry goes only where it failed)."""
         batch = list(findings)
-        outcomes = [self._send_through(channel, batch) for channel in self.channels]
+        skip = already_sent or {}
+        outcomes = [self._send_through(channel, batch, skip) for channel in self.channels]
         delivered = {key for outcome in outcomes for key in outcome.delivered}
+        failed = {key for outcome in outcomes for key in outcome.failed}
         routed = {finding_key(f) for channel in self.channels for f in batch if channel.accepts(f)}
-        undelivered = tuple(f for f in batch if finding_key(f) in routed and finding_key(f) not in delivered)
+        # Delivered by none, this time or before.
+        reached = delivered | {key for key, channels in skip.items() if channels}
+        undelivered = tuple(f for f in batch if finding_key(f) in routed and finding_key(f) not in reached)
         unrouted = tuple(f for f in batch if finding_key(f) not in routed)
-        report = DeliveryReport(tuple(outcomes), undelivered, unrouted)
+        incomplete = tuple(f for f in batch if finding_key(f) in failed)
+        report = DeliveryReport(tuple(outcomes), undelivered, unrouted, incomplete)
         if undelivered and raise_on_undelivered:
             reasons = "; ".join(f"{o.channel}: {o.errors[-1]}" for o in outcomes if o.errors)
             raise DeliveryError(
@@ -106,8 +122,10 @@ class NotificationService:
             )
         return report
 
-    def _send_through(self, channel: Channel, batch: Sequence[Finding]) -> ChannelOutcome:
-        accepted = [finding for finding in batch if channel.accepts(finding)]
+    def _send_through(
+        self, channel: Channel, batch: Sequence[Finding], skip: Mapping[str, Collection[str]]
+    ) -> ChannelOutcome:
+        accepted = [f for f in batch if channel.accepts(f) and channel.name not in skip.get(finding_key(f), ())]
         delivered: list[str] = []
         failed: list[str] = []
         errors: list[str] = []

@@ -8,8 +8,10 @@ item               pk / sk                         what it is for
 =================  ==============================  =====================================================
 delivery           ``event#<eventID>`` /           idempotency: ``claimed`` while an invocation delivers
                    ``finding#<rule>#<resource>``   it, then ``delivered``, ``quiet`` or ``unrouted``
-                                                   (done: a second delivery of the event sends nothing).
-                                                   Lives ``dedupe_ttl_days``.
+                                                   (done: a second delivery of the event sends nothing);
+                                                   ``sent_to``: the channels that delivered it when
+                                                   another failed (the retry skips them). Lives
+                                                   ``dedupe_ttl_days``.
 history            ``history#<YYYY-MM-DD>`` /      one per finding: rule, severity, resource, actor,
                    ``<eventTime>#<eventID>#        account, region, times, outcome and the outcome per
                    <rule>#<resource>``             channel; the only items with ``rule_id`` and
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from trailguard.utils.aws_helpers import AwsClients
 
 TTL_ATTRIBUTE = "expires_at"
+SENT_ATTRIBUTE = "sent_to"  # delivery items: a string set of channel names
 RULE_INDEX = "by-rule"
 # What infra/template.yaml must create (tests/test_state_store.py compares them).
 TABLE_SCHEMA: dict[str, Any] = {
@@ -115,6 +118,9 @@ class Claim(NamedTuple):
     status: str  # "claimed" (go ahead), DEDUPLICATED, IN_FLIGHT, or UNTRACKED
     token: str = ""
     previous: str = ""  # the status found when not claimed
+    # The channels an earlier attempt delivered it through, before another channel failed: the
+    # retry sends it through the others only.
+    sent: frozenset[str] = frozenset()
 
     @property
     def granted(self) -> bool:
@@ -285,21 +291,26 @@ class StateStore:
             return UNTRACKED_CLAIM  # nothing identifies a second delivery of it
         now = self._now()
         token = uuid.uuid4().hex
-        item = {
-            **self._delivery_key(finding),
-            "status": _s("claimed"),
-            "token": _s(token),
-            "claim_until": _n(now + int(hold_seconds) + CLAIM_MARGIN_SECONDS),
-            "updated_at": _s(iso(now)),
-            TTL_ATTRIBUTE: _n(now + self.dedupe_ttl),
-        }
         try:
-            self._call(
-                "put_item",
-                Item=item,
+            # An update, not a put: it keeps the channels an earlier, partly failed attempt delivered to.
+            response = self._call(
+                "update_item",
+                Key=self._delivery_key(finding),
+                UpdateExpression=(
+                    "SET #status = :claimed, #token = :token, claim_until = :until, updated_at = :updated, "
+                    f"{TTL_ATTRIBUTE} = :expires"
+                ),
                 ConditionExpression="attribute_not_exists(pk) OR (#status = :claimed AND claim_until < :now)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":claimed": _s("claimed"), ":now": _n(now)},
+                ExpressionAttributeNames={"#status": "status", "#token": "token"},
+                ExpressionAttributeValues={
+                    ":claimed": _s("claimed"),
+                    ":token": _s(token),
+                    ":until": _n(now + int(hold_seconds) + CLAIM_MARGIN_SECONDS),
+                    ":updated": _s(iso(now)),
+                    ":expires": _n(now + self.dedupe_ttl),
+                    ":now": _n(now),
+                },
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except _ConditionFailed as failed:
@@ -307,7 +318,8 @@ class StateStore:
             if status == "claimed":
                 return Claim(IN_FLIGHT, previous=status)
             return Claim(DEDUPLICATED, previous=status or "unknown")
-        return Claim("claimed", token=token)
+        sent = (response.get("Attributes") or {}).get(SENT_ATTRIBUTE, {}).get("SS", ())
+        return Claim("claimed", token=token, sent=frozenset(str(name) for name in sent))
 
     def finish(self, finding: Finding, claim: Claim, status: str) -> None:
         """Mark the finding done (``delivered``, ``quiet`` or ``unrouted``): later deliveries send nothing."""
@@ -325,19 +337,26 @@ class StateStore:
             },
         )
 
-    def release(self, finding: Finding, claim: Claim) -> None:
-        """Give the claim up after a failed delivery, so that the retry may deliver at once."""
+    def release(self, finding: Finding, claim: Claim, sent: Iterable[str] = ()) -> None:
+        """Give the claim up after a failed delivery, so that the retry may deliver at once; ``sent``:
+        the channels that did deliver it this time, which the retry skips."""
         if claim.status != "claimed":
             return
+        channels = sorted(set(sent) - claim.sent)
+        values: dict[str, Any] = {":token": _s(claim.token), ":claimed": _s("claimed"), ":zero": _n(0)}
+        update = "SET claim_until = :zero"
+        if channels:
+            update += f" ADD {SENT_ATTRIBUTE} :sent"
+            values[":sent"] = {"SS": channels}
         # An expired claim, rather than a deleted item: the function needs no dynamodb:DeleteItem.
         # False: our claim had expired and someone else holds it now, theirs to finish.
         self._call_if(
             "update_item",
             Key=self._delivery_key(finding),
-            UpdateExpression="SET claim_until = :zero",
+            UpdateExpression=update,
             ConditionExpression="#token = :token AND #status = :claimed",
             ExpressionAttributeNames={"#token": "token", "#status": "status"},
-            ExpressionAttributeValues={":token": _s(claim.token), ":claimed": _s("claimed"), ":zero": _n(0)},
+            ExpressionAttributeValues=values,
         )
 
     # -- quiet periods --------------------------------------------------------------------------
