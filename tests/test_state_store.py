@@ -55,6 +55,9 @@ class Clock:
         return self.now
 
 
+RULE = "sg.ingress-open-to-world"
+
+
 def sg_finding(event_id: str = "", event_time: str = "", actor_arn: str = "") -> Finding:
     """The world-open security group finding of the test event, with the given event id and time."""
     record = json.loads((LAMBDA_DATA / "eventbridge_sg_world_open.json").read_text(encoding="utf-8"))["detail"]
@@ -146,6 +149,19 @@ def test_findings_of_one_event_are_claimed_separately_and_without_an_event_id_no
     assert store.claim(other_resource, 60).status == "claimed"
     untracked = store.claim(finding._replace(event_id=""), 60)
     assert untracked.status == UNTRACKED and untracked.granted
+
+
+def test_event_text_cannot_make_two_findings_share_a_history_item(store: StateStore) -> None:
+    """The history key joins time, event id, rule and resource with ``#``: an event id and a
+    resource holding ``#`` and a rule id must not spell the key of another finding."""
+    plain = sg_finding(event_id="e")._replace(
+        resource=Resource("AWS::EC2::SecurityGroup", "x", f"p#{RULE}#q"),
+    )
+    forged = sg_finding(event_id=f"e#{RULE}#p")._replace(resource=Resource("AWS::EC2::SecurityGroup", "q", "q"))
+    for finding in (plain, forged):
+        store.record(finding, "delivered", {"email": "delivered"})
+    stored = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
+    assert sorted(r.event_id for r in stored) == ["e", f"e#{RULE}#p"]
 
 
 def test_keys_from_long_event_text_are_hashed_to_fit(store: StateStore) -> None:

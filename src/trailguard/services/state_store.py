@@ -195,8 +195,12 @@ def finding_key(finding: Finding) -> str:
 
 
 def _key_part(text: str) -> str:
-    if len(text.encode("utf-8", "replace")) <= _MAX_KEY_PART:
-        return text
+    """Event text made safe for a key: ``#`` separates a key's parts, so it (and ``%``, to keep the
+    escape reversible) is percent-encoded; otherwise an event id ``a#rule#b`` could make two
+    findings share one history item. Too long, it is hashed (the hash never holds ``#``)."""
+    escaped = text.replace("%", "%25").replace("#", "%23")
+    if len(escaped.encode("utf-8", "replace")) <= _MAX_KEY_PART:
+        return escaped
     return "sha256:" + hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()
 
 
