@@ -1,0 +1,62 @@
+"""The function's role grants exactly what the Lambda calls, found by running it, not by reading it.
+
+The Lambda is driven through every path that touches AWS (a delivery, a duplicate, a failed
+delivery and its retry, a quiet period with a folded repeat), with a botocore hook recording each
+operation on the clients the container built; the template's statements for the table and the
+secret must be exactly those operations.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from trailguard import main
+from trailguard.core.exceptions import DeliveryError
+
+from .lambda_world import LambdaContext, World, sg_event
+from .test_infra import TEMPLATE, as_list, load_template
+
+
+def granted(sid: str) -> set[str]:
+    statements = load_template(TEMPLATE)["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    for written in statements:
+        statement = written["Fn::If"][1] if "Fn::If" in written else written
+        if statement.get("Sid") == sid:
+            return set(as_list(statement["Action"]))
+    raise AssertionError(f"no statement {sid}")
+
+
+def record_calls(state: main._Container, calls: list[str]) -> None:
+    """Append every AWS operation the container's clients make from now on, as IAM action names."""
+    aws = state.channel_context().aws
+
+    def hook(model: Any, **_kwargs: Any) -> None:
+        calls.append(f"{model.service_model.signing_name}:{model.name}")
+
+    for service in ("dynamodb", "secretsmanager"):
+        aws.client(service).meta.events.register("before-call.*.*", hook)
+
+
+def test_the_role_grants_the_table_and_secret_operations_the_lambda_uses_and_no_more(world: World) -> None:
+    world.monkeypatch.setenv("TRAILGUARD_QUIET_PERIODS", json.dumps({"sg.*": 3600}))
+    calls: list[str] = []
+    world.start_smtp("smtp-down").stop()
+    record_calls(world.new_container(), calls)
+    with pytest.raises(DeliveryError):  # a failed delivery: the claim and the quiet window are given back
+        main.lambda_handler(sg_event(1), LambdaContext())
+    email = world.start_smtp("smtp")
+    record_calls(world.new_container(), calls)
+    # Delivered (and the window it opened), a repeat folded into it, a duplicate.
+    outcomes = [main.lambda_handler(sg_event(number), LambdaContext())["outcome"] for number in (1, 2, 1)]
+    assert outcomes == ["delivered", "quiet", "deduplicated"]
+    email.stop()
+    used = {call.split(":", 1)[1] for call in calls if call.startswith("dynamodb:")}
+    assert used, calls
+    assert granted("OwnTableOnly") == {f"dynamodb:{operation}" for operation in used}
+    secret_calls = {call.split(":", 1)[1] for call in calls if call.startswith("secretsmanager:")}
+    assert granted("ReadSmtpSecret") == {f"secretsmanager:{operation}" for operation in secret_calls}
