@@ -285,6 +285,17 @@ def test_log_lines_are_single_json_objects_with_credentials_hidden(logs: Logs) -
     assert line["timestamp"].endswith("Z") and len(line["timestamp"]) == len("2026-11-03T10:41:07.123Z")
 
 
+def test_huge_event_text_gives_a_bounded_log_line_that_still_parses(logs: Logs) -> None:
+    """CloudWatch Logs cuts an event at 256 KB, which would leave half a JSON object."""
+    record = {"eventSource": "ec2.amazonaws.com", "eventName": "Describe" + "X" * 1_000_000, "eventID": "e" * 300_000}
+    main.lambda_handler(record, FakeContext())
+    lines = logs.buffer.getvalue().splitlines()
+    assert all(len(line) < 16_384 for line in lines)
+    [parsed] = [line for line in map(json.loads, lines) if line["message"] == "event"]
+    assert parsed["event_name"].startswith("DescribeXXX") and parsed["event_name"].endswith("more characters]")
+    assert parsed["outcome"] == "no_findings"
+
+
 # -- import weight ----------------------------------------------------------------------------
 
 

@@ -22,6 +22,9 @@ from typing import Any, TextIO
 LOGGER = "trailguard"
 _SECRET_WORDS = ("password", "secret", "token", "authorization", "credential", "api_key", "apikey")
 _REDACTED = "<redacted>"
+# Event text can be huge (a 1 MB user agent): CloudWatch Logs cuts events at 256 KB, which would
+# break the line's JSON, and nobody reads a megabyte in a log. Each string is bounded instead.
+MAX_VALUE_CHARS = 4096
 _context: dict[str, Any] = {}
 # Tests swap this for a buffer; Lambda reads the process's stdout.
 stream: TextIO | None = None
@@ -38,12 +41,23 @@ def _is_secret_name(name: str) -> bool:
     return any(word in lowered for word in _SECRET_WORDS)
 
 
+def _bounded(text: str) -> str:
+    if len(text) <= MAX_VALUE_CHARS:
+        return text
+    return f"{text[:MAX_VALUE_CHARS]}...[{len(text) - MAX_VALUE_CHARS} more characters]"
+
+
 def redact(value: Any) -> Any:
-    """``value`` with every credential-looking key's value hidden (dicts and lists, recursively)."""
+    """``value`` with every credential-looking key's value hidden (dicts and lists, recursively),
+    and every string bounded."""
     if isinstance(value, Mapping):
-        return {str(key): _REDACTED if _is_secret_name(str(key)) else redact(item) for key, item in value.items()}
+        return {
+            _bounded(str(key)): _REDACTED if _is_secret_name(str(key)) else redact(item) for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
+    if isinstance(value, str):
+        return _bounded(value)
     return value
 
 
@@ -56,7 +70,7 @@ def log(level: str, message: str, **fields: Any) -> dict[str, Any]:
     """Write one JSON line; returns the record (tests read it back)."""
     record: dict[str, Any] = {
         "level": level,
-        "message": message,
+        "message": _bounded(message),
         "timestamp": _timestamp(time.time()),
         "logger": LOGGER,
         **_context,
