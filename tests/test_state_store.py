@@ -173,7 +173,19 @@ def test_keys_from_long_event_text_are_hashed_to_fit(store: StateStore) -> None:
     assert store.claim(finding, 60).status == DEDUPLICATED
     store.record(finding, "delivered", {"email": "delivered"})
     [stored] = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
-    assert stored.resource_arn == long_arn
+    assert stored.resource_arn == long_arn[:4096] + f"...[{len(long_arn) - 4096} more characters]"
+
+
+def test_a_finding_with_megabytes_of_event_text_still_gets_its_history(store: StateStore) -> None:
+    """DynamoDB refuses items over 400 KB: the stored text is bounded, so the record is kept."""
+    huge = "\u00e9" * 300_000  # two bytes each in UTF-8
+    finding = sg_finding()._replace(
+        resource=Resource("AWS::EC2::SecurityGroup", huge, "arn:" + huge), summary=huge, title=huge
+    )
+    store.record(finding, "failed", {"email": "failed: " + huge}, failure=huge)
+    [stored] = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
+    assert stored.outcome == "failed" and stored.resource_id.startswith("\u00e9" * 4096)
+    assert len(stored.summary) < 4200 and len(stored.failures[0]) < 4200
 
 
 def test_dynamodb_errors_are_state_store_errors_that_name_the_table(aws: AwsClients) -> None:

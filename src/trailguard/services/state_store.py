@@ -96,6 +96,8 @@ MAX_QUERY_DAYS = 400
 # from the event: anything long is replaced by its hash, so no event can make a write fail.
 _MAX_KEY_PART = 400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# 16 text fields of at most 4,096 characters (up to 4 bytes each in UTF-8) stay well under 400 KB.
+_MAX_STORED_CHARS = 4096
 
 # Outcomes of one finding, as logged and stored.
 DELIVERED = "delivered"
@@ -206,6 +208,14 @@ def _key_part(text: str) -> str:
 
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
+
+
+def _stored_text(value: str) -> dict[str, str]:
+    """Event text for a history item, bounded: DynamoDB refuses items over 400 KB, and one huge
+    field (a 1 MB resource name) must not cost the finding its history."""
+    if len(value) > _MAX_STORED_CHARS:
+        value = f"{value[:_MAX_STORED_CHARS]}...[{len(value) - _MAX_STORED_CHARS} more characters]"
+    return _s(value)
 
 
 def _n(value: int) -> dict[str, str]:
@@ -490,25 +500,26 @@ class StateStore:
             "pk": _s(f"history#{event_time[:10]}"),
             "sk": _s(f"{event_time}#{_key_part(finding.event_id)}#{finding.rule_id}#{_key_part(resource)}"),
         }
+        text = _stored_text
         fields: dict[str, Any] = {
             "rule_id": _s(finding.rule_id),
             "event_time": _s(event_time),
             "severity": _s(finding.severity.name),
-            "title": _s(finding.title),
-            "summary": _s(finding.summary),
-            "resource_type": _s(finding.resource.type),
-            "resource_id": _s(finding.resource.id),
-            "resource_arn": _s(finding.resource.arn),
-            "actor": _s(finding.actor.label),
-            "actor_arn": _s(finding.actor.arn),
-            "account_id": _s(finding.account_id),
-            "region": _s(finding.region),
-            "event_id": _s(finding.event_id),
-            "event_name": _s(finding.event_name),
-            "dedupe_key": _s(finding.dedupe_key),
+            "title": text(finding.title),
+            "summary": text(finding.summary),
+            "resource_type": text(finding.resource.type),
+            "resource_id": text(finding.resource.id),
+            "resource_arn": text(finding.resource.arn),
+            "actor": text(finding.actor.label),
+            "actor_arn": text(finding.actor.arn),
+            "account_id": text(finding.account_id),
+            "region": text(finding.region),
+            "event_id": text(finding.event_id),
+            "event_name": text(finding.event_name),
+            "dedupe_key": text(finding.dedupe_key),
             "outcome": _s(outcome),
             "stored_at": _s(stored_at),
-            "channels": {"M": {name: _s(result) for name, result in (channels or {}).items()}},
+            "channels": {"M": {name: text(result) for name, result in (channels or {}).items()}},
             "folded": _n(folded),
             TTL_ATTRIBUTE: _n(now + self.history_ttl),
         }
@@ -523,7 +534,7 @@ class StateStore:
         assignments.append("#attempts = if_not_exists(#attempts, :zero) + :one")
         if failure:
             names["#failures"] = "failures"
-            values[":failure"] = {"L": [_s(f"{stored_at} {failure}")]}
+            values[":failure"] = {"L": [text(f"{stored_at} {failure}")]}
             values[":none"] = {"L": []}
             assignments.append("#failures = list_append(if_not_exists(#failures, :none), :failure)")
         self._call(
