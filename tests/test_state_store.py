@@ -253,6 +253,18 @@ def test_a_retry_of_the_window_owner_is_not_folded_into_its_own_window(store: St
     assert store.quiet_gate(finding, 600).alert, "its own retry after a crash must still alert"
 
 
+def test_a_quiet_window_works_for_a_resource_with_megabytes_of_name(store: StateStore, clock: Clock) -> None:
+    """The window stores which finding opened it: that must fit in an item whatever the resource."""
+    huge = Resource("AWS::EC2::SecurityGroup", "g" * 500_000, "arn:" + "g" * 500_000)
+    first = sg_finding(event_id="ev-1")._replace(resource=huge)
+    gate = store.quiet_gate(first, 3600)
+    assert gate.alert
+    store.alerted(first, gate)
+    clock.now += 60
+    assert not store.quiet_gate(sg_finding(event_id="ev-2")._replace(resource=huge), 3600).alert
+    assert store.quiet_gate(first, 3600).alert, "the opener's retry is not folded into its own window"
+
+
 def test_quiet_period_lookup_exact_id_wins_then_first_glob() -> None:
     periods = (("sg.*", 60), ("sg.ingress-open-to-world", 3600), ("*", 5))
     assert quiet_period_for(periods, "sg.ingress-open-to-world") == 3600

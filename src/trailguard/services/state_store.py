@@ -380,7 +380,7 @@ class StateStore:
 
     def quiet_gate(self, finding: Finding, window_seconds: int) -> QuietGate:
         """Open a quiet window with this finding's alert, or fold it into the open one (counted)."""
-        owner = finding_key(finding)
+        owner = _key_part(finding_key(finding))  # bounded: it is stored, and compared in conditions
         names = {"#until": "until", "#owner": "owner", "#folded": "folded", "#opened": "opened_at"}
         for _ in range(3):
             now = self._now()
