@@ -296,6 +296,24 @@ def test_huge_event_text_gives_a_bounded_log_line_that_still_parses(logs: Logs) 
     assert parsed["outcome"] == "no_findings"
 
 
+def test_fields_nested_thousands_deep_are_not_logged_and_do_not_crash_the_line(logs: Logs) -> None:
+    deep: Any = "x"
+    for _ in range(10_000):
+        deep = [deep]
+    record = {
+        "eventSource": "ec2.amazonaws.com",
+        "eventName": "DescribeInstances",
+        "eventID": "e-1",
+        "recipientAccountId": deep,
+        "awsRegion": {"nested": deep},
+    }
+    assert main.lambda_handler(record, FakeContext())["outcome"] == "no_findings"
+    [event] = logs.events()
+    assert event["account_id"] == "" and event["region"] == ""
+    line = logger.info("any field", value=deep, other={"a": [deep]})
+    assert json.dumps(line).count("<nested too deep>") == 2
+
+
 # -- import weight ----------------------------------------------------------------------------
 
 

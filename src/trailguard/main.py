@@ -241,6 +241,12 @@ def _store_call(store: StateStore, what: str, finding: Finding, call: Any, *args
         return None
 
 
+def _text_field(record: Mapping[str, Any], name: str) -> str:
+    """A top-level field for the log line: only a string is logged (it could be anything)."""
+    value = record.get(name)
+    return value if isinstance(value, str) else ""
+
+
 def process_record(record: Mapping[str, Any], context: Any = None, **log_fields: Any) -> EventResult:
     """Evaluate one CloudTrail record and alert on its findings; log one line about it."""
     state = container()
@@ -248,14 +254,14 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
     suppressed_before = engine.stats.suppressed
     findings = engine.evaluate(record)
     suppressed = engine.stats.suppressed - suppressed_before
-    event_id = record.get("eventID") if isinstance(record.get("eventID"), str) else ""
-    event_name = record.get("eventName") if isinstance(record.get("eventName"), str) else ""
+    event_id = _text_field(record, "eventID")
+    event_name = _text_field(record, "eventName")
     base = {
         "event_id": event_id,
         "event_name": event_name,
-        "event_source": record.get("eventSource"),
-        "account_id": record.get("recipientAccountId"),
-        "region": record.get("awsRegion"),
+        "event_source": _text_field(record, "eventSource"),
+        "account_id": _text_field(record, "recipientAccountId"),
+        "region": _text_field(record, "awsRegion"),
         **log_fields,
     }
     if not findings:
@@ -494,7 +500,7 @@ def _handle_sqs(messages: Sequence[Mapping[str, Any]], context: Any) -> dict[str
                 "message failed",
                 message_id=message_id,
                 receive_count=receive_count,
-                event_id=record.get("eventID"),
+                event_id=_text_field(record, "eventID"),
                 outcome="failed",
                 error=f"{type(exc).__name__}: {exc}",
             )

@@ -25,6 +25,8 @@ _REDACTED = "<redacted>"
 # Event text can be huge (a 1 MB user agent): CloudWatch Logs cuts events at 256 KB, which would
 # break the line's JSON, and nobody reads a megabyte in a log. Each string is bounded instead.
 MAX_VALUE_CHARS = 4096
+MAX_DEPTH = 16
+_TOO_DEEP = "<nested too deep>"
 _context: dict[str, Any] = {}
 # Tests swap this for a buffer; Lambda reads the process's stdout.
 stream: TextIO | None = None
@@ -47,15 +49,19 @@ def _bounded(text: str) -> str:
     return f"{text[:MAX_VALUE_CHARS]}...[{len(text) - MAX_VALUE_CHARS} more characters]"
 
 
-def redact(value: Any) -> Any:
+def redact(value: Any, depth: int = 0) -> Any:
     """``value`` with every credential-looking key's value hidden (dicts and lists, recursively),
-    and every string bounded."""
+    every string bounded, and nesting cut at ``MAX_DEPTH`` (event values can nest 10,000 deep,
+    which would make the line's encoding raise)."""
+    if isinstance(value, Mapping | list | tuple) and depth >= MAX_DEPTH:
+        return _TOO_DEEP
     if isinstance(value, Mapping):
         return {
-            _bounded(str(key)): _REDACTED if _is_secret_name(str(key)) else redact(item) for key, item in value.items()
+            _bounded(str(key)): _REDACTED if _is_secret_name(str(key)) else redact(item, depth + 1)
+            for key, item in value.items()
         }
     if isinstance(value, list | tuple):
-        return [redact(item) for item in value]
+        return [redact(item, depth + 1) for item in value]
     if isinstance(value, str):
         return _bounded(value)
     return value
