@@ -31,6 +31,7 @@ from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import DeliveryError
 from trailguard.utils import logger
 
+from .conftest import DATA_DIR
 from .fuzz_strategies import (
     DEEP_TEXTS,
     DEEP_VALUES,
@@ -274,7 +275,8 @@ def test_lambda_sqs_batch_returns_the_failed_messages_and_names_them(bodies: lis
 
 
 @fuzzing(40)
-@given(st.one_of(records(deep=False), eventbridge_envelopes(records(deep=False), bad_values()), bad_values()))
+# deep: a 10,000-level nest in a field the Lambda logs (recipientAccountId) once crashed it.
+@given(st.one_of(records(), eventbridge_envelopes(records(), bad_values()), bad_values()))
 def test_lambda_direct_event_returns_or_raises_delivery_error(event: Any) -> None:
     with lambda_without_configuration():
         try:
@@ -282,6 +284,35 @@ def test_lambda_direct_event_returns_or_raises_delivery_error(event: Any) -> Non
         except DeliveryError:
             return
     assert isinstance(result, dict)
+
+
+def test_lambda_survives_deep_and_huge_values_in_every_top_level_field(tmp_path: Any) -> None:
+    """Every top-level field (and every field of userIdentity and requestParameters) of an alerting
+    event set to a 10,000-level nest or a 1 MB string, through ``lambda_handler`` with a folder
+    channel: the Lambda logs top-level fields and renders the rest into the alert."""
+    envelope = json.loads((DATA_DIR / "lambda" / "eventbridge_sg_world_open.json").read_text(encoding="utf-8"))
+    detail = envelope["detail"]
+    paths = [(key,) for key in detail] + [
+        (parent, key) for parent in ("userIdentity", "requestParameters") for key in detail[parent]
+    ]
+    outcomes: dict[str, int] = {}
+    with lambda_without_configuration() as logs:
+        os.environ["TRAILGUARD_CHANNELS"] = json.dumps([{"type": "folder", "name": "f", "path": str(tmp_path)}])
+        try:
+            for path in paths:
+                for value in (*DEEP_VALUES[:2], HUGE_STRINGS[0]):
+                    mutated = copy.deepcopy(envelope)
+                    set_at(mutated["detail"], path, value)
+                    main.reset()
+                    try:
+                        outcome = main.lambda_handler(mutated, None)["outcome"]
+                    except DeliveryError as exc:
+                        raise AssertionError(f"{path}: {exc}") from None
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        finally:
+            del os.environ["TRAILGUARD_CHANNELS"]
+    assert sum(outcomes.values()) == 3 * len(paths) and outcomes.get("delivered", 0) > len(paths), outcomes
+    assert all(len(line) < 65_536 for line in logs.getvalue().split("\n"))
 
 
 def test_bug_lambda_sqs_body_nested_too_deeply_fails_the_whole_batch() -> None:
