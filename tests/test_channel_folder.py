@@ -93,6 +93,12 @@ def test_event_text_cannot_steer_files_outside_the_folder(tmp_path: Path) -> Non
     assert "_high_digest-2_" in Path(receipts[1]).name
 
 
+def test_an_event_time_of_unicode_digits_gives_an_ascii_file_name(tmp_path: Path) -> None:
+    odd = NORMAL._replace(event_time="\u0662\u0660\u0662\u0666-\uff11\uff11-03T10:41:07Z")
+    receipt = Path(folder_channel(tmp_path / "outbox").send(Alert((odd,))))
+    assert receipt.name.isascii() and SAFE_NAME.fullmatch(receipt.name), receipt.name
+
+
 def test_hostile_values_cannot_inject_email_headers_or_markup(tmp_path: Path) -> None:
     receipt = Path(folder_channel(tmp_path).send(Alert((HOSTILE,))))
     message = parse_eml(receipt.with_suffix(".eml"))

@@ -605,6 +605,16 @@ def test_the_webhook_does_not_pass_on_a_cloudtrail_link_to_a_hostile_host() -> N
     assert entry["cloudtrail_url"] == "" and entry["links"]["cloudtrail"] == ""
 
 
+def test_a_region_or_id_of_non_ascii_digits_gets_no_deep_link() -> None:
+    """Python's \\d matches Arabic-Indic and fullwidth digits: "eu-west-\u0661" once became the host
+    ``eu-west-\u0661.console.aws.amazon.com``."""
+    finding = BASE._replace(region="eu-west-\u0661")
+    assert finding.cloudtrail_url == ""
+    urls = [link.url for link in finding_links(finding)]
+    assert urls and all(url.isascii() for url in urls), urls
+    assert not any("\u0661" in url for url in urls)
+
+
 def test_sns_gets_an_ascii_subject_and_the_text_body() -> None:
     subject, message = render_sns(Alert((BASE._replace(summary="Bucket “données” ✓ opened"),)))
     assert subject == "[CRITICAL] Bucket ?donn?es? ? opened | 111122223333 eu-west-1"

@@ -89,7 +89,7 @@ class _LogFileRaw(msgspec.Struct, gc=False):
 _HEADS_DECODER = msgspec.json.Decoder(_LogFileHeads)
 _RAW_DECODER = msgspec.json.Decoder(_LogFileRaw)
 _ANY_DECODER = msgspec.json.Decoder()
-_BYTE_POSITION = re.compile(r"\(byte (\d+)\)")
+_BYTE_POSITION = re.compile(r"\(byte (\d+)\)", re.ASCII)
 
 
 def _want_everything(source: Any, name: Any, identity_type: Any, failed: bool) -> bool:

@@ -25,7 +25,7 @@ SubscriptionFactory = Callable[[Sequence["Rule"]], Subscriptions]
 RULE_ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*\.[a-z0-9]+(?:-[a-z0-9]+)*$")
 # Some services (Lambda above all) log API-versioned names: AddPermission20150331v2,
 # CreateFunction20150331. Routing uses the name without that suffix.
-_VERSION_SUFFIX = re.compile(r"20\d{6}(?:v\d+)?$")
+_VERSION_SUFFIX = re.compile(r"20\d{6}(?:v\d+)?$", re.ASCII)
 VERSIONED_MARK = "*"
 
 

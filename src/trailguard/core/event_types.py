@@ -16,7 +16,7 @@ from trailguard.core.enums import FindingKind, Severity
 
 PathKey = str | int
 
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", re.ASCII)
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 _EMPTY: Mapping[str, Any] = {}

@@ -52,8 +52,8 @@ _STRING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "string
 _IP_OPERATORS = frozenset({"ipaddress"})
 _FOR_ANY_VALUE = "foranyvalue:"
 
-_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", re.ASCII)
+_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
 _WILDCARDS = frozenset("*?")
 
 

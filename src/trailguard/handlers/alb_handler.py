@@ -43,7 +43,7 @@ WEAK_TLS_POLICIES = frozenset(
 # "-1-0-"/"-1-1-" (TLS13-1-1-..., TLS-1-0-..., FS-1-1-...), and the date-only legacy names
 # (ELBSecurityPolicy-2016-08, FS-2018-06, the classic 2011-08 ... 2015-03), which all allow TLS 1.0.
 _WEAK_POLICY_PREFIX = "ELBSecurityPolicy-"
-_DATE_ONLY_POLICY = re.compile(r"(?:FS-)?\d{4}-\d{2}")
+_DATE_ONLY_POLICY = re.compile(r"(?:FS-)?\d{4}-\d{2}", re.ASCII)
 # AWS policy names are short; anything longer is not one of theirs (and is not scanned).
 _POLICY_NAME_LIMIT = 128
 # What ELB applies to an HTTPS/TLS listener created through the API, CLI, CloudFormation or CDK

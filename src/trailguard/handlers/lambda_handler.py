@@ -20,10 +20,10 @@ from trailguard.core.policy import account_of_principal
 
 SOURCE = "lambda.amazonaws.com"
 
-_FUNCTION_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([^:]+)")
-_PARTIAL_FUNCTION_ARN = re.compile(r"^(\d{12}):function:([^:]+)")
-_LAYER_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([^:]+)")
-_ARN_ACCOUNT = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(\d{12}):")
+_FUNCTION_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([^:]+)", re.ASCII)
+_PARTIAL_FUNCTION_ARN = re.compile(r"^(\d{12}):function:([^:]+)", re.ASCII)
+_LAYER_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([^:]+)", re.ASCII)
+_ARN_ACCOUNT = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(\d{12}):", re.ASCII)
 # Request parameters that identify the call rather than change the function.
 _IDENTIFYING_PARAMETERS = frozenset({"functionName", "revisionId", "fullyQualifiedArn", "dryRun"})
 

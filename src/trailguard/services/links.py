@@ -26,9 +26,9 @@ class Link(NamedTuple):
     url: str
 
 
-REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
-_TECHNIQUE = re.compile(r"T(\d{4})(?:\.(\d{3}))?")
+_TECHNIQUE = re.compile(r"T(\d{4})(?:\.(\d{3}))?", re.ASCII)
 _HOSTS = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
@@ -50,15 +50,16 @@ _IDS = {
     "pcx": re.compile(r"pcx-[0-9a-f]{8,17}"),
 }
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}")
+_IAM_NAME = re.compile(r"[\w+=,.@-]{1,128}", re.ASCII)
 _LAMBDA_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
-_LAYER_VERSION = re.compile(r"([A-Za-z0-9_-]{1,140}):(\d{1,10})")
+_LAYER_VERSION = re.compile(r"([A-Za-z0-9_-]{1,140}):(\d{1,10})", re.ASCII)
 _RDS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,254}")
 _KMS_KEY = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 _ELB_ARN = re.compile(
-    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:(loadbalancer|listener)/(app|net|gwy)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}(/[0-9a-f]{16})?"
+    r"arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:(loadbalancer|listener)/(app|net|gwy)/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}(/[0-9a-f]{16})?",
+    re.ASCII,
 )
-_TRAIL_ARN = re.compile(r"arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[A-Za-z0-9._-]{3,128}")
+_TRAIL_ARN = re.compile(r"arn:aws[a-z-]*:cloudtrail:[a-z0-9-]+:\d{12}:trail/[A-Za-z0-9._-]{3,128}", re.ASCII)
 
 # Services whose console lives under another path than their event source's prefix.
 _SERVICE_CONSOLES = {

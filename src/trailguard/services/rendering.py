@@ -646,7 +646,7 @@ def render_slack(alert: Alert) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 _MD_SPECIAL = re.compile(r"([\\`*_~\[\]<>])")
-_MD_LINE_START = re.compile(r"^(#{1,6}|[-+]|\d{1,9}[.)])(?=\s|$)")
+_MD_LINE_START = re.compile(r"^(#{1,6}|[-+]|\d{1,9}[.)])(?=\s|$)", re.ASCII)
 
 
 def teams_escape(text: str) -> str:

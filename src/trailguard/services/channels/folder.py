@@ -32,7 +32,8 @@ _TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.E
 def file_stem(alert: Alert) -> str:
     """``20261102T140511Z_critical_cloudtrail.logging-stopped_3fa2c1d09b`` (safe on every file system)."""
     first = alert.first
-    digits = re.sub(r"\D", "", first.event_time)[:14]
+    # [^0-9], not \D: Python's \d also takes Arabic-Indic and fullwidth digits.
+    digits = re.sub(r"[^0-9]", "", first.event_time)[:14]
     when = f"{digits[:8]}T{digits[8:]}Z" if len(digits) == 14 else "unknown-time"
     what = f"digest-{len(alert.findings)}" if alert.digest else _UNSAFE.sub("-", first.rule_id.lower()).strip(".-")
     keys = "\n".join(finding_key(finding) for finding in alert.findings)

@@ -20,7 +20,7 @@ from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import build_message, check_address, message_bytes, message_id
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 _CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TRANSIENT_CODES = frozenset(
     {

@@ -31,7 +31,7 @@ from trailguard.services.email_message import addr_spec, build_message, check_ad
 
 logger = logging.getLogger("trailguard.channels.smtp")
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _AUTH_INVALID = 535
 _REPLY_TEXT_LIMIT = 200

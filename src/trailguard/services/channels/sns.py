@@ -23,8 +23,8 @@ from trailguard.services.notification_service import finding_key
 from trailguard.services.rendering import render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
+_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?", re.ASCII)
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
 _MAX_MESSAGE_BYTES = 250 * 1024
 _MAX_SUBJECT = 100
