@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench fuzz samples layer lint-infra clean
+.PHONY: demo test lint typecheck pytest bench fuzz soak samples layer lint-infra clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
@@ -40,6 +40,10 @@ bench: $(STAMP)
 # The bad-input properties of the test suite with 100x the examples; prints the inputs tried.
 fuzz: $(STAMP)
 	$(BIN)/python scripts/fuzz.py
+
+# 100,000 EventBridge events through lambda_handler (moto, a local SMTP server): the exact alerts, and how fast.
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py
 
 samples: $(STAMP)
 	$(BIN)/python scripts/generate_samples.py samples/

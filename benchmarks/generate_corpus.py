@@ -844,7 +844,9 @@ def file_plan(params: CorpusParams, index: int) -> tuple[str, str, dt.datetime, 
     return account, region, start, count
 
 
-def write_file(out: Path, params: CorpusParams, index: int) -> FileResult:
+def file_records(params: CorpusParams, index: int) -> tuple[Ctx, list[Record], list[Api]]:
+    """The records of file ``index`` in time order, the APIs they call, and the context whose random
+    source goes on to name the file (tests/soak.py replays these records without writing files)."""
     account, region, start, count = file_plan(params, index)
     rng = random.Random(f"{params.seed}:{index}")
     ctx = Ctx(rng, account, region)
@@ -855,13 +857,17 @@ def write_file(out: Path, params: CorpusParams, index: int) -> FileResult:
     issued = (start - dt.timedelta(minutes=rng.randrange(1, 55))).strftime("%Y-%m-%dT%H:%M:%SZ")
     ctx.fill_pools(issued)
     records = []
-    names: Counter[str] = Counter()
-    interesting = 0
     for api, offset in zip(chosen, seconds, strict=True):
         event_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base + offset))
         records.append(make_record(ctx, api, event_time))
-        names[api.name] += 1
-        interesting += api.interesting
+    return ctx, records, chosen
+
+
+def write_file(out: Path, params: CorpusParams, index: int) -> FileResult:
+    account, region, start, count = file_plan(params, index)
+    ctx, records, chosen = file_records(params, index)
+    names = Counter(api.name for api in chosen)
+    interesting = sum(api.interesting for api in chosen)
     body = orjson.dumps({"Records": records})
     packed = _gzip_impl.compress(body, compresslevel=3, mtime=0)
     delivered = start + dt.timedelta(minutes=FILE_MINUTES)
