@@ -27,7 +27,7 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -199,7 +199,8 @@ def post(
             text = response.read(_MAX_RESPONSE_BYTES).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         try:
-            raise _status_error(url, exc.code, exc.reason, exc.headers, _read_quietly(exc)) from None
+            hidden = (headers or {}).values()  # an Authorization token, which a server may echo
+            raise _status_error(url, exc.code, exc.reason, exc.headers, _read_quietly(exc), hidden=hidden) from None
         finally:
             exc.close()
     except urllib.error.URLError as exc:
@@ -242,26 +243,33 @@ def _network_reason(reason: object) -> str:
     return type(reason).__name__
 
 
-def _status_error(url: str, status: int, reason: object, headers: Any, body: str) -> HttpError:
+def _status_error(
+    url: str, status: int, reason: object, headers: Any, body: str, *, hidden: Iterable[str] = ()
+) -> HttpError:
     host = host_label(url)
     transient = status in _TRANSIENT_STATUSES or status >= 500
-    phrase = _clean(str(reason or ""), 60)
+    hidden = tuple(hidden)
+    # The reason phrase is the server's text too: some put the request line in it.
+    phrase = _clean(redact(str(reason or ""), url, hidden), 60)
     message = f"POST to {host}: HTTP {status}" + (f" {phrase}" if phrase else "")
     if 300 <= status < 400:
         message += " (redirects are not followed)"
-    quoted = _clean(redact(body, url), _QUOTED_BODY_CHARS)
+    quoted = _clean(redact(body, url, hidden), _QUOTED_BODY_CHARS)
     if quoted and quoted.lower() != phrase.lower():
         message += f": {quoted}"
     retry_after = _retry_after(headers.get("Retry-After") if headers is not None else None)
     return HttpError(message, transient=transient, status=status, retry_after=retry_after)
 
 
-def redact(text: str, url: str) -> str:
-    """``text`` with the URL's path, query and long path segments (tokens) replaced."""
+def redact(text: str, url: str, hidden: Iterable[str] = ()) -> str:
+    """``text`` with the URL's path, query and long path segments (tokens) replaced, and the ``hidden``
+    values (the request's headers) with their long words (the token of ``Bearer <token>``)."""
     parts = urlsplit(url)
     secrets = [url, parts.path + ("?" + parts.query if parts.query else ""), parts.path, parts.query]
     secrets += [segment for segment in parts.path.split("/") if len(segment) >= 8]
     secrets += [value for _, _, value in (p.partition("=") for p in parts.query.split("&")) if len(value) >= 8]
+    for value in hidden:
+        secrets += [value, *(word for word in value.split() if len(word) >= 8)]
     for secret in sorted({s for s in secrets if len(s) > 1}, key=len, reverse=True):
         text = text.replace(secret, "[redacted]")
     return text

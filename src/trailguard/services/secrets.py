@@ -22,22 +22,37 @@ _TRANSIENT_AWS_ERRORS = frozenset(
 
 
 _SECRET_FIELDS = re.compile(r"SecretString|SecretBinary")
+# How a signed request shows the caller's credentials: the session token as a header (in the
+# canonical request and in the headers' repr) or a query parameter, the access key id after
+# "Credential=" in the Authorization header or a presigned URL.
+_CREDENTIALS = re.compile(r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,&]+|(credential=)[^/'\"\s,&]+")
+_SIGNING_LOGGERS = ("botocore.auth", "botocore.endpoint")  # the canonical request; the request sent
+
+
+def _hide_credentials(match: re.Match[str]) -> str:
+    return (match[1] or match[2]) + "<redacted>"
 
 
 class _SecretResponseFilter(logging.Filter):
-    """botocore logs every response body at DEBUG, GetSecretValue answers included: blank those."""
+    """botocore logs at DEBUG every response body, GetSecretValue answers included: blank those; and
+    every request it signs, with the Lambda's access key id and session token: cut those out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
         if _SECRET_FIELDS.search(str(record.msg)) or any(_SECRET_FIELDS.search(str(arg)) for arg in args):
             record.msg = "<a Secrets Manager response: not logged>"
             record.args = ()
+        elif record.name in _SIGNING_LOGGERS:
+            message = record.getMessage()
+            cleaned = _CREDENTIALS.sub(_hide_credentials, message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
         return True
 
 
 def hide_secret_responses() -> None:
-    """Install the filter once on botocore's loggers that print response bodies."""
-    for name in ("botocore.parsers", "botocore.endpoint", "botocore.hooks"):
+    """Install the filter once on botocore's loggers that print response bodies or signed requests."""
+    for name in ("botocore.parsers", "botocore.hooks", *_SIGNING_LOGGERS):
         target = logging.getLogger(name)
         if not any(isinstance(f, _SecretResponseFilter) for f in target.filters):
             target.addFilter(_SecretResponseFilter())

@@ -207,7 +207,15 @@ def _key_part(text: str) -> str:
 
 
 def _s(value: str) -> dict[str, str]:
-    return {"S": value}
+    return {"S": _unicode(value)}
+
+
+def _unicode(text: str) -> str:
+    """``text`` with lone surrogates (valid JSON escapes in a CloudTrail field, not Unicode) as
+    U+FFFD: DynamoDB stores strings as UTF-8, which cannot hold them."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _stored_text(value: str) -> dict[str, str]:

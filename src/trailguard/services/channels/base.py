@@ -17,7 +17,7 @@ from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
 from trailguard.services.alerts import Alert
-from trailguard.services.secrets import SecretCache
+from trailguard.services.secrets import SecretCache, hide_secret_responses
 from trailguard.utils.aws_helpers import AwsClients
 
 
@@ -25,6 +25,8 @@ class ChannelContext:
     """What channels share at run time: AWS clients and the secret cache (both lazy)."""
 
     def __init__(self, aws: AwsClients | None = None, secrets: SecretCache | None = None) -> None:
+        # Before any AWS call: at DEBUG, botocore logs each request with the credentials it signs with.
+        hide_secret_responses()
         self.aws = aws or AwsClients()
         self.secrets = secrets or SecretCache(self.aws)
 

@@ -44,11 +44,19 @@ def file_stem(alert: Alert) -> str:
 
 def email_bytes(alert: Alert, content: EmailContent) -> bytes:
     """A complete multipart/alternative message (text and HTML), as a mail client opens it."""
+    from email.header import Header
     from email.message import EmailMessage
     from email.utils import formatdate, make_msgid
 
     message = EmailMessage()
-    message["Subject"] = content.subject  # already one line: render_email strips CR/LF
+    subject = content.subject  # already one line: render_email strips CR/LF
+    if subject.isascii() and "=?" not in subject:
+        message["Subject"] = subject  # readable as it is in the file
+    else:
+        # Encoded as a whole (as email_message does) and stored raw: the EmailMessage API decodes
+        # event text that looks like an RFC 2047 encoded word ("=?utf-8?b?DQpCY2M6...?=") when a
+        # header is set, and writes what it decodes to (a CR/LF and a Bcc: header, a bidi override).
+        message.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
     message["From"] = SENDER
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_msgid(domain="trailguard.invalid")
