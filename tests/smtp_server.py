@@ -11,16 +11,31 @@ misbehave as real ones do: busy (421) or failing (451) for the first N sessions,
     with SmtpServer(username="user", password="pass", tmp_dir=tmp_path) as server:
         ...  # connect to server.host, server.port, trust server.ca_file
         [message] = server.messages
+
+Two fault modes for the reliability tests (``tests/test_faults.py``):
+
+- Dropped connections: with ``drop_rate`` (and a ``seed``), a session has that chance of being cut
+  at one of ``drop_points`` (``DROP_POINTS``: before the banner, at EHLO, during the STARTTLS
+  handshake, at the EHLO over TLS, at AUTH, MAIL FROM, RCPT TO, or once DATA was received but not
+  yet answered). A cut is a transport abort, with no reply. ``drop_at`` scripts the first sessions'
+  cuts exactly; ``"accepted"`` (not a random point) records the message and then cuts before the
+  250, the one cut that makes a client send a duplicate. ``server.drops`` says which happened where.
+- Busy for a while: for ``busy_seconds`` after ``start()`` (of the server's ``clock``, which a test
+  may inject) or until ``end_busy()``, sessions get 421 as the banner, 421 to EHLO, or 451 at the end
+  of DATA, in turn (``BUSY_POINTS``); ``server.busy_replies`` says which.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import email
+import random
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +48,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 HOST = "127.0.0.1"
+# Where a session can be cut, in the order a session reaches them.
+DROP_POINTS = ("connect", "ehlo", "starttls", "tls", "auth", "mail", "rcpt", "data")
+_TLS_POINTS = frozenset({"starttls", "tls"})
+# Not among the random points: the server has accepted the message when it cuts, so the client,
+# which never read the 250, sends it again (RFC 1047). For the test of that duplicate only.
+ACCEPTED = "accepted"
+BUSY_POINTS = ("connect", "ehlo", "data")
+# How long a cut session waits for asyncio to notice the abort and cancel it (it never needs that long).
+_DROP_WAIT_SECONDS = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +74,17 @@ class Script:
     message_reply: str | None = None  # a final answer to every DATA, e.g. "554 Message rejected"
     # Some servers name the login in their refusal: clients must not copy it into their errors.
     auth_failure_reply: str = "535 5.7.8 Authentication credentials invalid for {login}"
+    # Cut connections: each session is cut with probability drop_rate, at the next point of a
+    # shuffled deck of drop_points (so every point comes up once per len(drop_points) cuts);
+    # drawn from random.Random(seed), session after session, so a run is repeatable.
+    drop_rate: float = 0.0
+    seed: int = 0
+    drop_points: tuple[str, ...] = DROP_POINTS
+    drop_at: tuple[str | None, ...] = ()  # session n (from 1) is cut at drop_at[n - 1]; None: not cut
+    # Busy for a while (see the module docstring); the server's clock decides when it is over.
+    busy_seconds: float = 0.0
+    busy_connect_reply: str = "421 4.3.2 Service not available, closing transmission channel"
+    busy_data_reply: str = "451 4.3.0 Temporary local problem, try again later"
 
 
 @dataclasses.dataclass
@@ -83,10 +118,64 @@ class SessionRecord:
     auth: list[AuthAttempt] = dataclasses.field(default_factory=list)
     messages: list[ReceivedMessage] = dataclasses.field(default_factory=list)
     replies: list[str] = dataclasses.field(default_factory=list)  # scripted failures sent
+    drop: str | None = None  # where this session is to be cut (it may end before getting there)
+    dropped: str | None = None  # where it was cut
+    busy: str | None = None  # where it is answered busy (BUSY_POINTS)
 
 
 class _RecordingSMTP(SMTP):
     record: SessionRecord
+    owner: SmtpServer
+
+    def cuts_at(self, point: str) -> bool:
+        return self.record.drop == point and self.record.dropped is None
+
+    async def cut(self, point: str) -> None:
+        """Abort the connection here, with no reply: the client sees a reset or an EOF."""
+        self.record.dropped = point
+        # After STARTTLS, self.transport is the TLS layer over _original_transport: abort the socket.
+        transport = self._original_transport or self.transport
+        assert isinstance(transport, asyncio.Transport)
+        transport.abort()
+        # connection_lost() cancels this session's task, so nothing more is read or written;
+        # waiting for that keeps aiosmtpd from answering the command being cut.
+        await asyncio.sleep(_DROP_WAIT_SECONDS)
+        raise ConnectionResetError(f"cut at {point}")
+
+    async def _handle_client(self) -> None:
+        if self.cuts_at("connect"):
+            await self.cut("connect")
+        if self.record.busy == "connect":
+            # A busy server may answer the connection with 421 instead of 220, and hang up (RFC 5321 3.8).
+            reply = self.owner.script.busy_connect_reply
+            self.record.replies.append(reply)
+            await self.push(reply)
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.cuts_at("starttls") and not arg and self.tls_context:
+            # The client reads "go ahead", starts its handshake, and the server is gone.
+            await self.push("220 Ready to start TLS")
+            await self.cut("starttls")
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if self.cuts_at("auth"):
+            await self.cut("auth")
+        await super().smtp_AUTH(arg)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if self.cuts_at("mail"):
+            await self.cut("mail")
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if self.cuts_at("rcpt"):
+            await self.cut("rcpt")
+        await super().smtp_RCPT(arg)
 
 
 class _Handler:
@@ -104,7 +193,12 @@ class _Handler:
             record.starttls = True
             ssl_object = session.ssl.get("ssl_object")
             record.tls_version = ssl_object.version() if ssl_object is not None else None
+        if server.cuts_at("tls" if record.starttls else "ehlo"):
+            await server.cut("tls" if record.starttls else "ehlo")
         script = self.owner.script
+        if record.busy == "ehlo":
+            record.replies.append(script.busy_reply)
+            return [script.busy_reply]
         if record.number <= script.busy_sessions:
             record.replies.append(script.busy_reply)
             return [script.busy_reply]
@@ -126,6 +220,12 @@ class _Handler:
     async def handle_DATA(self, server: _RecordingSMTP, session: Session, envelope: Envelope) -> str:
         owner = self.owner
         script = owner.script
+        if server.cuts_at("data"):
+            # The whole message arrived, but the server never said 250: it did not take it.
+            await server.cut("data")
+        if server.record.busy == "data":
+            server.record.replies.append(script.busy_data_reply)
+            return script.busy_data_reply
         with owner.lock:
             owner.data_commands += 1
             failing = owner.data_commands <= script.data_failures
@@ -145,6 +245,9 @@ class _Handler:
             login=login,
         )
         server.record.messages.append(received)
+        if server.cuts_at(ACCEPTED):
+            # Taken and queued, but the 250 never reaches the client: it will send the message again.
+            await server.cut(ACCEPTED)
         return "250 2.0.0 Ok: queued"
 
 
@@ -155,6 +258,7 @@ class _Controller(Controller):
 
     def factory(self) -> SMTP:
         smtpd = _RecordingSMTP(self.handler, **self.SMTP_kwargs)
+        smtpd.owner = self.owner
         smtpd.record = self.owner._new_session()
         return smtpd
 
@@ -172,13 +276,23 @@ class SmtpServer:
         username: str = "smtp-user",
         password: str = "smtp-password",
         script: Script | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.username = username
         self.password = password
         self.script = script or Script()
+        self.clock = clock
         self.lock = threading.Lock()
         self.sessions: list[SessionRecord] = []
         self.data_commands = 0
+        unknown = set(self.script.drop_points) - set(DROP_POINTS) - {ACCEPTED}
+        assert not unknown, f"unknown drop points: {unknown}"
+        self._random = random.Random(self.script.seed)
+        self._deck: list[str] = []
+        # Faults start with the first client: aiosmtpd's own start-up connection must get a banner.
+        self._armed = False
+        self._busy_until = float("-inf")
+        self._busy_sessions = 0
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.ca = trustme.CA()
         certificate = self.ca.issue_cert(HOST)
@@ -203,7 +317,46 @@ class SmtpServer:
         with self.lock:
             record = SessionRecord(number=len(self.sessions) + 1)
             self.sessions.append(record)
+            if self._armed:
+                record.drop = self._plan_drop(record.number)
+                if record.drop is None and self.busy:
+                    record.busy = BUSY_POINTS[self._busy_sessions % len(BUSY_POINTS)]
+                    self._busy_sessions += 1
             return record
+
+    def _plan_drop(self, number: int) -> str | None:
+        script = self.script
+        if number <= len(script.drop_at):
+            return script.drop_at[number - 1]
+        # Drawn for every session, cut or not, so that session n's fate depends on the seed alone.
+        if self._random.random() >= script.drop_rate:
+            return None
+        if not self._deck:
+            points = [p for p in script.drop_points if script.starttls or p not in _TLS_POINTS]
+            self._random.shuffle(points)
+            self._deck = points
+        return self._deck.pop()
+
+    @property
+    def drops(self) -> list[tuple[int, str]]:
+        """The sessions cut, and where: (session number, point)."""
+        return [(s.number, s.dropped) for s in self.sessions if s.dropped is not None]
+
+    def drops_by_point(self) -> collections.Counter[str]:
+        return collections.Counter(point for _number, point in self.drops)
+
+    @property
+    def busy(self) -> bool:
+        return self.clock() < self._busy_until
+
+    def end_busy(self) -> None:
+        """The busy period is over now, whatever busy_seconds said."""
+        with self.lock:
+            self._busy_until = float("-inf")
+
+    def busy_replies(self) -> collections.Counter[str]:
+        """How many sessions were answered busy, by point (BUSY_POINTS)."""
+        return collections.Counter(s.busy for s in self.sessions if s.busy is not None and s.replies)
 
     def _authenticate(
         self, server: _RecordingSMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
@@ -247,6 +400,9 @@ class SmtpServer:
         # aiosmtpd opened a connection of its own to start up: it is not a client's session.
         with self.lock:
             self.sessions.clear()
+            self._armed = True
+            if self.script.busy_seconds > 0:
+                self._busy_until = self.clock() + self.script.busy_seconds
         return self
 
     def stop(self) -> None:
@@ -280,8 +436,10 @@ def smtp_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
     """``make(script=..., username=..., password=...)`` starts a server, stopped after the test."""
     servers: list[SmtpServer] = []
 
-    def make(script: Script | None = None, **kwargs: str) -> SmtpServer:
-        server = SmtpServer(tmp_path / f"server{len(servers)}", script=script, **kwargs)
+    def make(
+        script: Script | None = None, *, username: str = "smtp-user", password: str = "smtp-password"
+    ) -> SmtpServer:
+        server = SmtpServer(tmp_path / f"server{len(servers)}", username=username, password=password, script=script)
         servers.append(server)
         return server.start()
 
