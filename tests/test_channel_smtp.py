@@ -26,7 +26,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError, DeliveryError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels.smtp_email import SmtpEmailChannel
-from trailguard.services.email_message import addr_spec, header_text
+from trailguard.services.email_message import addr_spec, build_message, header_text
 from trailguard.services.notification_service import NotificationService
 from trailguard.services.rendering import render_email
 from trailguard.services.retry import RetryPolicy
@@ -189,6 +189,22 @@ def test_the_alert_arrives_over_starttls_after_auth_with_headers_and_both_parts(
     assert same_text(text_of(message, "plain"), rendered.text) and NORMAL.summary in rendered.text
     assert same_text(text_of(message, "html"), rendered.html)
     assert max(len(line) for line in received.data.split(b"\r\n")) <= 998, "SMTP line limit"
+
+
+def test_the_message_id_is_the_same_for_every_send_of_an_alert_and_new_for_a_test_alert() -> None:
+    def message_id(alert: Alert) -> str:
+        message = build_message(alert, "trailguard <alerts@example.com>", ["secops@example.com"])
+        # SES replaces the Message-ID; the alert id header, which it keeps, carries the same identity.
+        assert str(message["Message-ID"]) == f"<trailguard.{message['X-Trailguard-Alert-ID']}@example.com>"
+        return str(message["Message-ID"])
+
+    alert = Alert((NORMAL,))
+    assert message_id(alert) == message_id(Alert((NORMAL,))) and message_id(alert).endswith("@example.com>")
+    assert message_id(alert) != message_id(Alert((LOW,)))
+    assert message_id(Alert((NORMAL, LOW), digest=True)) == message_id(Alert((LOW, NORMAL), digest=True))
+    assert message_id(Alert((NORMAL, LOW), digest=True)) != message_id(Alert((NORMAL, LOW)))
+    test_alert = alert._replace(test=True)
+    assert message_id(test_alert) != message_id(test_alert)
 
 
 def test_a_server_offering_only_auth_login_gets_auth_login(aws: Aws, smtp_server_factory: ServerFactory) -> None:

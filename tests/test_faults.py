@@ -686,6 +686,10 @@ def test_a_connection_cut_after_the_server_accepted_the_message_makes_a_duplicat
     assert len(rounds) == 1 and rounds[0][1] == []
     assert server.drops == [(1, ACCEPTED)]
     assert emails_per_event(server, {event_id(1)}) == {event_id(1): 2}
+    # Both copies carry the same Message-ID and alert id: a mail system or a mail rule can drop one.
+    first, second = (message.parsed() for message in server.messages)
+    assert first["Message-ID"] == second["Message-ID"]
+    assert first["X-Trailguard-Alert-ID"] == second["X-Trailguard-Alert-ID"]
     retried, _gave_up = notify_logs(caplog)
     assert len(retried) == 1 and "closed the connection unexpectedly" in retried[0]
     [record] = world.records()

@@ -86,6 +86,7 @@ EMAIL_HEADERS = {
     "x-trailguard-severity",
     "x-trailguard-rule",
     "x-trailguard-digest",
+    "x-trailguard-alert-id",
     "auto-submitted",
     "x-auto-response-suppress",
 }

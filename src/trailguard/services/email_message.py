@@ -7,6 +7,7 @@ headers early. Addresses come from settings and are checked once, when the chann
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -111,8 +112,11 @@ def build_message(
     # compat32 messages take Header objects as values (typeshed knows only str).
     message["Subject"] = _encoded(header_text(content.subject) or "trailguard alert", "Subject")  # type: ignore[assignment]
     message["Date"] = format_datetime(now or datetime.now(UTC))
-    # email.utils.make_msgid would ask the resolver for this host's FQDN: slow in a Lambda.
-    message["Message-ID"] = f"<trailguard.{uuid.uuid4().hex}@{sender_domain}>"
+    # Not email.utils.make_msgid: it asks the resolver for this host's FQDN, slow in a Lambda.
+    # SES replaces the Message-ID with its own; X-Trailguard-Alert-ID survives it, for mail rules.
+    identity = alert_id(alert)
+    message["Message-ID"] = f"<trailguard.{identity}@{sender_domain}>"
+    message["X-Trailguard-Alert-ID"] = identity
     message["X-Trailguard-Severity"] = alert.severity.name
     rules = header_text(rule_ids(alert))
     message["X-Trailguard-Rule"] = rules if _plain(rules) else _encoded(rules, "X-Trailguard-Rule")  # type: ignore[assignment]
@@ -127,6 +131,19 @@ def build_message(
     message.attach(_text_part(content.text, "plain"))
     message.attach(_text_part(content.html, "html"))
     return message
+
+
+def alert_id(alert: Alert) -> str:
+    """The same for every send of the same alert (a test alert is always new): a copy sent again (a
+    connection lost after the server accepted the message, a retry after the Lambda died) can be
+    recognised by it."""
+    if alert.test:
+        return uuid.uuid4().hex
+    from trailguard.services.notification_service import finding_key
+
+    keys = "\n".join(sorted(finding_key(finding) for finding in alert.findings))
+    kind = "digest" if alert.digest else "alert"
+    return hashlib.sha256(f"{kind}\n{keys}".encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def _plain(value: str) -> bool:
