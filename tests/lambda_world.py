@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -25,7 +26,7 @@ from trailguard.services.retry import RetryPolicy
 from trailguard.services.state_store import HistoryRecord, StateStore, create_table
 from trailguard.utils import logger
 
-from .smtp_server import ReceivedMessage, SmtpServer
+from .smtp_server import ReceivedMessage, Script, SmtpServer
 
 LAMBDA_DATA = Path(__file__).parent / "data" / "lambda"
 SETUP: dict[str, Any] = json.loads((LAMBDA_DATA / "e2e_setup.json").read_text(encoding="utf-8"))
@@ -106,6 +107,19 @@ class Poller:
         return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
+def smtp_channel(server: SmtpServer) -> dict[str, Any]:
+    """The SMTP channel's settings for ``server``, with the sender, recipients and secret of SETUP."""
+    return {
+        "type": "smtp",
+        "name": "email",
+        "sender": SETUP["sender"],
+        "recipients": SETUP["recipients"],
+        "secret_id": SETUP["secret_id"],
+        "region": REGION,
+        **server.channel_options(),
+    }
+
+
 class World(NamedTuple):
     poller: Poller
     dead_letter_url: str
@@ -114,18 +128,13 @@ class World(NamedTuple):
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
 
-    def start_smtp(self, name: str) -> SmtpServer:
-        server = SmtpServer(self.tmp_path / name, username=USERNAME, password=PASSWORD).start()
-        channel = {
-            "type": "smtp",
-            "name": "email",
-            "sender": SETUP["sender"],
-            "recipients": SETUP["recipients"],
-            "secret_id": SETUP["secret_id"],
-            "region": REGION,
-            **server.channel_options(),
-        }
-        self.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([channel]))
+    def start_smtp(
+        self, name: str, script: Script | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> SmtpServer:
+        """Start an SMTP server (misbehaving as ``script`` says) and make it the only channel."""
+        server = SmtpServer(self.tmp_path / name, username=USERNAME, password=PASSWORD, script=script, clock=clock)
+        server.start()
+        self.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([smtp_channel(server)]))
         return server
 
     def new_container(self) -> main._Container:

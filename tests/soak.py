@@ -63,7 +63,7 @@ from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
 
 from .conftest import DATA_DIR, EVENTS_DIR, load_rule_test_events
-from .lambda_world import PASSWORD, REGION, SETUP, TINY_RETRY, USERNAME, LambdaContext, body_text
+from .lambda_world import PASSWORD, REGION, SETUP, TINY_RETRY, USERNAME, LambdaContext, body_text, smtp_channel
 from .smtp_server import ReceivedMessage, SmtpServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -389,16 +389,7 @@ def soak_world(work_dir: Path) -> Iterator[SoakWorld]:
         )
         create_table(aws.client("dynamodb"), SETUP["table_name"])
         server = SmtpServer(work_dir / "smtp", username=USERNAME, password=PASSWORD).start()
-        channel = {
-            "type": "smtp",
-            "name": "email",
-            "sender": SETUP["sender"],
-            "recipients": SETUP["recipients"],
-            "secret_id": SETUP["secret_id"],
-            "region": REGION,
-            **server.channel_options(),
-        }
-        os.environ["TRAILGUARD_CHANNELS"] = json.dumps([channel])
+        os.environ["TRAILGUARD_CHANNELS"] = json.dumps([smtp_channel(server)])
         logger.stream = logs
         try:
             yield SoakWorld(server, StateStore(SETUP["table_name"], aws), logs)

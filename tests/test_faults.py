@@ -37,7 +37,6 @@ from trailguard.services.state_store import CLAIM_MARGIN_SECONDS, HistoryRecord
 
 from .lambda_world import (
     PASSWORD,
-    REGION,
     SETUP,
     USERNAME,
     LambdaContext,
@@ -150,23 +149,6 @@ class FaultPoller(Poller):
 
     def failed_ids(self) -> list[str]:
         return [message_id for _handed, failed in self.rounds for message_id in failed]
-
-
-def start_smtp(world: World, name: str, script: Script, clock: Callable[[], float] = time.monotonic) -> SmtpServer:
-    """``World.start_smtp`` with a script and a clock for the server."""
-    server = SmtpServer(world.tmp_path / name, username=USERNAME, password=PASSWORD, script=script, clock=clock)
-    server.start()
-    channel = {
-        "type": "smtp",
-        "name": "email",
-        "sender": SETUP["sender"],
-        "recipients": SETUP["recipients"],
-        "secret_id": SETUP["secret_id"],
-        "region": REGION,
-        **server.channel_options(),
-    }
-    world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([channel]))
-    return server
 
 
 @pytest.fixture
@@ -353,7 +335,7 @@ def test_connections_cut_at_random_points_every_alert_arrives_exactly_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     deployed_redrive(world)
-    server = start_smtp(world, "smtp", Script(drop_rate=DROP_RATE, seed=SEED))
+    server = world.start_smtp("smtp", Script(drop_rate=DROP_RATE, seed=SEED))
     servers.append(server)
     world.new_container()  # two attempts per alert (TINY_RETRY), no sleeping
     poller = FaultPoller(world)
@@ -414,7 +396,7 @@ def test_a_server_busy_for_a_while_fails_the_first_polls_then_each_alert_arrives
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     deployed_redrive(world)
     clock = Clock(0.0)
-    server = start_smtp(world, "smtp", Script(busy_seconds=BUSY_SECONDS), clock=clock)
+    server = world.start_smtp("smtp", Script(busy_seconds=BUSY_SECONDS), clock=clock)
     servers.append(server)
     world.new_container()
     poller = FaultPoller(world)
@@ -674,7 +656,7 @@ def test_a_connection_cut_after_the_server_accepted_the_message_makes_a_duplicat
     world: World, servers: list[SmtpServer], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
-    server = start_smtp(world, "smtp", Script(drop_at=(ACCEPTED,)))
+    server = world.start_smtp("smtp", Script(drop_at=(ACCEPTED,)))
     servers.append(server)
     world.new_container()
     poller = FaultPoller(world)
