@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -36,14 +36,20 @@ class Reply(NamedTuple):
     headers: Mapping[str, str] = {}
     delay: float = 0.0
     content_type: str = "text/plain; charset=utf-8"
+    reason: str | None = None  # the reason phrase; None: the standard one
+
+
+# A script step: a fixed reply, or one made from the request (a server that echoes it back).
+Step = Reply | Callable[[RecordedRequest], Reply]
 
 
 class RecordingServer:
-    def __init__(self, script: Sequence[Reply]) -> None:
+    def __init__(self, script: Sequence[Step]) -> None:
         if not script:
             raise ValueError("a script needs at least one reply")
         self.script = list(script)
         self.requests: list[RecordedRequest] = []
+        self.replies: list[Reply] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
@@ -102,9 +108,11 @@ class RecordingServer:
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
         with self._lock:
-            index = min(len(self.requests), len(self.script) - 1)
+            step = self.script[min(len(self.requests), len(self.script) - 1)]
+            reply = step if isinstance(step, Reply) else step(request)
             self.requests.append(request)
-            return self.script[index]
+            self.replies.append(reply)
+            return reply
 
 
 class _Server(ThreadingHTTPServer):
@@ -127,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = owner._next_reply(RecordedRequest(self.command, self.path, headers, body))
         if reply.delay and owner._stopping.wait(reply.delay):
             return
-        self.send_response(reply.status)
+        self.send_response(reply.status, reply.reason)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
         self.send_header("Connection", "close")

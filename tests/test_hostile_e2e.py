@@ -845,9 +845,9 @@ def test_no_secret_reaches_a_log_an_exception_the_history_or_an_alert(
     }
     assert any(secrets["smtp_username"] in reply for reply in replies["auth"] + replies["busy"])
     assert any(secrets["smtp_password"] in reply for reply in replies["quota"])
-    assert any(secrets["slack_token"] in reply.decode() for reply in slack_echo.replies)
-    assert any(secrets["teams_sig"] in reply.decode() for reply in teams_echo.replies)
-    assert any(secrets["webhook_bearer"] in reply.decode() for reply in webhook_echo.replies)
+    assert any(secrets["slack_token"] in reply.body.decode() for reply in slack_echo.replies)
+    assert any(secrets["teams_sig"] in reply.body.decode() for reply in teams_echo.replies)
+    assert any(secrets["webhook_bearer"] in reply.body.decode() for reply in webhook_echo.replies)
     # Each channel failed the way it was meant to, and the history says so.
     items = history_items(aws)
     [high_item] = [item for item in items if "rule_id" in item and text(item, "event_id") == high["detail"]["eventID"]]
@@ -896,7 +896,7 @@ def test_bug_an_http_error_quoted_the_url_or_the_token_a_server_echoed() -> None
     path = SCENARIO["webhook_path"].format(**secrets)
     with EchoServer(401) as server, pytest.raises(HttpError) as caught:
         post(server.url + path, b"{}", headers={"Authorization": f"Bearer {secrets['webhook_bearer']}"})
-    assert path in server.replies[0].decode() and secrets["webhook_bearer"] in server.replies[0].decode()
+    assert path in server.replies[0].body.decode() and secrets["webhook_bearer"] in server.replies[0].body.decode()
     message = str(caught.value)
     assert message.startswith(f"POST to 127.0.0.1:{server.port}: HTTP 401 Rejected [redacted]")
     assert leaks({"the error": message}, secret_forms(secrets)) == []
