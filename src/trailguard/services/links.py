@@ -193,7 +193,9 @@ def _resource_link(finding: Finding, console: _Console) -> Link | None:
         url, label = console.regional("rds/home", "snapshots-list:"), "Open snapshots in RDS"
     elif kind == "AWS::CloudTrail::Trail":
         if ok(_TRAIL_ARN, arn):
-            url, label = console.regional("cloudtrailv2/home", f"/trails/{_q(arn)}"), "Open trail in CloudTrail"
+            # The form public runbooks link to: the ARN as it is (_TRAIL_ARN allows no character that
+            # needs escaping in a fragment), under cloudtrail/, which the console still serves.
+            url, label = console.regional("cloudtrail/home", f"/trails/{arn}"), "Open trail in CloudTrail"
         else:
             url, label = console.regional("cloudtrailv2/home", "/trails"), "Open trails in CloudTrail"
     elif kind == "AWS::KMS::Key" and ok(_KMS_KEY):
