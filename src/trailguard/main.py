@@ -45,6 +45,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
+from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import EMAIL_SHORTCUT, ENV_PREFIX, Settings
 from trailguard.utils import logger
@@ -241,12 +242,6 @@ def _store_call(store: StateStore, what: str, finding: Finding, call: Any, *args
         return None
 
 
-def _text_field(record: Mapping[str, Any], name: str) -> str:
-    """A top-level field for the log line: only a string is logged (it could be anything)."""
-    value = record.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def process_record(record: Mapping[str, Any], context: Any = None, **log_fields: Any) -> EventResult:
     """Evaluate one CloudTrail record and alert on its findings; log one line about it."""
     state = container()
@@ -254,14 +249,14 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
     suppressed_before = engine.stats.suppressed
     findings = engine.evaluate(record)
     suppressed = engine.stats.suppressed - suppressed_before
-    event_id = _text_field(record, "eventID")
-    event_name = _text_field(record, "eventName")
+    event_id = as_text(record.get("eventID"))
+    event_name = as_text(record.get("eventName"))
     base = {
         "event_id": event_id,
         "event_name": event_name,
-        "event_source": _text_field(record, "eventSource"),
-        "account_id": _text_field(record, "recipientAccountId"),
-        "region": _text_field(record, "awsRegion"),
+        "event_source": as_text(record.get("eventSource")),
+        "account_id": as_text(record.get("recipientAccountId")),
+        "region": as_text(record.get("awsRegion")),
         **log_fields,
     }
     if not findings:
@@ -500,7 +495,7 @@ def _handle_sqs(messages: Sequence[Mapping[str, Any]], context: Any) -> dict[str
                 "message failed",
                 message_id=message_id,
                 receive_count=receive_count,
-                event_id=_text_field(record, "eventID"),
+                event_id=as_text(record.get("eventID")),
                 outcome="failed",
                 error=f"{type(exc).__name__}: {exc}",
             )

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.exceptions import TrailguardError
+from trailguard.utils.text import bounded
 
 if TYPE_CHECKING:
     from trailguard.core.event_types import Finding
@@ -221,9 +222,7 @@ def _unicode(text: str) -> str:
 def _stored_text(value: str) -> dict[str, str]:
     """Event text for a history item, bounded: DynamoDB refuses items over 400 KB, and one huge
     field (a 1 MB resource name) must not cost the finding its history."""
-    if len(value) > _MAX_STORED_CHARS:
-        value = f"{value[:_MAX_STORED_CHARS]}...[{len(value) - _MAX_STORED_CHARS} more characters]"
-    return _s(value)
+    return _s(bounded(value, _MAX_STORED_CHARS))
 
 
 def _n(value: int) -> dict[str, str]:

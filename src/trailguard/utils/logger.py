@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from trailguard.utils.text import bounded
+
 LOGGER = "trailguard"
 _SECRET_WORDS = ("password", "secret", "token", "authorization", "credential", "api_key", "apikey")
 _REDACTED = "<redacted>"
@@ -43,12 +45,6 @@ def _is_secret_name(name: str) -> bool:
     return any(word in lowered for word in _SECRET_WORDS)
 
 
-def _bounded(text: str) -> str:
-    if len(text) <= MAX_VALUE_CHARS:
-        return text
-    return f"{text[:MAX_VALUE_CHARS]}...[{len(text) - MAX_VALUE_CHARS} more characters]"
-
-
 def redact(value: Any, depth: int = 0) -> Any:
     """``value`` with every credential-looking key's value hidden (dicts and lists, recursively),
     every string bounded, and nesting cut at ``MAX_DEPTH`` (event values can nest 10,000 deep,
@@ -57,13 +53,13 @@ def redact(value: Any, depth: int = 0) -> Any:
         return _TOO_DEEP
     if isinstance(value, Mapping):
         return {
-            _bounded(str(key)): _REDACTED if _is_secret_name(str(key)) else redact(item, depth + 1)
+            bounded(str(key), MAX_VALUE_CHARS): _REDACTED if _is_secret_name(str(key)) else redact(item, depth + 1)
             for key, item in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(item, depth + 1) for item in value]
     if isinstance(value, str):
-        return _bounded(value)
+        return bounded(value, MAX_VALUE_CHARS)
     return value
 
 
@@ -76,7 +72,7 @@ def log(level: str, message: str, **fields: Any) -> dict[str, Any]:
     """Write one JSON line; returns the record (tests read it back)."""
     record: dict[str, Any] = {
         "level": level,
-        "message": _bounded(message),
+        "message": bounded(message, MAX_VALUE_CHARS),
         "timestamp": _timestamp(time.time()),
         "logger": LOGGER,
         **_context,
