@@ -25,7 +25,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError, DeliveryError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels import Channel, ChannelContext, build_channel
 from trailguard.services.http_post import HttpError, json_body, post, redact
-from trailguard.services.notification_service import NotificationService, finding_key
+from trailguard.services.notification_service import NotificationService
 from trailguard.services.rendering import render_slack, render_teams, render_webhook
 from trailguard.services.retry import RetryPolicy
 from trailguard.utils.aws_helpers import AwsClients
@@ -239,7 +239,7 @@ def test_429_then_200_is_delivered_after_a_retry() -> None:
         slack = channel({"type": "slack", "name": "slack", "webhook_url": server.url + SECRET_PATHS["slack"]})
         report = service(slack, waits=waits).notify([NORMAL])
     outcome = report.channel("slack")
-    assert outcome.delivered == (finding_key(NORMAL),) and outcome.failed == ()
+    assert outcome.delivered == (NORMAL.key,) and outcome.failed == ()
     assert outcome.attempts == 3 and outcome.messages == 1
     assert len(server.requests) == 3 and len(waits) == 2
     assert server.requests[0].body == server.requests[2].body, "the retry sends the same message"
@@ -260,10 +260,10 @@ def test_500_forever_fails_transiently_and_the_other_channels_still_deliver(tmp_
         report = service(teams, folder).notify([NORMAL, LOW])
     assert len(server.requests) == 2 * TINY_RETRY.attempts, "each alert tried three times"
     failed = report.channel("teams")
-    assert failed.delivered == () and set(failed.failed) == {finding_key(NORMAL), finding_key(LOW)}
+    assert failed.delivered == () and set(failed.failed) == {NORMAL.key, LOW.key}
     assert failed.attempts == 6 and failed.messages == 0
     assert all(f"127.0.0.1:{server.port}" in error and "HTTP 500" in error for error in failed.errors)
-    assert set(report.channel("outbox").delivered) == {finding_key(NORMAL), finding_key(LOW)}
+    assert set(report.channel("outbox").delivered) == {NORMAL.key, LOW.key}
     assert report.undelivered == ()
     assert len(list((tmp_path / "outbox").glob("*.html"))) == 2
 
@@ -352,7 +352,7 @@ def test_one_failing_channel_never_stops_the_others(tmp_path: Path) -> None:
             channel({"type": "folder", "name": "files", "path": str(tmp_path)}),
         ]
         report = service(*channels).notify([NORMAL, LOW])
-    both = {finding_key(NORMAL), finding_key(LOW)}
+    both = {NORMAL.key, LOW.key}
     assert set(report.channel("down").failed) == both
     assert set(report.channel("up").delivered) == both and len(up.requests) == 2
     assert set(report.channel("files").delivered) == both
@@ -368,7 +368,7 @@ def test_delivery_error_only_when_a_routed_finding_reached_no_channel() -> None:
             service(high_only, everything).notify([NORMAL, LOW])
         assert "1 of 2 findings" in str(caught.value)
         report = service(high_only, everything).notify([NORMAL, LOW], raise_on_undelivered=False)
-        assert report.undelivered == (LOW,) and finding_key(NORMAL) in report.delivered_keys()
+        assert report.undelivered == (LOW,) and NORMAL.key in report.delivered_keys()
         # A finding no channel wants is not an error: it is reported as unrouted.
         report = service(high_only).notify([NORMAL, LOW])
         assert report.undelivered == () and report.unrouted == (LOW,)

@@ -229,3 +229,13 @@ def test_cloudtrail_link_only_from_a_well_formed_region_and_event_id() -> None:
     for region in ("evil.example/", "eu-west-1.evil.example", ""):
         assert finding._replace(region=region).cloudtrail_url == "", region
     assert finding._replace(event_id="x#/../y").cloudtrail_url == ""
+
+
+def test_a_finding_key_is_event_rule_and_resource_preferring_the_arn(registry: RuleRegistry) -> None:
+    [finding] = Engine(Settings(), registry=registry).evaluate(stop_logging())
+    trail = "arn:aws:cloudtrail:eu-west-1:111122223333:trail/org-audit"
+    assert finding.key == f"0a6e1c52-1f0b-4c2d-9a5e-2b7d1e4f6a01|test.stop|{trail}"
+    with_arn = finding._replace(resource=Resource(type="AWS::CloudTrail::Trail", id="org-audit", arn=trail))
+    assert with_arn.key == finding.key, "the ARN, when known, names the resource"
+    other = finding._replace(resource=Resource(id="other-trail"))
+    assert other.key != finding.key and other.key.endswith("|other-trail")

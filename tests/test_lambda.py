@@ -379,16 +379,6 @@ def test_one_resource_reported_twice_by_a_rule_shares_one_claim(
     assert len(alerts_in(outbox)) == 2
 
 
-def test_every_part_identifies_a_finding_by_the_same_key() -> None:
-    from trailguard.services import state_store
-    from trailguard.services.notification_service import finding_key
-
-    [finding] = main.get_engine().evaluate(load("eventbridge_sg_world_open.json")["detail"])
-    assert main._key(finding) == finding_key(finding) == state_store.finding_key(finding)
-    bare = finding._replace(resource=finding.resource._replace(arn=""))
-    assert main._key(bare) == finding_key(bare) == state_store.finding_key(bare)
-
-
 def test_a_concurrent_duplicate_is_retried_later_not_dropped(
     outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch
 ) -> None:

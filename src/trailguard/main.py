@@ -299,7 +299,7 @@ def _alert(
     outcomes: list[tuple[Finding, str]] = [(finding, "") for finding in findings]
     groups: dict[str, list[int]] = {}
     for index, finding in enumerate(findings):
-        groups.setdefault(_key(finding), []).append(index)
+        groups.setdefault(finding.key, []).append(index)
     pending: dict[str, _Pending] = {}  # by key: the group's lead finding as alerted, its claim and gate
     shown: dict[int, str] = {}
     for key, members in groups.items():
@@ -375,11 +375,6 @@ def _alert(
     return outcomes, shown
 
 
-def _key(finding: Finding) -> str:
-    """Event + rule + resource, as ``notification_service.finding_key`` (not imported: it is heavy)."""
-    return f"{finding.event_id}|{finding.rule_id}|{finding.resource.arn or finding.resource.id}"
-
-
 def _give_back(store: StateStore, item: _Pending, sent: Sequence[str] = ()) -> None:
     if item.claim is not None:
         _store_call(store, "release", item.finding, store.release, item.finding, item.claim, sent)
@@ -397,9 +392,7 @@ def _delivery_outcome(
     """
     if report is None:
         return "unrouted", {}, ""
-    from trailguard.services.notification_service import finding_key
-
-    key = finding_key(finding)
+    key = finding.key
     channels: dict[str, str] = dict.fromkeys(sorted(sent_before), "delivered")
     errors: list[str] = []
     for channel in report.outcomes:

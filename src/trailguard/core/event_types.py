@@ -340,6 +340,12 @@ class Finding(NamedTuple):
     error_code: str = ""
 
     @property
+    def key(self) -> str:
+        """Event + rule + resource: one finding within a batch (one event can fire several rules,
+        and a rule several resources). Delivery, channels and the state store all track it by this."""
+        return f"{self.event_id}|{self.rule_id}|{self.resource.arn or self.resource.id}"
+
+    @property
     def dedupe_key(self) -> str:
         """Rule + resource + actor: the same thing done to the same resource by the same caller."""
         return "|".join((self.rule_id, self.resource.arn or self.resource.id, self.actor.arn))

@@ -139,9 +139,8 @@ def alert_id(alert: Alert) -> str:
     recognised by it."""
     if alert.test:
         return uuid.uuid4().hex
-    from trailguard.services.notification_service import finding_key
 
-    keys = "\n".join(sorted(finding_key(finding) for finding in alert.findings))
+    keys = "\n".join(sorted(finding.key for finding in alert.findings))
     kind = "digest" if alert.digest else "alert"
     return hashlib.sha256(f"{kind}\n{keys}".encode("utf-8", "replace")).hexdigest()[:32]
 

@@ -37,18 +37,12 @@ __all__ = [
     "DeliveryReport",
     "EmailContent",
     "NotificationService",
-    "finding_key",
     "render_email",
     "render_slack",
     "render_sns",
     "render_teams",
     "render_webhook",
 ]
-
-
-def finding_key(finding: Finding) -> str:
-    """Identifies a finding within a batch: one event can fire several rules."""
-    return f"{finding.event_id}|{finding.rule_id}|{finding.resource.arn or finding.resource.id}"
 
 
 class ChannelOutcome(NamedTuple):
@@ -108,12 +102,12 @@ class NotificationService:
         outcomes = [self._send_through(channel, batch, skip) for channel in self.channels]
         delivered = {key for outcome in outcomes for key in outcome.delivered}
         failed = {key for outcome in outcomes for key in outcome.failed}
-        routed = {finding_key(f) for channel in self.channels for f in batch if channel.accepts(f)}
+        routed = {f.key for channel in self.channels for f in batch if channel.accepts(f)}
         # Delivered by none, this time or before.
         reached = delivered | {key for key, channels in skip.items() if channels}
-        undelivered = tuple(f for f in batch if finding_key(f) in routed and finding_key(f) not in reached)
-        unrouted = tuple(f for f in batch if finding_key(f) not in routed)
-        incomplete = tuple(f for f in batch if finding_key(f) in failed)
+        undelivered = tuple(f for f in batch if f.key in routed and f.key not in reached)
+        unrouted = tuple(f for f in batch if f.key not in routed)
+        incomplete = tuple(f for f in batch if f.key in failed)
         report = DeliveryReport(tuple(outcomes), undelivered, unrouted, incomplete)
         if undelivered and raise_on_undelivered:
             reasons = "; ".join(f"{o.channel}: {o.errors[-1]}" for o in outcomes if o.errors)
@@ -125,13 +119,13 @@ class NotificationService:
     def _send_through(
         self, channel: Channel, batch: Sequence[Finding], skip: Mapping[str, Collection[str]]
     ) -> ChannelOutcome:
-        accepted = [f for f in batch if channel.accepts(f) and channel.name not in skip.get(finding_key(f), ())]
+        accepted = [f for f in batch if channel.accepts(f) and channel.name not in skip.get(f.key, ())]
         delivered: list[str] = []
         failed: list[str] = []
         errors: list[str] = []
         messages = attempts_total = 0
         for alert in group_alerts(accepted, self.max_individual):
-            keys = [finding_key(f) for f in alert.findings]
+            keys = [f.key for f in alert.findings]
             try:
                 receipt, attempts = call_with_retry(
                     lambda alert=alert: channel.send(alert),  # type: ignore[misc]

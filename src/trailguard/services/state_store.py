@@ -192,11 +192,6 @@ def iso(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
-def finding_key(finding: Finding) -> str:
-    """The same key as the notification service's: event + rule + resource."""
-    return f"{finding.event_id}|{finding.rule_id}|{finding.resource.arn or finding.resource.id}"
-
-
 def _key_part(text: str) -> str:
     """Event text made safe for a key: ``#`` separates a key's parts, so it (and ``%``, to keep the
     escape reversible) is percent-encoded; otherwise an event id ``a#rule#b`` could make two
@@ -387,7 +382,7 @@ class StateStore:
 
     def quiet_gate(self, finding: Finding, window_seconds: int) -> QuietGate:
         """Open a quiet window with this finding's alert, or fold it into the open one (counted)."""
-        owner = _key_part(finding_key(finding))  # bounded: it is stored, and compared in conditions
+        owner = _key_part(finding.key)  # bounded: it is stored, and compared in conditions
         names = {"#until": "until", "#owner": "owner", "#folded": "folded", "#opened": "opened_at"}
         for _ in range(3):
             now = self._now()

@@ -20,7 +20,6 @@ from pathlib import Path
 from trailguard.core.exceptions import ChannelError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.notification_service import finding_key
 from trailguard.services.rendering import EmailContent, render_email
 
 SENDER = "trailguard <trailguard@trailguard.invalid>"
@@ -36,7 +35,7 @@ def file_stem(alert: Alert) -> str:
     digits = re.sub(r"[^0-9]", "", first.event_time)[:14]
     when = f"{digits[:8]}T{digits[8:]}Z" if len(digits) == 14 else "unknown-time"
     what = f"digest-{len(alert.findings)}" if alert.digest else _UNSAFE.sub("-", first.rule_id.lower()).strip(".-")
-    keys = "\n".join(finding_key(finding) for finding in alert.findings)
+    keys = "\n".join(finding.key for finding in alert.findings)
     digest = hashlib.sha256(keys.encode("utf-8", "replace")).hexdigest()[:10]
     stem = f"{when}_{alert.severity.name.lower()}_{what[:60] or 'alert'}_{digest}"
     return f"test_{stem}" if alert.test else stem

@@ -19,7 +19,6 @@ from typing import Any
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.notification_service import finding_key
 from trailguard.services.rendering import render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
@@ -93,7 +92,7 @@ class SnsChannel(Channel):
             },
         }
         if self.fifo:
-            keys = "\n".join(finding_key(f) for f in alert.findings)
+            keys = "\n".join(f.key for f in alert.findings)
             request["MessageGroupId"] = "trailguard"
             request["MessageDeduplicationId"] = hashlib.sha256(keys.encode("utf-8", "replace")).hexdigest()
         try:
