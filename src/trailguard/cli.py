@@ -275,7 +275,7 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     if channels:
         from trailguard import cli_alerts
 
-        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr)
+        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr, notify=args.notify)
         if args.outbox and result.findings:
             stderr.write(f"trailguard: open the alerts in {args.outbox}/ (.html in a browser, .eml in a mail client)\n")
     if result.problems or not delivered:
