@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,13 @@ def load_rule_test_events() -> list[RuleTestEvent]:
 @pytest.fixture(scope="session")
 def rule_test_events() -> list[RuleTestEvent]:
     return load_rule_test_events()
+
+
+@pytest.fixture
+def no_custom_rules() -> Iterator[None]:
+    """Custom rules are process-wide: a test that loads some leaves none behind for the others."""
+    from trailguard import custom_rules
+
+    custom_rules.unload()
+    yield
+    custom_rules.unload()

@@ -1,0 +1,205 @@
+"""Users' own rules (``rule_modules``, ``trailguard.rules``): loading, validation and errors.
+
+The rule files are under tests/data/custom_rules/: ``rules/bucket_tagged.py`` is the README's
+example verbatim, ``bad/`` holds one broken file per way a rule file can be wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import trailguard.rules
+from trailguard import custom_rules
+from trailguard.core.base_handler import REGISTRY
+from trailguard.core.engine import Engine
+from trailguard.core.exceptions import ConfigError
+from trailguard.core.settings import Settings
+
+from .conftest import DATA_DIR, TESTS_DIR
+
+CUSTOM = DATA_DIR / "custom_rules"
+RULES_DIR = CUSTOM / "rules"
+EXAMPLE = RULES_DIR / "bucket_tagged.py"
+BAD = CUSTOM / "bad"
+CUSTOM_IDS = {"custom.bucket-tagged", "custom.dynamodb-table-deleted"}
+
+pytestmark = pytest.mark.usefixtures("no_custom_rules")
+
+
+def record(name: str) -> dict[str, object]:
+    document: dict[str, object] = json.loads((CUSTOM / "events" / f"{name}.json").read_text(encoding="utf-8"))
+    assert isinstance(document["record"], dict)
+    return document["record"]
+
+
+def fired(settings: Settings, name: str) -> dict[str, str]:
+    return {f.rule_id: f.severity.name for f in Engine(settings).evaluate(record(name))}
+
+
+def custom_ids() -> set[str]:
+    return {rule.id for rule in REGISTRY.all() if custom_rules.origin(rule.id)}
+
+
+# -- the public API -------------------------------------------------------------------------------
+
+
+def test_the_public_module_exports_what_a_rule_needs_and_only_that() -> None:
+    assert sorted(trailguard.rules.__all__) == sorted(
+        ["rule", "Hit", "Resource", "Severity", "FindingKind", "CloudTrailEvent", "RuleContext"]
+    )
+    assert trailguard.rules.rule == REGISTRY.rule
+    module_text = Path(trailguard.rules.__file__).read_text(encoding="utf-8")
+    assert "def " not in module_text and "class " not in module_text  # re-exports, no logic
+
+
+# -- the ways to name rule modules ----------------------------------------------------------------
+
+
+def test_a_toml_file_names_a_directory_relative_to_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(TESTS_DIR.parent.parent)  # anywhere but the config file's directory
+    settings = Settings.load(CUSTOM / "trailguard.toml", env={})
+    assert settings.rule_modules == (str(RULES_DIR),)
+    assert custom_ids() == CUSTOM_IDS
+    assert custom_rules.origin("custom.bucket-tagged") == str(EXAMPLE)
+    assert custom_rules.origin("s3.bucket-policy-public") is None
+    assert fired(settings, "bucket_tagged") == {"custom.bucket-tagged": "LOW"}
+    assert fired(settings, "bucket_tagging_denied") == {}
+    assert fired(settings, "table_deleted") == {"custom.dynamodb-table-deleted": "MEDIUM"}
+    assert fired(settings, "table_delete_not_found") == {}
+
+
+def test_the_environment_names_files_comma_separated_relative_to_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(CUSTOM)
+    settings = Settings.load(env={"TRAILGUARD_RULE_MODULES": "rules/bucket_tagged.py, rules/table_deleted.py"})
+    assert settings.rule_modules == ("rules/bucket_tagged.py", "rules/table_deleted.py")
+    assert custom_ids() == CUSTOM_IDS
+    assert fired(settings, "table_deleted") == {"custom.dynamodb-table-deleted": "MEDIUM"}
+
+
+def test_the_environment_overrides_the_file_and_then_starts_from_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(RULES_DIR)
+    settings = Settings.load(CUSTOM / "trailguard.toml", env={"TRAILGUARD_RULE_MODULES": "bucket_tagged.py"})
+    assert settings.rule_modules == ("bucket_tagged.py",)
+    assert custom_ids() == {"custom.bucket-tagged"}
+
+
+def test_a_dotted_module_path_on_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(CUSTOM / "package"))
+    settings = Settings.load(env={}, rule_modules=["acme_rules.secrets"])
+    assert settings.rule_modules == ("acme_rules.secrets",)
+    assert custom_ids() == {"acme.secret-deleted"}
+    assert custom_rules.origin("acme.secret-deleted") == str(CUSTOM / "package" / "acme_rules" / "secrets.py")
+
+
+def test_a_directory_loads_its_py_files_but_not_the_underscored_ones() -> None:
+    # rules/_shared.py raises when imported: being skipped is what lets this load at all.
+    Settings.load(env={}, rule_modules=[str(RULES_DIR)])
+    assert custom_ids() == CUSTOM_IDS
+    assert not any(name.endswith("_shared") or "_shared_" in name for name in sys.modules)
+
+
+def test_loading_the_same_files_twice_registers_them_once() -> None:
+    first = Settings.load(CUSTOM / "trailguard.toml", env={})
+    second = Settings.load(env={}, rule_modules=[str(EXAMPLE), str(RULES_DIR)])
+    assert first.rule_modules != second.rule_modules
+    assert custom_ids() == CUSTOM_IDS
+    assert len([r for r in REGISTRY.all() if r.id == "custom.bucket-tagged"]) == 1
+
+
+def test_rule_id_globs_of_the_same_settings_may_name_custom_rules() -> None:
+    settings = Settings.load(
+        env={
+            "TRAILGUARD_RULE_MODULES": str(RULES_DIR),
+            "TRAILGUARD_DISABLED_RULES": "custom.bucket-*",
+            "TRAILGUARD_SUPPRESSIONS": json.dumps([{"rules": ["custom.dynamodb-*"], "principal": "*:role/Deployer"}]),
+            "TRAILGUARD_QUIET_PERIODS": json.dumps({"custom.dynamodb-table-deleted": 60}),
+        }
+    )
+    assert fired(settings, "bucket_tagged") == {}
+    engine = Engine(settings)
+    assert engine.evaluate(record("table_deleted")) == []
+    assert engine.stats.suppressed == 1
+
+
+def test_unloading_forgets_the_rules_and_their_modules() -> None:
+    Settings.load(env={}, rule_modules=[str(RULES_DIR)])
+    assert custom_ids() == CUSTOM_IDS
+    custom_rules.unload()
+    assert not CUSTOM_IDS & {rule.id for rule in REGISTRY.all()}
+    assert not [name for name in sys.modules if name.startswith(custom_rules.FILE_MODULE_PREFIX)]
+    Settings.load(env={}, rule_modules=[str(EXAMPLE)])
+    assert custom_ids() == {"custom.bucket-tagged"}
+
+
+# -- what is refused, and how it is said ------------------------------------------------------------
+
+BAD_FILES = {
+    "syntax_error.py": "SyntaxError: expected ':' (line 3)",
+    "import_error.py": "ModuleNotFoundError: No module named 'trailguard_no_such_module' (line 2)",
+    "duplicate_id.py": "RuleDefinitionError: rule id 'custom.twice' is registered twice (line 11)",
+    "builtin_clash.py": "RuleDefinitionError: rule id 's3.bucket-policy-public' is registered twice (line 4)",
+    "empty_description.py": "RuleDefinitionError: rule 'custom.no-description' has an empty description (line 4)",
+    "no_subscription.py": "RuleDefinitionError: rule 'custom.deaf' subscribes to no event (line 4)",
+    "bad_id.py": "RuleDefinitionError: rule id 'Custom_Rule' must look like 'service.what-it-detects' (line 4)",
+    "half_registered.py": "ValueError: the file fails after its first rule (line 10)",
+    "no_rule.py": "defines no rule",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_a_bad_rule_file_is_a_configuration_error_naming_the_file_and_the_reason(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(CUSTOM)
+    before = {rule.id for rule in REGISTRY.all()}
+    for _attempt in range(2):  # the same reason again: nothing of the failed file was kept
+        with pytest.raises(ConfigError) as caught:
+            Settings.load(env={"TRAILGUARD_RULE_MODULES": f"bad/{name}"})
+        assert str(caught.value) == f"environment TRAILGUARD_RULE_MODULES: bad/{name}: {BAD_FILES[name]}"
+        assert {rule.id for rule in REGISTRY.all()} == before
+        assert not [m for m in sys.modules if m.startswith(custom_rules.FILE_MODULE_PREFIX + name[:-3])]
+
+
+def test_in_a_toml_file_the_error_names_the_file_the_key_and_the_rule_file(tmp_path: Path) -> None:
+    config = tmp_path / "trailguard.toml"
+    config.write_text(f'rule_modules = ["{RULES_DIR}", "{BAD / "syntax_error.py"}"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(config, env={})
+    assert str(caught.value) == f"{config}: rule_modules: {BAD / 'syntax_error.py'}: SyntaxError: expected ':' (line 3)"
+
+
+@pytest.mark.parametrize(
+    ("entry", "reason"),
+    [
+        ("missing.py", "missing.py: no such file or directory"),
+        ("missing/", "missing: no such file or directory"),
+        ("no_such_package.rules", "no_such_package.rules: ModuleNotFoundError: No module named 'no_such_package'"),
+        ("not a module!", "not a module!: no such file or directory, and not a dotted module path"),
+        ("events", "events: a directory without rule files (*.py not starting with _)"),
+        ("trailguard.toml", "trailguard.toml: not a Python file (.py)"),
+    ],
+)
+def test_entries_that_name_nothing_loadable(entry: str, reason: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CUSTOM)
+    with pytest.raises(ConfigError) as caught:
+        Settings.load(env={}, rule_modules=[entry])
+    assert str(caught.value) == f"argument: {reason}"
+
+
+@pytest.mark.parametrize("value", [[1], [""], "   ,"])
+def test_rule_modules_must_be_strings(value: object, tmp_path: Path) -> None:
+    if isinstance(value, str):
+        assert Settings.load(env={"TRAILGUARD_RULE_MODULES": value}).rule_modules == ()
+        return
+    config = tmp_path / "x.toml"
+    config.write_text(f"rule_modules = {json.dumps(value)}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"x.toml: rule_modules: expected a module path, a .py file or a directory"):
+        Settings.load(config, env={})
