@@ -6,6 +6,7 @@ example verbatim, ``bad/`` holds one broken file per way a rule file can be wron
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 import trailguard.rules
 from trailguard import custom_rules
+from trailguard.cli import EXIT_BAD_INPUT, EXIT_CLEAN, EXIT_FINDINGS, main
 from trailguard.core.base_handler import REGISTRY
 from trailguard.core.engine import Engine
 from trailguard.core.exceptions import ConfigError
@@ -203,3 +205,81 @@ def test_rule_modules_must_be_strings(value: object, tmp_path: Path) -> None:
     config.write_text(f"rule_modules = {json.dumps(value)}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"x.toml: rule_modules: expected a module path, a .py file or a directory"):
         Settings.load(config, env={})
+
+
+# -- the command line -------------------------------------------------------------------------------
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_rules_marks_the_custom_ones() -> None:
+    code, out, _ = run("rules", "--config", str(CUSTOM / "trailguard.toml"))
+    assert code == EXIT_CLEAN
+    lines = {line.split()[0]: line for line in out.splitlines()[1:-1]}
+    assert lines["custom.bucket-tagged"].split()[1:4] == ["(custom)", "LOW", "PutBucketTagging"]
+    assert lines["custom.dynamodb-table-deleted"].split()[1] == "(custom)"
+    assert "(custom)" not in lines["s3.bucket-policy-public"]
+    assert out.splitlines()[-1] == f"{len(REGISTRY.all())} rules (2 custom)"
+    code, out, _ = run("rules", "--config", str(CUSTOM / "trailguard.toml"), "--format", "json")
+    by_id = {entry["id"]: entry for entry in json.loads(out)}
+    assert by_id["custom.bucket-tagged"]["custom"] is True
+    assert by_id["custom.bucket-tagged"]["origin"] == str(EXAMPLE)
+    assert by_id["custom.bucket-tagged"]["events"] == "PutBucketTagging"
+    assert by_id["s3.bucket-policy-public"]["custom"] is False
+    assert "origin" not in by_id["s3.bucket-policy-public"]
+
+
+def test_rules_without_a_configuration_lists_no_custom_rule() -> None:
+    code, out, _ = run("rules")
+    assert code == EXIT_CLEAN
+    assert "(custom)" not in out
+    assert out.splitlines()[-1] == f"{len(REGISTRY.all())} rules"
+
+
+def test_pattern_with_the_configuration_includes_the_custom_events() -> None:
+    _, plain, _ = run("pattern")
+    code, out, _ = run("pattern", "--config", str(CUSTOM / "trailguard.toml"))
+    assert code == EXIT_CLEAN
+    patterns = [entry["pattern"] for entry in json.loads(out)]
+    for service, name in (("s3", "PutBucketTagging"), ("dynamodb", "DeleteTable")):
+        assert any(
+            f"aws.{service}" in pattern.get("source", [])
+            and f"{service}.amazonaws.com" in pattern["detail"].get("eventSource", [])
+            and name in pattern["detail"].get("eventName", [])
+            for pattern in patterns
+        ), name
+    assert "PutBucketTagging" not in plain and "dynamodb" not in plain
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_scan_runs_the_custom_rules(tmp_path: Path, jobs: str) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("bucket_tagged", "bucket_tagging_denied", "table_deleted", "table_delete_not_found"):
+        (logs / f"{name}.json").write_text(json.dumps({"Records": [record(name)]}), encoding="utf-8")
+    config = ["--config", str(CUSTOM / "trailguard.toml")]
+    code, out, err = run("scan", str(logs), *config, "--format", "jsonl", "--jobs", jobs, "--quiet")
+    assert code == EXIT_FINDINGS, err
+    findings = sorted((f["rule_id"], f["severity"], f["summary"]) for f in map(json.loads, out.splitlines()))
+    assert findings == [
+        ("custom.bucket-tagged", "LOW", "tags of acme-reports changed"),
+        ("custom.dynamodb-table-deleted", "MEDIUM", "table orders deleted"),
+    ]
+    code, out, _ = run("scan", str(logs), *config, "--rule", "custom.dynamodb-*", "--format", "jsonl")
+    assert [json.loads(line)["rule_id"] for line in out.splitlines()] == ["custom.dynamodb-table-deleted"]
+
+
+def test_a_bad_rule_file_stops_every_command_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    config = tmp_path / "trailguard.toml"
+    config.write_text(f'rule_modules = ["{BAD / "import_error.py"}"]\n', encoding="utf-8")
+    expected = (
+        f"trailguard: error: {config}: rule_modules: {BAD / 'import_error.py'}: "
+        "ModuleNotFoundError: No module named 'trailguard_no_such_module' (line 2)\n"
+    )
+    for command in (["rules"], ["pattern"], ["scan", str(tmp_path)]):
+        code, out, err = run(*command, "--config", str(config))
+        assert (code, out, err) == (EXIT_BAD_INPUT, "", expected), command
