@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trailguard.rule_tests import read_event_case
 
 from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
 
@@ -33,16 +34,17 @@ class RuleTestEvent:
 
 
 def load_rule_test_events() -> list[RuleTestEvent]:
+    """Read by the same code as `trailguard test` reads users' test events: one file format."""
     events = []
     for path in sorted(EVENTS_DIR.rglob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
+        case = read_event_case(path)
         events.append(
             RuleTestEvent(
                 path=path,
-                description=document["description"],
-                expect=document["expect"],
-                settings=document.get("settings", {}),
-                record=document["record"],
+                description=case.description,
+                expect={rule_id: severity.name for rule_id, severity in case.expect.items()},
+                settings=case.settings,
+                record=case.record,
             )
         )
     return events

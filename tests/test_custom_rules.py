@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from trailguard.core.base_handler import REGISTRY
 from trailguard.core.engine import Engine
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.settings import Settings
+from trailguard.rule_tests import EXIT_FAILED, EXIT_PASSED, EXIT_UNUSABLE
 
 from .conftest import DATA_DIR, TESTS_DIR
 
@@ -283,3 +286,183 @@ def test_a_bad_rule_file_stops_every_command_with_one_line_and_exit_2(tmp_path: 
     for command in (["rules"], ["pattern"], ["scan", str(tmp_path)]):
         code, out, err = run(*command, "--config", str(config))
         assert (code, out, err) == (EXIT_BAD_INPUT, "", expected), command
+
+
+# -- trailguard test --------------------------------------------------------------------------------
+
+
+def test_the_rule_authors_events_pass_with_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CUSTOM)
+    code, out, err = run("test", "events", "--rules", "rules")
+    assert (code, err) == (EXIT_PASSED, "")
+    assert out.splitlines() == [
+        "PASS  events/bucket_tagged.json: expected custom.bucket-tagged LOW; fired custom.bucket-tagged LOW",
+        "PASS  events/bucket_tagging_denied.json: expected nothing; fired nothing",
+        "PASS  events/table_delete_not_found.json: expected nothing; fired nothing",
+        "PASS  events/table_deleted.json: expected custom.dynamodb-table-deleted MEDIUM; "
+        "fired custom.dynamodb-table-deleted MEDIUM",
+        "4 passed, 0 failed",
+    ]
+
+
+def test_the_rules_may_come_from_the_configuration_instead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CUSTOM / "events")
+    code, out, err = run("test", ".", "--config", "../trailguard.toml")
+    assert (code, err, out.splitlines()[-1]) == (EXIT_PASSED, "", "4 passed, 0 failed")
+
+
+def test_the_projects_own_events_pass_in_a_real_process() -> None:
+    events = TESTS_DIR / "events"
+    done = subprocess.run(
+        [sys.executable, "-m", "trailguard.cli", "test", str(events)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TRAILGUARD_")},
+    )
+    count = len(list(events.rglob("*.json")))
+    assert (done.returncode, done.stderr) == (EXIT_PASSED, "")
+    assert done.stdout.splitlines()[-1] == f"{count} passed, 0 failed"
+    assert sum(line.startswith("PASS  ") for line in done.stdout.splitlines()) == count
+
+
+def copy_event(folder: Path, name: str, **changes: object) -> Path:
+    document = json.loads((CUSTOM / "events" / f"{name}.json").read_text(encoding="utf-8"))
+    document.update(changes)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_an_event_that_fires_other_rules_than_it_expects_fails_with_exit_1(tmp_path: Path) -> None:
+    copy_event(tmp_path, "bucket_tagged", expect={"custom.bucket-tagged": "HIGH"})
+    copy_event(tmp_path, "bucket_tagging_denied", expect={"custom.bucket-tagged": "LOW"})
+    copy_event(tmp_path, "table_deleted", expect={})
+    copy_event(tmp_path, "table_delete_not_found")
+    code, out, err = run("test", str(tmp_path), "--rules", str(RULES_DIR))
+    assert code == EXIT_FAILED
+    assert err == "trailguard: warning: custom.dynamodb-table-deleted: no test event expects it to fire\n"
+    assert out.splitlines() == [
+        f"FAIL  {tmp_path}/bucket_tagged.json: expected custom.bucket-tagged HIGH; fired custom.bucket-tagged LOW",
+        "      PutBucketTagging on acme-reports: the README's example rule fires",
+        f"FAIL  {tmp_path}/bucket_tagging_denied.json: expected custom.bucket-tagged LOW; fired nothing",
+        "      PutBucketTagging that S3 refused (AccessDenied): failed calls fire nothing",
+        f"PASS  {tmp_path}/table_delete_not_found.json: expected nothing; fired nothing",
+        f"FAIL  {tmp_path}/table_deleted.json: expected nothing; fired custom.dynamodb-table-deleted MEDIUM",
+        "      DeleteTable of the orders table: a service no built-in rule watches",
+        "1 passed, 3 failed",
+    ]
+
+
+def test_without_its_rules_an_event_says_the_rule_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CUSTOM)
+    code, out, _ = run("test", "events/bucket_tagged.json", "events/bucket_tagging_denied.json")
+    assert code == EXIT_FAILED
+    assert out.splitlines() == [
+        "FAIL  events/bucket_tagged.json: expected custom.bucket-tagged LOW; fired nothing",
+        "      PutBucketTagging on acme-reports: the README's example rule fires",
+        "      custom.bucket-tagged: no such rule (is its file in --rules, or in the configuration's rule_modules?)",
+        "PASS  events/bucket_tagging_denied.json: expected nothing; fired nothing",
+        "1 passed, 1 failed",
+    ]
+
+
+def test_a_rule_that_raises_fails_the_event(tmp_path: Path) -> None:
+    rules = tmp_path / "raising.py"
+    rules.write_text(
+        "from trailguard.rules import Severity, rule\n\n\n"
+        '@rule(id="custom.raises", severity=Severity.LOW, on={"s3.amazonaws.com": ["PutBucketTagging"]},\n'
+        '      title="Raises", description="Raises on every event.", remediation="Fix the rule.")\n'
+        "def raises(event, ctx):\n"
+        '    raise KeyError("tagSet")\n',
+        encoding="utf-8",
+    )
+    event = copy_event(tmp_path, "bucket_tagged", expect={})
+    code, out, err = run("test", str(event), "--rules", str(rules))
+    assert code == EXIT_FAILED
+    assert out.splitlines()[2] == "      custom.raises raised KeyError: 'tagSet'"
+    assert err == "trailguard: warning: custom.raises: no test event expects it to fire\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("{", "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
+        ("[]", "expected a JSON object with description, expect, settings, record"),
+        (
+            '{"description": "x", "expect": {}}',
+            "record: expected a CloudTrail record (an object with eventSource and eventName)",
+        ),
+        (
+            '{"description": "x", "expect": {"a.b": "LOUD"}, "record": {}}',
+            "expect: a.b: expected a severity (INFO/LOW/MEDIUM/HIGH/CRITICAL), got 'LOUD'",
+        ),
+        (
+            '{"description": "x", "expect": [], "record": {}}',
+            "expect: expected an object of rule id -> severity ({} when nothing fires)",
+        ),
+        (
+            '{"description": "", "expect": {}, "record": {}}',
+            "description: expected a sentence saying what the event is",
+        ),
+        (
+            '{"description": "x", "expect": {}, "record": {}, "expected": {}}',
+            "unknown field 'expected' (known: description, expect, settings, record)",
+        ),
+        (
+            '{"description": "x", "expect": {}, "settings": {"colour": 1}, "record": {}}',
+            "settings: 'colour' is not a setting an event can have",
+        ),
+        (
+            '{"description": "x", "expect": {}, "settings": {"rule_modules": ["x.py"]}, "record": {}}',
+            "settings: 'rule_modules' is not a setting an event can have",
+        ),
+    ],
+)
+def test_an_unusable_test_file_is_named_with_the_reason_and_the_others_still_run(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    copy_event(tmp_path, "table_delete_not_found")
+    (tmp_path / "broken.json").write_text(content, encoding="utf-8")
+    code, out, err = run("test", str(tmp_path))
+    assert code == EXIT_UNUSABLE
+    assert err == f"trailguard: error: {tmp_path / 'broken.json'}: {reason}\n"
+    assert out.splitlines() == [
+        f"PASS  {tmp_path}/table_delete_not_found.json: expected nothing; fired nothing",
+        "1 passed, 0 failed, 1 unreadable (see above)",
+    ]
+
+
+def test_bad_settings_in_a_test_event_name_the_file(tmp_path: Path) -> None:
+    event = copy_event(tmp_path, "table_delete_not_found", settings={"trusted_accounts": ["12345"]})
+    code, _, err = run("test", str(event))
+    assert code == EXIT_UNUSABLE
+    assert err == (
+        f"trailguard: error: {event}: settings: '12345' is not a 12-digit AWS account id (quote it in TOML)\n"
+    )
+
+
+def test_an_events_settings_apply_to_it_alone(tmp_path: Path) -> None:
+    copy_event(tmp_path, "bucket_tagged", settings={"disabled_rules": ["custom.*"]}, expect={})
+    (tmp_path / "again.json").write_text((CUSTOM / "events" / "bucket_tagged.json").read_text("utf-8"), "utf-8")
+    code, out, _ = run("test", str(tmp_path), "--rules", str(RULES_DIR))
+    assert code == EXIT_PASSED, out
+    assert out.splitlines()[-1] == "2 passed, 0 failed"
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["missing"], "missing: no such file or directory"),
+        (["bad"], "bad: a directory without test events (*.json)"),
+        (["events", "--rules", "bad/no_rule.py"], "--rules: bad/no_rule.py: defines no rule"),
+        (["events", "--config", "missing.toml"], "config file missing.toml does not exist"),
+    ],
+)
+def test_bad_paths_rules_or_configuration_exit_2_with_one_line(
+    argv: list[str], error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(CUSTOM)
+    code, out, err = run("test", *argv)
+    assert (code, out, err) == (EXIT_UNUSABLE, "", f"trailguard: error: {error}\n")

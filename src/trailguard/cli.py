@@ -430,6 +430,19 @@ def build_parser() -> argparse.ArgumentParser:
     rules_parser.add_argument("--format", choices=("table", "json"), default="table")
     rules_parser.add_argument("--config", metavar="FILE", help="TOML configuration file (its rule_modules are listed)")
 
+    events_parser = commands.add_parser(
+        "test",
+        help="run rules' test events: does each fire exactly the rules it expects?",
+        description="Run test events (JSON files in the format of the project's tests/events/, or directories "
+        "of them): each passes when exactly the rules it expects fire, at the severities it expects.",
+        epilog="Exit codes: 0 every event passed, 1 some event failed, 2 bad usage, configuration or test file.",
+    )
+    events_parser.add_argument("paths", nargs="+", metavar="PATH", help="test-event file or directory of them")
+    events_parser.add_argument(
+        "--rules", action="append", metavar="PATH", help="your rule module, .py file or directory (repeatable)"
+    )
+    events_parser.add_argument("--config", metavar="FILE", help="TOML configuration file (its rule_modules too)")
+
     pattern_parser = commands.add_parser("pattern", help="print the EventBridge event patterns for the rules")
     pattern_parser.add_argument(
         "--max-size",
@@ -477,6 +490,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             return run_rules(args, out)
         if args.command == "pattern":
             return run_pattern(args, out)
+        if args.command == "test":
+            from trailguard.rule_tests import run_test
+
+            return run_test(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 
