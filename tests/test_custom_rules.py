@@ -108,7 +108,7 @@ def test_a_directory_loads_its_py_files_but_not_the_underscored_ones() -> None:
     # rules/_shared.py raises when imported: being skipped is what lets this load at all.
     Settings.load(env={}, rule_modules=[str(RULES_DIR)])
     assert custom_ids() == CUSTOM_IDS
-    assert not any(name.endswith("_shared") or "_shared_" in name for name in sys.modules)
+    assert not [name for name in sys.modules if name.endswith("_shared")]
 
 
 def test_loading_the_same_files_twice_registers_them_once() -> None:
@@ -170,7 +170,7 @@ def test_a_bad_rule_file_is_a_configuration_error_naming_the_file_and_the_reason
             Settings.load(env={"TRAILGUARD_RULE_MODULES": f"bad/{name}"})
         assert str(caught.value) == f"environment TRAILGUARD_RULE_MODULES: bad/{name}: {BAD_FILES[name]}"
         assert {rule.id for rule in REGISTRY.all()} == before
-        assert not [m for m in sys.modules if m.startswith(custom_rules.FILE_MODULE_PREFIX + name[:-3])]
+        assert not [m for m in sys.modules if m.startswith(custom_rules.FILE_MODULE_PREFIX)]
 
 
 def test_in_a_toml_file_the_error_names_the_file_the_key_and_the_rule_file(tmp_path: Path) -> None:
@@ -466,3 +466,103 @@ def test_bad_paths_rules_or_configuration_exit_2_with_one_line(
     monkeypatch.chdir(CUSTOM)
     code, out, err = run("test", *argv)
     assert (code, out, err) == (EXIT_UNUSABLE, "", f"trailguard: error: {error}\n")
+
+
+# -- the Lambda ---------------------------------------------------------------------------------------
+
+LAMBDA_SCRIPT = """
+import io, json, sys
+from trailguard import main
+from trailguard.utils import logger
+logger.stream = io.StringIO()
+results = []
+for path in sys.argv[1:]:
+    record = json.loads(open(path).read())["record"]
+    event = {"detail-type": "AWS API Call via CloudTrail", "source": "aws." + record["eventSource"].split(".")[0],
+             "detail": record}
+    results.append(main.lambda_handler(event, None))
+sqs = {"Records": [{"eventSource": "aws:sqs", "messageId": "m1", "body": json.dumps({"detail-type": "x",
+       "detail": json.loads(open(sys.argv[1]).read())["record"]})}]}
+results.append(main.lambda_handler(sqs, None))
+print(json.dumps({"results": results, "log": [json.loads(l) for l in logger.stream.getvalue().splitlines()]}))
+"""
+
+
+def lambda_env(tmp_path: Path, rule_modules: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRAILGUARD_")}
+    env["TRAILGUARD_RULE_MODULES"] = rule_modules
+    env["TRAILGUARD_CHANNELS"] = json.dumps([{"type": "folder", "name": "files", "path": str(tmp_path / "outbox")}])
+    return env
+
+
+def test_the_lambda_loads_the_modules_of_trailguard_rule_modules_and_routes_to_them(tmp_path: Path) -> None:
+    """A fresh interpreter, as a cold Lambda container: the lazy engine must still reach a custom
+    rule on a service that has no built-in rule module (dynamodb) and one on a service that has (s3)."""
+    events = [
+        CUSTOM / "events" / f"{name}.json" for name in ("table_deleted", "bucket_tagged", "table_delete_not_found")
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", LAMBDA_SCRIPT, *map(str, events)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=lambda_env(tmp_path, str(RULES_DIR)),
+    )
+    assert done.returncode == 0, done.stderr
+    output = json.loads(done.stdout.splitlines()[-1])
+    table, bucket, missing, sqs = output["results"]
+    assert table["findings"] == [{"rule_id": "custom.dynamodb-table-deleted", "outcome": "delivered"}]
+    assert bucket["findings"] == [{"rule_id": "custom.bucket-tagged", "outcome": "delivered"}]
+    assert missing["outcome"] == "no_findings"
+    assert sqs == {"batchItemFailures": []}  # delivered again: no table, so no deduplication
+    alerts = sorted(path.name for path in (tmp_path / "outbox").glob("*.eml"))
+    assert len(alerts) == 3
+    assert sum("custom.dynamodb-table-deleted" in name for name in alerts) == 2
+    summaries = [
+        f["resource"] for line in output["log"] if line["message"] == "event" for f in line.get("findings", [])
+    ]
+    assert summaries == [
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/orders",
+        "acme-reports",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/orders",
+    ]
+
+
+def test_a_lazy_engine_routes_to_rules_registered_before_it(tmp_path: Path) -> None:
+    """Without the loader (which loads every built-in module first): a rule imported by hand, then
+    a lazy engine, then an event of a service without a built-in rule module."""
+    script = f"""
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("mine", {str(RULES_DIR / "table_deleted.py")!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+from trailguard.core.engine import Engine
+from trailguard.core.settings import Settings
+record = json.loads(open({str(CUSTOM / "events" / "table_deleted.json")!r}).read())["record"]
+findings = Engine(Settings.load(env={{}}), lazy=True).evaluate(record)
+handlers = sorted(m for m in sys.modules if m.startswith("trailguard.handlers."))
+print(json.dumps([[f.rule_id for f in findings], handlers]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == [["custom.dynamodb-table-deleted"], []]
+
+
+def test_a_bad_rule_module_fails_the_lambda_with_the_configuration_error(tmp_path: Path) -> None:
+    script = LAMBDA_SCRIPT.replace(
+        "results.append(main.lambda_handler(event, None))", "main.lambda_handler(event, None)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(CUSTOM / "events" / "bucket_tagged.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=lambda_env(tmp_path, str(BAD / "syntax_error.py")),
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "trailguard.core.exceptions.ConfigError: environment TRAILGUARD_RULE_MODULES: "
+        f"{BAD / 'syntax_error.py'}: SyntaxError: expected ':' (line 3)"
+    )

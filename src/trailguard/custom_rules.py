@@ -10,12 +10,14 @@ anything it raises) becomes a ``ConfigError`` naming the file and the reason, an
 registered until then are forgotten. A file or module is loaded once per process, however many
 times settings are loaded.
 
+On the Lambda's cold path when rule_modules is set: os.path rather than pathlib (a few ms to import).
 Settings reach this module through ``core.settings.rule_module_loader``, which importing the
 package installs: core itself never runs a user's file.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import sys
@@ -26,9 +28,10 @@ from trailguard.core import settings as _settings
 from trailguard.core.base_handler import REGISTRY
 from trailguard.core.exceptions import ConfigError
 
-# A file's module name: this prefix, its stem and a digest of its real path, so that two files of
-# the same name in different directories never share a module.
+# A file's module name: this prefix, a number and its stem, so that two files of the same name in
+# different directories never share a module.
 FILE_MODULE_PREFIX = "trailguard_custom_rules_"
+_file_numbers = itertools.count(1)
 
 
 class _Loaded(NamedTuple):
@@ -46,13 +49,12 @@ _origins: dict[str, str] = {}
 
 def rule_files(directory: str) -> list[str]:
     """A directory's rule files in load order: ``*.py``, sorted, not recursive, no ``_*.py``."""
-    from pathlib import Path
-
     try:
-        paths = sorted(Path(directory).iterdir())
+        names = sorted(os.listdir(directory))
     except OSError as exc:
         raise ConfigError(f"{directory}: cannot be read ({exc.strerror or exc})") from None
-    return [str(p) for p in paths if p.suffix == ".py" and not p.name.startswith("_") and p.is_file()]
+    paths = (os.path.join(directory, name) for name in names if name.endswith(".py") and not name.startswith("_"))
+    return [path for path in paths if os.path.isfile(path)]
 
 
 class Entry(NamedTuple):
@@ -65,12 +67,10 @@ class Entry(NamedTuple):
 def resolve(entry: str, base: str = "") -> Entry:
     """A path (a relative one starts from ``base``), or a dotted module name when the entry names
     no file or directory and reads like one."""
-    from pathlib import Path
-
-    path = Path(base, entry).expanduser()
+    path = os.path.normpath(os.path.join(base, os.path.expanduser(entry)))
     looks_like_path = entry.endswith(".py") or "/" in entry or os.sep in entry or entry.startswith((".", "~"))
-    if looks_like_path or path.exists():
-        return Entry(os.path.normpath(path), is_path=True)
+    if looks_like_path or os.path.exists(path):
+        return Entry(path, is_path=True)
     if all(part.isidentifier() for part in entry.split(".")):
         return Entry(entry, is_path=False)
     raise ConfigError(f"{entry}: no such file or directory, and not a dotted module path")
@@ -107,14 +107,12 @@ def unload() -> None:
 
 
 def _files_of(path: str) -> list[str]:
-    from pathlib import Path
-
-    if Path(path).is_dir():
+    if os.path.isdir(path):
         files = rule_files(path)
         if not files:
             raise ConfigError(f"{path}: a directory without rule files (*.py not starting with _)")
         return files
-    if not Path(path).is_file():
+    if not os.path.isfile(path):
         raise ConfigError(f"{path}: no such file or directory")
     if not path.endswith(".py"):
         raise ConfigError(f"{path}: not a Python file (.py)")
@@ -125,11 +123,8 @@ def _load_file(path: str) -> None:
     real = os.path.realpath(path)
     if real in _loaded:
         return
-    import hashlib
-    from pathlib import Path
-
-    stem = re.sub(r"\W", "_", Path(path).stem)
-    name = f"{FILE_MODULE_PREFIX}{stem}_{hashlib.sha256(real.encode()).hexdigest()[:12]}"
+    stem = re.sub(r"\W", "_", os.path.basename(path)[: -len(".py")])
+    name = f"{FILE_MODULE_PREFIX}{next(_file_numbers)}_{stem}"
 
     def run() -> None:
         import importlib.util
@@ -205,12 +200,11 @@ def _last_user_frame(exc: BaseException) -> tuple[str | None, int | None]:
     """The innermost frame outside trailguard and the import machinery: the user's line."""
     import importlib
     import traceback
-    from pathlib import Path
 
-    not_users = tuple(Path(module).resolve().parent for module in (__file__, str(importlib.__file__)))
+    not_users = tuple(os.path.dirname(os.path.realpath(m)) + os.sep for m in (__file__, str(importlib.__file__)))
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         filename = frame.filename
-        if filename.startswith("<") or any(Path(filename).resolve().is_relative_to(d) for d in not_users):
+        if filename.startswith("<") or os.path.realpath(filename).startswith(not_users):
             continue
         return filename, frame.lineno
     return None, None
