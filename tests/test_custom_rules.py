@@ -61,6 +61,13 @@ def test_the_public_module_exports_what_a_rule_needs_and_only_that() -> None:
     assert "def " not in module_text and "class " not in module_text  # re-exports, no logic
 
 
+def test_the_readme_shows_the_tested_rule_file_and_its_event_verbatim() -> None:
+    readme = (TESTS_DIR.parent / "README.md").read_text(encoding="utf-8")
+    assert f"```python\n{EXAMPLE.read_text(encoding='utf-8')}```" in readme
+    event = (CUSTOM / "events" / "bucket_tagged.json").read_text(encoding="utf-8")
+    assert f"```json\n{event}```" in readme
+
+
 # -- the ways to name rule modules ----------------------------------------------------------------
 
 
