@@ -115,7 +115,8 @@ def test_a_directory_loads_its_py_files_but_not_the_underscored_ones() -> None:
     # rules/_shared.py raises when imported: being skipped is what lets this load at all.
     Settings.load(env={}, rule_modules=[str(RULES_DIR)])
     assert custom_ids() == CUSTOM_IDS
-    assert not [name for name in sys.modules if name.endswith("_shared")]
+    loaded = [name for name in sys.modules if name.startswith(custom_rules.FILE_MODULE_PREFIX)]
+    assert sorted(name.split("_", 4)[-1] for name in loaded) == ["bucket_tagged", "table_deleted"]
 
 
 def test_loading_the_same_files_twice_registers_them_once() -> None:
