@@ -53,8 +53,10 @@ LAYER_ARCH ?= arm64
 
 # The Lambda Layer: python/trailguard + its dependencies for the runtime's Python and architecture
 # (LAYER_ARCH=x86_64 for Intel functions). boto3 comes from the runtime and is not bundled.
+# RULES=DIR bundles your own rule files as python/trailguard_rules/ (README: "Writing your own rules").
 layer: $(STAMP)
-	$(BIN)/python scripts/build_layer.py --python $(LAYER_PYTHON) --arch $(LAYER_ARCH) --out dist/layer.zip
+	$(BIN)/python scripts/build_layer.py --python $(LAYER_PYTHON) --arch $(LAYER_ARCH) --out dist/layer.zip \
+	  $(if $(RULES),--rules $(RULES))
 
 # SAM CLI and checkov live in venvs of their own: installed into .venv they downgrade boto3.
 INFRA_TOOLS ?= .venv-infra

@@ -1,6 +1,6 @@
 """Build the Lambda Layer: ``python/trailguard/...`` plus its runtime dependencies, as a zip.
 
-    python scripts/build_layer.py [--python 3.14] [--arch arm64|x86_64] [--out dist/layer.zip]
+    python scripts/build_layer.py [--python 3.14] [--arch arm64|x86_64] [--out dist/layer.zip] [--rules DIR]
 
 The dependencies are installed by pip for the *target* (CPython of ``--python`` on Linux, the
 manylinux tags the Lambda runtime's glibc accepts), never for the interpreter running this script:
@@ -12,6 +12,11 @@ No ``.pyc`` is shipped unless ``--compile-with`` names an interpreter of the tar
 ``.pyc`` written by another version is dead weight that the runtime ignores. The zip is
 deterministic (sorted entries, fixed timestamps and permissions), so an unchanged tree rebuilds to
 the same bytes.
+
+``--rules DIR`` (``make layer RULES=DIR``) bundles your own rule files, the ``*.py`` files of DIR
+that trailguard would load from it, as ``python/trailguard_rules/``: the function then finds them with
+``TRAILGUARD_RULE_MODULES=/opt/python/trailguard_rules`` (the stack's ``RuleModules`` parameter).
+They are loaded here first, so that a broken rule file stops the build rather than the function.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ DIST_INFO_JUNK = frozenset({"REQUESTED", "direct_url.json"})
 # Not used at run time: caches, type stubs, and the test suites some wheels carry.
 JUNK_SUFFIXES = frozenset({".pyc", ".pyo", ".pyi"})
 TEST_DIRS = frozenset({"tests", "test"})
+# Where --rules puts your rule files, in the layer and as the function sees it (layers unzip in /opt).
+RULES_PACKAGE = "trailguard_rules"
+FUNCTION_RULES_PATH = f"/opt/python/{RULES_PACKAGE}"
 
 
 class BuildError(Exception):
@@ -327,6 +335,27 @@ def copy_package(site: Path, project: Project) -> None:
     (dist_info / "RECORD").write_text(out.getvalue(), encoding="utf-8")
 
 
+def rule_files(rules: Path) -> list[Path]:
+    """The rule files of ``rules``, loaded (and so checked) as the function will load them."""
+    from trailguard import custom_rules
+    from trailguard.core.exceptions import ConfigError
+
+    if not rules.is_dir():
+        raise BuildError(f"--rules {rules}: not a directory")
+    try:
+        custom_rules.load_rule_modules([str(rules)])
+    except ConfigError as error:
+        raise BuildError(f"--rules {rules}: {error}") from None
+    return [Path(path) for path in custom_rules.rule_files(str(rules))]
+
+
+def copy_rules(site: Path, files: Sequence[Path]) -> None:
+    target = site / RULES_PACKAGE
+    target.mkdir()
+    for path in files:
+        shutil.copyfile(path, target / path.name)
+
+
 def check_interpreter(interpreter: str, python: str) -> None:
     """``--compile-with`` must be the target's version: a .pyc of another one is never loaded."""
     probe = subprocess.run(
@@ -388,6 +417,7 @@ def build(
     cache_dir: Path | None = None,
     compile_with: str | None = None,
     verbose: bool = False,
+    rules: Path | None = None,
 ) -> None:
     if not re.fullmatch(r"3\.\d+", python):
         raise BuildError(f"--python wants a version like 3.14, not {python!r}")
@@ -397,6 +427,7 @@ def build(
         raise BuildError(f"{project.name} requires Python {project.requires_python}, not {python}")
     if compile_with:
         check_interpreter(compile_with, python)
+    own_rules = rule_files(rules) if rules is not None else []
     environment = marker_environment(python, machine)
     requirements = runtime_requirements(project, environment, extra)
     with tempfile.TemporaryDirectory(prefix="trailguard-layer-") as temporary:
@@ -416,6 +447,8 @@ def build(
             print("stripped: " + ", ".join(removed))
         rewrite_records(site)
         copy_package(site, project)
+        if own_rules:
+            copy_rules(site, own_rules)
         if compile_with:
             compile_for_target(site, compile_with)
         bundled = installed_distributions(site)
@@ -431,6 +464,9 @@ def build(
         tags = ", ".join(distribution.tags) if distribution.tags else "from src/"
         print(f"    {distribution.display_name} {distribution.version}  [{tags}]")
     print("  from the Lambda runtime, not bundled: " + ", ".join(sorted(RUNTIME_PROVIDED)))
+    if own_rules:
+        print(f"  your rules, in python/{RULES_PACKAGE}/: " + ", ".join(path.name for path in own_rules))
+        print(f"    the function needs TRAILGUARD_RULE_MODULES={FUNCTION_RULES_PATH} (the stack's RuleModules)")
     if unzipped >= LAMBDA_UNZIPPED_LIMIT:
         raise BuildError(f"the layer unzips to {unzipped:,} bytes, over Lambda's {LAMBDA_UNZIPPED_LIMIT:,}")
 
@@ -453,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         "--compile-with", metavar="PYTHON", help="an interpreter of the target version to ship .pyc files from"
     )
     parser.add_argument("--verbose", action="store_true", help="show pip's output and what was stripped")
+    parser.add_argument(
+        "--rules", type=Path, metavar="DIR", help=f"your own rule files to bundle (as python/{RULES_PACKAGE}/)"
+    )
     args = parser.parse_args(argv)
     try:
         build(
@@ -463,6 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             compile_with=args.compile_with,
             verbose=args.verbose,
+            rules=args.rules,
         )
     except BuildError as error:
         print(f"build_layer: {error}", file=sys.stderr)

@@ -4,11 +4,15 @@ Each template holds a generated block between two marker comments: one AWS::Even
 (same pattern, same state) with its targets, and the permissions that name every rule (the Lambda
 permissions, the queue policies). Everything else in the templates is written by hand.
 
-Usage: python scripts/sync_patterns.py [--check]    (--check: exit 1 when a template is out of date)
+Usage: python scripts/sync_patterns.py [--check] [--config FILE]
+  --check        exit 1 when a template is out of date
+  --config FILE  a trailguard configuration whose rule_modules (your own rules) need their events too:
+                 the templates then match `trailguard pattern --config FILE` (see docs/deploy.md)
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import sys
@@ -32,10 +36,10 @@ RETRY_POLICY = """\
 """
 
 
-def trailguard_patterns() -> list[dict[str, Any]]:
-    """Exactly what `trailguard pattern` prints: a list of {name, state, pattern}."""
+def trailguard_patterns(config: str | None = None) -> list[dict[str, Any]]:
+    """Exactly what `trailguard pattern [--config FILE]` prints: a list of {name, state, pattern}."""
     out = io.StringIO()
-    status = trailguard_main(["pattern"], stdout=out)
+    status = trailguard_main(["pattern", *(["--config", config] if config else [])], stdout=out)
     if status != 0:
         raise SystemExit(f"`trailguard pattern` failed with status {status}")
     patterns: list[dict[str, Any]] = json.loads(out.getvalue())
@@ -186,8 +190,12 @@ def updated(text: str, block: str, path: Path) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    check = "--check" in argv
-    patterns = trailguard_patterns()
+    parser = argparse.ArgumentParser(description="Write `trailguard pattern` into the templates' EventBridge rules.")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a template is out of date")
+    parser.add_argument("--config", metavar="FILE", help="a configuration whose rule_modules' events are included")
+    args = parser.parse_args(argv)
+    check = args.check
+    patterns = trailguard_patterns(args.config)
     stale = []
     for path, block in ((HOME_TEMPLATE, home_block(patterns)), (FORWARDER_TEMPLATE, forwarder_block(patterns))):
         text = path.read_text(encoding="utf-8")
@@ -200,7 +208,11 @@ def main(argv: Sequence[str]) -> int:
             path.write_text(new, encoding="utf-8")
     if stale:
         names = ", ".join(str(p) for p in stale)
-        print(f"{names}: the EventBridge rules differ from `trailguard pattern`: run `python scripts/sync_patterns.py`")
+        config = f" --config {args.config}" if args.config else ""
+        print(
+            f"{names}: the EventBridge rules differ from `trailguard pattern{config}`: "
+            f"run `python scripts/sync_patterns.py{config}`"
+        )
         return 1
     return 0
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trailguard.rule_tests import read_event_case
 
 from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
 
@@ -32,16 +34,17 @@ class RuleTestEvent:
 
 
 def load_rule_test_events() -> list[RuleTestEvent]:
+    """Read by the same code as `trailguard test` reads users' test events: one file format."""
     events = []
     for path in sorted(EVENTS_DIR.rglob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
+        case = read_event_case(path)
         events.append(
             RuleTestEvent(
                 path=path,
-                description=document["description"],
-                expect=document["expect"],
-                settings=document.get("settings", {}),
-                record=document["record"],
+                description=case.description,
+                expect={rule_id: severity.name for rule_id, severity in case.expect.items()},
+                settings=case.settings,
+                record=case.record,
             )
         )
     return events
@@ -50,3 +53,13 @@ def load_rule_test_events() -> list[RuleTestEvent]:
 @pytest.fixture(scope="session")
 def rule_test_events() -> list[RuleTestEvent]:
     return load_rule_test_events()
+
+
+@pytest.fixture
+def no_custom_rules() -> Iterator[None]:
+    """Custom rules are process-wide: a test that loads some leaves none behind for the others."""
+    from trailguard import custom_rules
+
+    custom_rules.unload()
+    yield
+    custom_rules.unload()

@@ -42,7 +42,9 @@ from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
+from trailguard import custom_rules
 from trailguard.cli import main as trailguard_main
+from trailguard.patterns import eventbridge_source
 from trailguard.services.stores.dynamodb import TABLE_SCHEMA
 
 from .conftest import DATA_DIR
@@ -281,6 +283,80 @@ def test_sync_script_reports_and_repairs_a_stale_template(tmp_path: Path, monkey
     assert sync_patterns.main([]) == 0
     assert (tmp_path / "template.yaml").read_text("utf-8") == TEMPLATE.read_text("utf-8")
     assert (tmp_path / "forwarder.yaml").read_text("utf-8") == FORWARDER.read_text("utf-8")
+
+
+CUSTOM_RULES = DATA_DIR / "custom_rules"
+CUSTOM_EVENTS = ("bucket_tagged", "bucket_tagging_denied", "table_deleted", "table_delete_not_found")
+
+
+@pytest.fixture
+def custom_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_custom_rules: None) -> dict[str, Path]:
+    """Copies of both templates, synced as docs/deploy.md says for your own rules."""
+    copies = {}
+    for attribute, source in (("HOME_TEMPLATE", TEMPLATE), ("FORWARDER_TEMPLATE", FORWARDER)):
+        copies[source.name] = tmp_path / source.name
+        copies[source.name].write_text(source.read_text("utf-8"), "utf-8")
+        monkeypatch.setattr(sync_patterns, attribute, copies[source.name])
+    monkeypatch.setattr(sync_patterns, "ROOT", tmp_path)
+    assert sync_patterns.main(["--config", str(CUSTOM_RULES / "trailguard.toml")]) == 0
+    return copies
+
+
+def test_custom_rules_events_reach_both_templates_which_still_lint_clean(custom_templates: dict[str, Path]) -> None:
+    config = str(CUSTOM_RULES / "trailguard.toml")
+    out = io.StringIO()
+    assert trailguard_main(["pattern", "--config", config], stdout=out) == 0
+    expected = json.loads(out.getvalue())
+    for path in custom_templates.values():
+        rules = rules_by_pattern(load_template(path))
+        assert [(name, props["EventPattern"]) for name, props in rules] == [(e["name"], e["pattern"]) for e in expected]
+        for service, event_name in (("s3", "PutBucketTagging"), ("dynamodb", "DeleteTable")):
+            assert any(
+                f"aws.{service}" in props["EventPattern"]["source"]
+                and f"{service}.amazonaws.com" in props["EventPattern"]["detail"]["eventSource"]
+                and event_name in props["EventPattern"]["detail"]["eventName"]
+                for _, props in rules
+                if "source" in props["EventPattern"]
+            ), (path.name, event_name)
+        matches = lint_file(path, config=ManualArgs(regions=LINT_REGIONS, include_checks=["I"]))
+        assert [str(m) for m in matches] == [], path.name
+    assert sync_patterns.main(["--check", "--config", config]) == 0
+    custom_rules.unload()  # as in a process of its own: without the configuration, the templates are stale
+    assert sync_patterns.main(["--check"]) == 1
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_stack_with_custom_rules_gives_the_function_their_modules_and_queues_their_events(
+    custom_templates: dict[str, Path],
+) -> None:
+    upload_layer()
+    parameters = {
+        "Recipients": RECIPIENTS,
+        "Sender": SENDER,
+        "SmtpSecretArn": existing_secret(),
+        "CreateTrail": "false",
+        "RuleModules": "/opt/python/trailguard_rules",
+    }
+    template = load_template(custom_templates["template.yaml"])
+    created = create_stack(HOME, "custom", for_moto(translate(template, parameters), parameters), parameters)
+    configuration = boto3.client("lambda", region_name=HOME).get_function(FunctionName=f"AWS-Generic-Security-{HOME}")[
+        "Configuration"
+    ]
+    assert configuration["Environment"]["Variables"]["TRAILGUARD_RULE_MODULES"] == "/opt/python/trailguard_rules"
+    events = boto3.client("events", region_name=HOME)
+    records = [
+        json.loads((CUSTOM_RULES / "events" / f"{name}.json").read_text("utf-8"))["record"] for name in CUSTOM_EVENTS
+    ]
+    unwatched = {**records[0], "eventName": "GetBucketTagging", "eventID": "5d0c7e2a-1b3f-4a6d-8e9c-0f1a2b3c4d5e"}
+    for record in [*records, unwatched]:
+        entry = {
+            "Source": eventbridge_source(record["eventSource"]),
+            "DetailType": "AWS API Call via CloudTrail",
+            "Detail": json.dumps(record),
+        }
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+    # The patterns do not look at errorCode: the failed calls arrive too, and the rules ignore them.
+    assert sorted(received_event_ids(HOME, created["Queue"])) == sorted(r["eventID"] for r in records)
 
 
 # ------------------------------------------------------------------------------------------------

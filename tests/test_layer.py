@@ -26,7 +26,7 @@ import pytest
 
 from trailguard.core.base_handler import REGISTRY
 
-from .conftest import EVENTS_DIR, TESTS_DIR
+from .conftest import DATA_DIR, EVENTS_DIR, TESTS_DIR
 
 ROOT = TESTS_DIR.parent
 SCRIPT = ROOT / "scripts" / "build_layer.py"
@@ -401,3 +401,66 @@ def test_packaged_source_runs_from_the_layer(layers: dict[str, BuiltLayer], tmp_
     examples = (SOURCE / "data" / "examples.jsonl").read_text(encoding="utf-8")
     assert result["examples"] == sum(1 for line in examples.splitlines() if line.strip())
     assert result["rules"] == sorted(rule.id for rule in REGISTRY.all())
+
+
+CUSTOM_RULES = DATA_DIR / "custom_rules"
+
+
+def test_rules_are_bundled_and_found_by_the_function_from_the_layer(tmp_path: Path) -> None:
+    """`make layer RULES=<dir>`: the directory's rule files (not its _-prefixed ones) become
+    python/trailguard_rules/, and the layer's trailguard loads them from where the layer puts them."""
+    out = tmp_path / "layer.zip"
+    done = run_build(out, "--arch", "x86_64", "--rules", str(CUSTOM_RULES / "rules"))
+    assert done.returncode == 0, done.stderr
+    files = read_zip(out)
+    bundled = {name for name in files if name.startswith("python/trailguard_rules/")}
+    assert bundled == {"python/trailguard_rules/bucket_tagged.py", "python/trailguard_rules/table_deleted.py"}
+    for name in bundled:
+        assert files[name] == (CUSTOM_RULES / "rules" / PurePosixPath(name).name).read_bytes()
+    assert "your rules, in python/trailguard_rules/: bucket_tagged.py, table_deleted.py" in done.stdout
+    assert "TRAILGUARD_RULE_MODULES=/opt/python/trailguard_rules" in done.stdout
+
+    # As in test_packaged_source_runs_from_the_layer: the layer's pure Python, this venv's binaries.
+    with zipfile.ZipFile(out) as archive:
+        archive.extractall(tmp_path / "layer")
+    opt_python = tmp_path / "opt-python"
+    opt_python.mkdir()
+    for entry in ("trailguard", "trailguard_rules"):
+        (tmp_path / "layer" / "python" / entry).rename(opt_python / entry)
+    record = json.loads((CUSTOM_RULES / "events" / "table_deleted.json").read_text(encoding="utf-8"))["record"]
+    script = textwrap.dedent(
+        f"""
+        import io, json, sys
+        import trailguard.main as main
+        from trailguard.utils import logger
+        logger.stream = io.StringIO()
+        result = main.lambda_handler({{"detail-type": "AWS API Call via CloudTrail", "detail": {record!r}}}, None)
+        print(json.dumps([result["findings"], main.__file__]))
+        """
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("TRAILGUARD_")}
+    environment.update(
+        PYTHONPATH=str(opt_python),
+        PYTHONDONTWRITEBYTECODE="1",
+        TRAILGUARD_RULE_MODULES=str(opt_python / "trailguard_rules"),
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False, env=environment
+    )
+    assert ran.returncode == 0, ran.stderr
+    findings, main_file = json.loads(ran.stdout.splitlines()[-1])
+    assert findings == [{"rule_id": "custom.dynamodb-table-deleted", "outcome": "unrouted"}]
+    assert Path(main_file).is_relative_to(opt_python)
+
+
+def test_a_broken_rule_file_stops_the_build_before_anything_is_built(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "ok.py").write_bytes((CUSTOM_RULES / "rules" / "bucket_tagged.py").read_bytes())
+    (rules / "typo.py").write_bytes((CUSTOM_RULES / "bad" / "syntax_error.py").read_bytes())
+    out = tmp_path / "layer.zip"
+    done = run_build(out, "--rules", str(rules))
+    assert done.returncode == 1
+    assert done.stderr == f"build_layer: --rules {rules}: {rules / 'typo.py'}: SyntaxError: expected ':' (line 3)\n"
+    assert done.stdout == ""
+    assert not out.exists()

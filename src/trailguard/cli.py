@@ -41,6 +41,8 @@ SEVERITY_COLOURS = {
 }
 RESET = "\033[0m"
 PROGRESS_MIN_FILES = 20
+# After the id of a rule from the configuration's rule_modules, in `trailguard rules`.
+CUSTOM_MARK = "(custom)"
 
 logger = logging.getLogger("trailguard")
 
@@ -83,6 +85,10 @@ _worker_engine: Engine | None = None
 
 def _init_worker(settings: Settings, rule_ids: Sequence[str]) -> None:
     global _worker_engine
+    from trailguard import custom_rules
+
+    # A forked worker has them already; a spawned one (no fork on this system) imports them again.
+    custom_rules.load_rule_modules(settings.rule_modules)
     _worker_engine = Engine(settings, rule_ids)
 
 
@@ -316,6 +322,9 @@ def severity_text(rule: Rule) -> str:
 
 
 def run_rules(args: argparse.Namespace, stdout: IO[str]) -> int:
+    from trailguard.custom_rules import origin
+
+    Settings.load(args.config)  # loads the configuration's own rules (rule_modules)
     rules = REGISTRY.all()
     if args.format == "json":
         document = [
@@ -328,28 +337,33 @@ def run_rules(args: argparse.Namespace, stdout: IO[str]) -> int:
                 "description": r.description,
                 "remediation": r.remediation,
                 "mitre": r.mitre,
+                "custom": origin(r.id) is not None,
+                **({"origin": origin(r.id)} if origin(r.id) else {}),
             }
             for r in rules
         ]
         json.dump(document, stdout, indent=2)
         stdout.write("\n")
         return EXIT_CLEAN
-    id_width = max(len(r.id) for r in rules)
+    labels = {r.id: f"{r.id} {CUSTOM_MARK}" if origin(r.id) else r.id for r in rules}
+    custom = sum(1 for r in rules if origin(r.id))
+    id_width = max(len(label) for label in labels.values())
     sev_width = max(len(severity_text(r)) for r in rules)
     event_width = 60
     stdout.write(f"{'ID':<{id_width}}  {'SEVERITY':<{sev_width}}  {'EVENTS':<{event_width}}  TITLE\n")
     for r in rules:
         stdout.write(
-            f"{r.id:<{id_width}}  {severity_text(r):<{sev_width}}  {_clip(rule_events(r), event_width):<{event_width}}"
-            f"  {r.title}\n"
+            f"{labels[r.id]:<{id_width}}  {severity_text(r):<{sev_width}}  "
+            f"{_clip(rule_events(r), event_width):<{event_width}}  {r.title}\n"
         )
-    stdout.write(f"{len(rules)} rules\n")
+    stdout.write(f"{len(rules)} rules" + (f" ({custom} custom)" if custom else "") + "\n")
     return EXIT_CLEAN
 
 
 def run_pattern(args: argparse.Namespace, stdout: IO[str]) -> int:
     from trailguard.patterns import event_patterns
 
+    Settings.load(args.config)  # the configuration's own rules (rule_modules) need their events too
     patterns = event_patterns(max_size=args.max_size)
     json.dump([p.to_dict() for p in patterns], stdout, indent=2)
     stdout.write("\n")
@@ -414,6 +428,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules_parser = commands.add_parser("rules", help="list the detection rules")
     rules_parser.add_argument("--format", choices=("table", "json"), default="table")
+    rules_parser.add_argument("--config", metavar="FILE", help="TOML configuration file (its rule_modules are listed)")
+
+    events_parser = commands.add_parser(
+        "test",
+        help="run rules' test events: does each fire exactly the rules it expects?",
+        description="Run test events (JSON files in the format of the project's tests/events/, or directories "
+        "of them): each passes when exactly the rules it expects fire, at the severities it expects.",
+        epilog="Exit codes: 0 every event passed, 1 some event failed, 2 bad usage, configuration or test file.",
+    )
+    events_parser.add_argument("paths", nargs="+", metavar="PATH", help="test-event file or directory of them")
+    events_parser.add_argument(
+        "--rules", action="append", metavar="PATH", help="your rule module, .py file or directory (repeatable)"
+    )
+    events_parser.add_argument("--config", metavar="FILE", help="TOML configuration file (its rule_modules too)")
 
     pattern_parser = commands.add_parser("pattern", help="print the EventBridge event patterns for the rules")
     pattern_parser.add_argument(
@@ -422,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=2048,
         metavar="CHARS",
         help="largest pattern EventBridge accepts (2048 by default, 4096 after a quota raise)",
+    )
+    pattern_parser.add_argument(
+        "--config", metavar="FILE", help="TOML configuration file (the events of its rule_modules are included)"
     )
     return parser
 
@@ -459,6 +490,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             return run_rules(args, out)
         if args.command == "pattern":
             return run_pattern(args, out)
+        if args.command == "test":
+            from trailguard.rule_tests import run_test
+
+            return run_test(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

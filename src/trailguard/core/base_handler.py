@@ -168,6 +168,11 @@ class RuleRegistry:
 
         return register
 
+    def unregister(self, rule_ids: Iterable[str]) -> None:
+        """Forget these rules: those of a user's rule module that failed half-way, or was unloaded."""
+        for rule_id in rule_ids:
+            self._rules.pop(rule_id, None)
+
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.base_handler import PortRange, RuleContext
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
 _ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
+
+# Imports users' rule modules (rule_modules): (entries, the directory relative paths start from) ->
+# the entries resolved. Installed by trailguard.custom_rules: core never runs a user's file itself.
+rule_module_loader: Callable[[Sequence[str], str], tuple[str, ...]] | None = None
 
 SUPPRESSION_FIELDS = ("rules", "principal", "account", "region", "user_agent", "resource", "max_severity", "reason")
 
@@ -97,8 +101,10 @@ class Settings(NamedTuple):
     table_name: str = ""
     dedupe_ttl_days: int = 14
     history_ttl_days: int = 90
-    # (rule-id glob, seconds), in the order given; see quiet_period_for in services/state_store.
+    # (rule-id glob, seconds), in the order given; see quiet_period_for in services/stores.
     quiet_periods: tuple[tuple[str, int], ...] = ()
+    # Users' own rule modules, resolved (see trailguard.custom_rules); imported as settings load.
+    rule_modules: tuple[str, ...] = ()
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -129,10 +135,12 @@ class Settings(NamedTuple):
         values: dict[str, Any] = {}
         sources = ["defaults"]
         path = config_file or environ.get(CONFIG_ENV) or None
+        file_values: dict[str, tuple[Any, str]] = {}
         if path:
             from pathlib import Path
 
-            values.update(_read_config_file(Path(path)))
+            file_values = _read_config_file(Path(path))
+            values.update(file_values)
             sources.append(str(path))
         env_values = _read_environment(environ)
         if env_values:
@@ -141,7 +149,13 @@ class Settings(NamedTuple):
         for key, value in overrides.items():
             if value is not None:
                 values[key] = (value, "argument")
-        parsed = {key: _parse_key(key, raw, where) for key, (raw, where) in values.items()}
+        parsed: dict[str, Any] = {}
+        if "rule_modules" in values:  # first: the rule-id globs of the other keys may name custom rules
+            raw, where = entry = values.pop("rule_modules")
+            # Relative paths start from the config file's directory, or (environment) from here.
+            base = str(Path(path).parent) if path and entry is file_values.get("rule_modules") else ""
+            parsed["rule_modules"] = _load_rule_modules(raw, where, base)
+        parsed.update((key, _parse_key(key, raw, where)) for key, (raw, where) in values.items())
         return cls(**parsed, source=" < ".join(sources))
 
 
@@ -163,6 +177,7 @@ _KEYS = (
     "dedupe_ttl_days",
     "history_ttl_days",
     "quiet_periods",
+    "rule_modules",
 )
 _JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
@@ -402,6 +417,22 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
             )
         periods.append((glob, seconds))
     return tuple(periods)
+
+
+def _load_rule_modules(raw: Any, where: str, base: str) -> tuple[str, ...]:
+    try:
+        entries = []
+        for value in _split(raw):
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"expected a module path, a .py file or a directory, got {value!r}")
+            entries.append(value.strip())
+        if not entries:
+            return ()
+        if rule_module_loader is None:  # pragma: no cover - importing trailguard installs it
+            raise ConfigError("no loader for rule modules is installed (import trailguard.custom_rules)")
+        return rule_module_loader(entries, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 _PARSERS: dict[str, Any] = {

@@ -1,0 +1,2 @@
+from trailguard.rules import Severity, rule
+import trailguard_no_such_module
