@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import json
 import re
 import subprocess
@@ -26,7 +27,7 @@ from trailguard.examples import example_findings
 from trailguard.services import rendering
 from trailguard.services.alerts import Alert
 from trailguard.services.http_post import json_body
-from trailguard.services.links import cloudtrail_url, console_link, finding_links, mitre_url
+from trailguard.services.links import console_link, finding_links, mitre_url
 from trailguard.services.rendering import (
     EmailContent,
     render_email,
@@ -668,10 +669,85 @@ def test_console_links_by_resource_type(case: dict[str, Any]) -> None:
         assert link is not None and (link.url, link.label) == (case["url"], case["label"])
 
 
-def test_cloudtrail_and_mitre_links_are_built_from_valid_parts_only() -> None:
-    assert cloudtrail_url(BASE) == BASE.cloudtrail_url
-    assert cloudtrail_url(BASE._replace(region="eu-west-1.evil.example")) == ""
-    assert cloudtrail_url(BASE._replace(event_id="x/../../y?z")) == ""
+def _stop_logging(region: str, event_id: str, partition: str = "aws") -> dict[str, Any]:
+    document = json.loads((ROOT / "tests/events/cloudtrail/stop_logging.json").read_text(encoding="utf-8"))
+    text = json.dumps(document["record"]).replace("arn:aws:", f"arn:{partition}:").replace("eu-west-1", region)
+    record: dict[str, Any] = json.loads(text)
+    record["eventID"] = event_id
+    return record
+
+
+def _alert_cloudtrail_links(finding: Finding) -> set[str]:
+    """Every CloudTrail event link the alerts for ``finding`` carry, in every channel."""
+    alert = Alert((finding,))
+    page = Page(render_email(alert).html)
+    links = {value for _, name, value in page.attributes if name == "href" and "/events/" in value}
+    slack = render_slack(alert)["attachments"][0]["blocks"]
+    links |= {e["url"] for b in slack if b["type"] == "actions" for e in b["elements"] if "/events/" in e["url"]}
+    card = render_teams(alert)["attachments"][0]["content"]
+    links |= {action["url"] for action in card.get("actions", []) if "/events/" in action["url"]}
+    [entry] = render_webhook(alert)["findings"]
+    links |= {url for url in (entry["cloudtrail_url"], entry["links"]["cloudtrail"]) if url}
+    return links
+
+
+EVENT = "0a6e1c52-1f0b-4c2d-9a5e-2b7d1e4f6a01"
+
+
+@pytest.mark.parametrize(
+    ("region", "event_id", "partition", "expected"),
+    [
+        pytest.param(
+            "eu-west-1",
+            EVENT,
+            "aws",
+            f"https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/{EVENT}",
+            id="aws",
+        ),
+        pytest.param(
+            "cn-north-1",
+            EVENT,
+            "aws-cn",
+            f"https://console.amazonaws.cn/cloudtrailv2/home?region=cn-north-1#/events/{EVENT}",
+            id="china",
+        ),
+        pytest.param(
+            "us-gov-west-1",
+            EVENT,
+            "aws-us-gov",
+            f"https://console.amazonaws-us-gov.com/cloudtrailv2/home?region=us-gov-west-1#/events/{EVENT}",
+            id="govcloud",
+        ),
+        pytest.param("eu-west-1.evil.example", EVENT, "aws", "", id="host-in-region"),
+        pytest.param("evil.example/", EVENT, "aws", "", id="slash-in-region"),
+        pytest.param("eu-west-\u0661", EVENT, "aws", "", id="arabic-digit"),
+        pytest.param("", EVENT, "aws", "", id="no-region"),
+        pytest.param("eu-west-1", "x/../../y?z", "aws", "", id="path-in-id"),
+        pytest.param("eu-west-1", "0a6e1c52#@evil.example", "aws", "", id="fragment-in-id"),
+        pytest.param("eu-west-1", "", "aws", "", id="no-id"),
+        pytest.param("eu-west-1", "a" * 129, "aws", "", id="long-id"),
+    ],
+)
+def test_the_json_output_and_every_alert_give_the_same_cloudtrail_link(
+    tmp_path: Path, region: str, event_id: str, partition: str, expected: str
+) -> None:
+    """One builder (core.console): `scan --format json` and the alerts agree, and a region or event id
+    that does not look like AWS's gives no link in either."""
+    from trailguard.cli import main as cli
+    from trailguard.core.engine import Engine
+    from trailguard.core.settings import Settings
+
+    record = _stop_logging(region, event_id, partition)
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [record]}), encoding="utf-8")
+    out = io.StringIO()
+    cli(["scan", str(tmp_path / "trail.json"), "--format", "json"], stdout=out, stderr=io.StringIO())
+    [scanned] = json.loads(out.getvalue())
+    [finding] = Engine(Settings()).evaluate(record)
+    assert scanned["cloudtrail_url"] == finding.cloudtrail_url == expected
+    assert _alert_cloudtrail_links(finding) == ({expected} if expected else set())
+
+
+def test_mitre_links_are_built_from_valid_parts_only() -> None:
     assert mitre_url("T1562") == "https://attack.mitre.org/techniques/T1562/"
     assert mitre_url("T1562.007") == "https://attack.mitre.org/techniques/T1562/007/"
     assert mitre_url("javascript:alert(1)") == mitre_url("T1562/../../evil") == ""

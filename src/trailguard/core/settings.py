@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trailguard.core.aws_ids import ACCOUNT_ID
 from trailguard.core.base_handler import PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
-_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
 
 SUPPRESSION_FIELDS = ("rules", "principal", "account", "region", "user_agent", "resource", "max_severity", "reason")
 
@@ -284,7 +284,7 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
     accounts = []
     for value in _split(raw):
         text = value.strip() if isinstance(value, str) else ""
-        if not _ACCOUNT_ID.match(text):
+        if not ACCOUNT_ID.fullmatch(text):
             raise ConfigError(f"{value!r} is not a 12-digit AWS account id (quote it in TOML)")
         accounts.append(text)
     return tuple(accounts)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.services.alerts import Alert
-from trailguard.services.links import Link, cloudtrail_url, console_link, mitre_url
+from trailguard.services.links import Link, cloudtrail_link, console_link, mitre_link, mitre_url
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -257,8 +257,6 @@ def view_of(finding: Finding, limit: int = LONG) -> FindingView:
 
     items = list(finding.details.items()) if isinstance(finding.details, Mapping) else []
     details = tuple((visible(key, 80), visible(value, limit)) for key, value in items[:MAX_DETAILS])
-    event_link = cloudtrail_url(finding)
-    technique = mitre_url(finding.mitre)
     return FindingView(
         severity=finding.severity.name,
         style=SEVERITY_STYLES[finding.severity],
@@ -280,8 +278,8 @@ def view_of(finding: Finding, limit: int = LONG) -> FindingView:
         details=details,
         details_more=max(0, len(items) - MAX_DETAILS),
         console=console_link(finding),
-        cloudtrail=Link("cloudtrail", "Open event in CloudTrail", event_link) if event_link else None,
-        mitre_link=Link("mitre", f"MITRE ATT&CK {finding.mitre.strip()}", technique) if technique else None,
+        cloudtrail=cloudtrail_link(finding),
+        mitre_link=mitre_link(finding),
     )
 
 
@@ -799,13 +797,11 @@ def _bounded(value: Any, limit: int) -> Any:
 
 def _webhook_finding(finding: Finding, limit: int) -> dict[str, Any]:
     record = finding.to_dict()
-    event_link = cloudtrail_url(finding)
-    record["cloudtrail_url"] = event_link  # validated: Finding.cloudtrail_url trusts the event's region
     console = console_link(finding)
     record["links"] = {
         "console": console.url if console else "",
         "console_label": console.label if console else "",
-        "cloudtrail": event_link,
+        "cloudtrail": record["cloudtrail_url"],
         "mitre": mitre_url(finding.mitre),
     }
     bounded = _bounded(record, limit)

@@ -13,17 +13,15 @@ parameter are permanent.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
+from trailguard.core.aws_ids import SNS_TOPIC_ARN
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.rendering import render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?", re.ASCII)
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
 _MAX_MESSAGE_BYTES = 250 * 1024
 _MAX_SUBJECT = 100
@@ -66,15 +64,13 @@ class SnsChannel(Channel):
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
         self.topic_arn = options.text("topic_arn")
-        match = _TOPIC_ARN.fullmatch(self.topic_arn)
+        match = SNS_TOPIC_ARN.fullmatch(self.topic_arn)
         if not match:
             raise ConfigError(
                 f"{options.where}: topic_arn: must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), "
                 f"got {self.topic_arn!r}"
             )
-        self.region = options.text("region", default=match["region"])
-        if not _REGION.fullmatch(self.region):
-            raise ConfigError(f"{options.where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.region = options.region("region", default=match["region"])
         self.fifo = self.topic_arn.endswith(".fifo")
 
     def send(self, alert: Alert) -> str:
