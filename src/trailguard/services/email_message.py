@@ -22,7 +22,7 @@ from email.utils import format_datetime, formataddr, getaddresses
 
 from trailguard.core.exceptions import ConfigError
 from trailguard.services.alerts import Alert
-from trailguard.services.rendering import EmailContent, render_email
+from trailguard.services.rendering.email import EmailContent, render_email
 
 # The legacy (compat32) API: its Header class folds encoded words correctly; see _encoded().
 _WIRE = policy.compat32.clone(linesep="\r\n")

@@ -1,4 +1,4 @@
-"""An SNS topic: the plain-text alert (``rendering.render_sns``), for email, SMS, SQS or Lambda subscribers.
+"""An SNS topic: the plain-text alert (``rendering.sns.render_sns``), for email, SMS, SQS or Lambda subscribers.
 
 Options: ``topic_arn`` (required); ``region`` (default: the ARN's). Every message carries the
 attributes ``severity`` (``HIGH``...) and ``rule_id`` (for a digest, the distinct rule ids joined
@@ -19,7 +19,7 @@ from trailguard.core.aws_ids import SNS_TOPIC_ARN
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.rendering import render_sns
+from trailguard.services.rendering.sns import render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
