@@ -28,6 +28,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import addr_spec, build_message, check_address, message_bytes, message_id
+from trailguard.utils.text import one_line
 
 logger = logging.getLogger("trailguard.channels.smtp")
 
@@ -227,8 +228,7 @@ class SmtpEmailChannel(Channel):
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         for secret in (credentials.username, credentials.password):
             text = text.replace(secret, "<redacted>")
-        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-        return text[:_REPLY_TEXT_LIMIT]
+        return one_line(text, printable=True)[:_REPLY_TEXT_LIMIT]
 
     def describe(self) -> str:
         return f"{super().describe()} ({self.host}:{self.port})"

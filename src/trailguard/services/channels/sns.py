@@ -19,8 +19,9 @@ from trailguard.core.aws_ids import SNS_TOPIC_ARN
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.rendering.sns import render_sns
+from trailguard.services.rendering.sns import printable_ascii, render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
+from trailguard.utils.text import clip_bytes, one_line
 
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
 _MAX_MESSAGE_BYTES = 250 * 1024
@@ -44,18 +45,12 @@ _TRANSIENT_CODES = frozenset(
 
 def _subject(text: str) -> str:
     """SNS rejects non-ASCII, control characters and empty subjects: keep printable ASCII only."""
-    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-    cleaned = " ".join(cleaned.split())[:_MAX_SUBJECT]
-    return cleaned or "trailguard alert"
+    return one_line(printable_ascii(text))[:_MAX_SUBJECT] or "trailguard alert"
 
 
 def _message(text: str) -> str:
     # Event text may hold lone surrogates (valid in JSON, not in UTF-8): the request could not be encoded.
-    data = text.encode("utf-8", "replace")
-    if len(data) <= _MAX_MESSAGE_BYTES:
-        return data.decode("utf-8")
-    room = _MAX_MESSAGE_BYTES - len(_TRUNCATED.encode("utf-8"))
-    return data[:room].decode("utf-8", "ignore") + _TRUNCATED
+    return clip_bytes(text, _MAX_MESSAGE_BYTES, _TRUNCATED)
 
 
 class SnsChannel(Channel):

@@ -62,9 +62,10 @@ def slack_rich(text: str) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    """Cut already-escaped text to ``limit`` characters with a visible ellipsis.
+    """Cut already-escaped mrkdwn to ``limit`` characters with a visible ellipsis.
 
-    Never ends inside an HTML-style entity (``&am``), so Slack never sees a broken escape.
+    Not ``utils.text.clip``: this one knows the markup. It never ends inside an HTML-style entity
+    (``&am``), so Slack never sees a broken escape, and it closes a code span it cut open.
     """
     if len(text) <= limit:
         return text

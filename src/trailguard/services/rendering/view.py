@@ -16,6 +16,7 @@ from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.services.alerts import Alert
 from trailguard.services.links import Link, cloudtrail_link, console_link, mitre_link
+from trailguard.utils.text import bounded, clip, one_line
 
 SUBJECT_LIMIT = 150
 MAX_DETAILS = 25
@@ -48,6 +49,9 @@ SEVERITY_STYLES = {
 # --------------------------------------------------------------------------------------------
 
 
+_MORE = "… ({:,} more characters)"
+
+
 def _visible_char(ch: str) -> str:
     code = ord(ch)
     if code < 0x20:
@@ -71,22 +75,19 @@ def visible(value: object, limit: int = LONG, *, keep_newlines: bool = False) ->
     text = value if isinstance(value, str) else ("" if value is None else str(value))
     head = text[:limit]
     if head.isprintable():
-        shown, consumed = head, len(head)
-    else:
-        pieces: list[str] = []
-        size = consumed = 0
-        for ch in head:
-            piece = "\n" if keep_newlines and ch == "\n" else _visible_char(ch)
-            if size + len(piece) > limit:
-                break
-            pieces.append(piece)
-            size += len(piece)
-            consumed += 1
-        shown = "".join(pieces)
-    rest = len(text) - consumed
-    if rest > 0:
-        shown += f"… ({rest:,} more characters)"
-    return shown
+        return bounded(text, limit, _MORE)
+
+    def shown(ch: str) -> str:
+        return "\n" if keep_newlines and ch == "\n" else _visible_char(ch)
+
+    # A character spelled out takes several: keep as many as fit in ``limit`` once shown.
+    fits = width = 0
+    for ch in head:
+        width += len(shown(ch))
+        if width > limit:
+            break
+        fits += 1
+    return "".join(map(shown, bounded(text, fits, _MORE)))  # the note itself is printable
 
 
 def _time(event_time: str) -> tuple[str, str]:
@@ -280,14 +281,7 @@ def digest_view(alert: Alert, rows: int, limit: int = SHORT) -> DigestView:
 
 
 def _one_line(text: str, limit: int) -> str:
-    cleaned = " ".join(visible(text, limit + 50).split())
-    if len(cleaned) <= limit:
-        return cleaned
-    cut = cleaned[: limit - 3]
-    space = cut.rfind(" ")
-    if space > len(cut) - 20:  # end on a whole word when one ends nearby
-        cut = cut[:space]
-    return cut.rstrip() + "..."
+    return clip(one_line(visible(text, limit + 50)), limit, "...", whole_words=True)
 
 
 def subject_line(alert: Alert, limit: int = SUBJECT_LIMIT) -> str:

@@ -9,6 +9,7 @@ from trailguard.core.event_types import Finding
 from trailguard.services.alerts import Alert
 from trailguard.services.links import console_link, mitre_url
 from trailguard.services.rendering.view import json_size, most_severe_first, subject_line
+from trailguard.utils.text import bounded
 
 WEBHOOK_STRING_LIMIT = 4096
 WEBHOOK_PAYLOAD_LIMIT = 256 * 1024
@@ -17,9 +18,7 @@ WEBHOOK_PAYLOAD_LIMIT = 256 * 1024
 def _bounded(value: Any, limit: int) -> Any:
     """Strings cut visibly at ``limit``; containers walked. The values stay otherwise as recorded."""
     if isinstance(value, str):
-        if len(value) <= limit:
-            return value
-        return value[:limit] + f"… [truncated: {len(value) - limit:,} more characters]"
+        return bounded(value, limit, "… [truncated: {:,} more characters]")
     if isinstance(value, Mapping):
         return {_bounded(str(key), 200): _bounded(item, limit) for key, item in list(value.items())[:100]}
     if isinstance(value, list | tuple):
