@@ -81,6 +81,8 @@ IAM_NAME = Pattern(r"[\w+=,.@-]{1,128}")
 LAMBDA_NAME = Pattern(r"[A-Za-z0-9_-]{1,140}")
 LAMBDA_LAYER_VERSION = Pattern(r"([A-Za-z0-9_-]{1,140}):(\d{1,10})")
 RDS_NAME = Pattern(r"[A-Za-z][A-Za-z0-9-]{0,254}")
+DYNAMODB_TABLE_NAME = Pattern(r"[A-Za-z0-9_.-]{3,255}")
+SES_CONFIGURATION_SET = Pattern(r"[A-Za-z0-9_-]{1,64}")
 KMS_KEY_ID = Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 
 

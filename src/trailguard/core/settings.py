@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from trailguard.core.aws_ids import ACCOUNT_ID
+from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME
 from trailguard.core.base_handler import PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
@@ -363,8 +362,6 @@ def _parse_max_individual(raw: Any) -> int:
     return value
 
 
-# DynamoDB's own rule for table names.
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MAX_TTL_DAYS = 3650
 MAX_QUIET_SECONDS = 30 * 24 * 3600
 
@@ -373,7 +370,7 @@ def _parse_table_name(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ConfigError(f"expected a DynamoDB table name, got {raw!r}")
     name = raw.strip()
-    if name and not _TABLE_NAME.match(name):
+    if name and not DYNAMODB_TABLE_NAME.fullmatch(name):
         raise ConfigError(f"{name!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
     return name
 
