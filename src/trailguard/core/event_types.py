@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.aws_ids import arn_partition
-from trailguard.core.console import Console
 from trailguard.core.enums import FindingKind, Severity
+
+if TYPE_CHECKING:
+    from trailguard.core.console import Console
 
 PathKey = str | int
 
@@ -348,6 +350,8 @@ class Finding(NamedTuple):
     @property
     def console(self) -> Console:
         """The AWS console of the finding's partition (from its resource's or caller's ARN) and region."""
+        from trailguard.core.console import Console  # only findings that are shown need it
+
         return Console(self.region, self.resource.arn, self.actor.arn)
 
     @property
