@@ -2,9 +2,10 @@
 
 Everything checked here comes from an event or a configuration file, so every pattern is ASCII-only:
 without ``re.ASCII``, ``\\d`` also matches Arabic-Indic and fullwidth digits, and a region
-``eu-west-`` with an Arabic-Indic one once became a console host. Patterns are compiled on first use: this module is on
-the Lambda's cold path (the engine's types import it), and most of them serve a rule or an alert
-link that may never run; compiling all of them at import would cost about 2 ms.
+``eu-west-`` with an Arabic-Indic one once became a console host. Patterns are compiled on first
+use: this module is on the Lambda's cold path (settings and the engine's types import it), and most
+of its patterns serve a rule or an alert link that may never run; compiling all of them at import
+would cost about 2 ms.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import re
 
 # The parts ARN patterns are built from, so each idea has one definition.
 PARTITION_PART = r"aws(?:-[a-z]+)*"  # aws, aws-cn, aws-us-gov, aws-iso-b, ...
-REGION_PART = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"  # eu-west-1, us-gov-east-1, cn-north-1, ...
 ACCOUNT_PART = r"\d{12}"
 # A region as ARNs hold it, for reading them: lenient on purpose, so that a rule does not lose a
 # resource in a region REGION does not know (``eusc-de-east-1`` is not one). Only REGION decides
@@ -48,7 +48,7 @@ class Pattern:
 
 
 # Use ``fullmatch`` on these: a region, an account id, an event id, a partition.
-REGION = Pattern(REGION_PART)
+REGION = Pattern(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")  # eu-west-1, us-gov-east-1, cn-north-1, ...
 ACCOUNT_ID = Pattern(ACCOUNT_PART)
 # CloudTrail writes UUIDs; the bound only keeps a hostile one out of URLs.
 EVENT_ID = Pattern(r"[A-Za-z0-9-]{1,128}")
