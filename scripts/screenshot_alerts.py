@@ -21,7 +21,7 @@ from pathlib import Path
 from trailguard.cli import scan
 from trailguard.core.settings import Settings
 from trailguard.services.alerts import Alert
-from trailguard.services.rendering import render_email
+from trailguard.services.rendering.email import render_email
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "chromium")

@@ -14,7 +14,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels.folder import FolderChannel, file_stem
-from trailguard.services.rendering import render_email
+from trailguard.services.rendering.email import render_email
 
 from .test_channels_http import HOSTILE, LOW, NORMAL
 

@@ -23,7 +23,7 @@ from trailguard.services.alerts import Alert
 from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels.ses_email import SesEmailChannel
 from trailguard.services.notification_service import NotificationService
-from trailguard.services.rendering import render_email
+from trailguard.services.rendering.email import render_email
 from trailguard.services.retry import RetryPolicy
 from trailguard.utils.aws_helpers import AwsClients
 

@@ -28,7 +28,7 @@ from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels.smtp_email import SmtpEmailChannel
 from trailguard.services.email_message import addr_spec, build_message, header_text
 from trailguard.services.notification_service import NotificationService
-from trailguard.services.rendering import render_email
+from trailguard.services.rendering.email import render_email
 from trailguard.services.retry import RetryPolicy
 from trailguard.services.secrets import SecretCache
 from trailguard.utils.aws_helpers import AwsClients

@@ -19,7 +19,7 @@ from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels import sns as sns_module
 from trailguard.services.channels.sns import SnsChannel
 from trailguard.services.notification_service import NotificationService
-from trailguard.services.rendering import render_sns
+from trailguard.services.rendering.sns import render_sns
 from trailguard.services.retry import RetryPolicy
 from trailguard.utils.aws_helpers import AwsClients
 

@@ -26,7 +26,9 @@ from trailguard.services.alerts import Alert
 from trailguard.services.channels import Channel, ChannelContext, build_channel
 from trailguard.services.http_post import HttpError, json_body, post, redact
 from trailguard.services.notification_service import NotificationService
-from trailguard.services.rendering import render_slack, render_teams, render_webhook
+from trailguard.services.rendering.slack import render_slack
+from trailguard.services.rendering.teams import render_teams
+from trailguard.services.rendering.webhook import render_webhook
 from trailguard.services.retry import RetryPolicy
 from trailguard.utils.aws_helpers import AwsClients
 

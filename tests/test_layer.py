@@ -349,7 +349,7 @@ def test_packaged_source_runs_from_the_layer(layers: dict[str, BuiltLayer], tmp_
         from trailguard.core.settings import Settings
         from trailguard.examples import example_records
         from trailguard.services.alerts import Alert
-        from trailguard.services.rendering import render_email
+        from trailguard.services.rendering.email import render_email
 
         event = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
         findings = Engine(Settings.load(env={}), lazy=True).evaluate(event["detail"])

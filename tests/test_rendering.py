@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import json
 import re
 import subprocess
@@ -23,20 +24,15 @@ import pytest
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import Actor, Finding, Resource
 from trailguard.examples import example_findings
-from trailguard.services import rendering
 from trailguard.services.alerts import Alert
 from trailguard.services.http_post import json_body
-from trailguard.services.links import cloudtrail_url, console_link, finding_links, mitre_url
-from trailguard.services.rendering import (
-    EmailContent,
-    render_email,
-    render_slack,
-    render_sns,
-    render_teams,
-    render_webhook,
-    subject_line,
-    visible,
-)
+from trailguard.services.links import console_link, finding_links, mitre_url
+from trailguard.services.rendering.email import DIGEST_EMAIL_ROWS, EmailContent, render_email
+from trailguard.services.rendering.slack import SLACK_PAYLOAD_BUDGET, render_slack
+from trailguard.services.rendering.sns import render_sns
+from trailguard.services.rendering.teams import TEAMS_PAYLOAD_LIMIT, render_teams
+from trailguard.services.rendering.view import SUBJECT_LIMIT, subject_line, view_of, visible
+from trailguard.services.rendering.webhook import WEBHOOK_PAYLOAD_LIMIT, WEBHOOK_STRING_LIMIT, render_webhook
 
 from .conftest import DATA_DIR
 
@@ -198,7 +194,7 @@ def check_html(html: str) -> Page:
 
 def check_subject(subject: str) -> None:
     assert "\r" not in subject and "\n" not in subject
-    assert 0 < len(subject) <= rendering.SUBJECT_LIMIT
+    assert 0 < len(subject) <= SUBJECT_LIMIT
     assert all(ch.isprintable() for ch in subject), [ch for ch in subject if not ch.isprintable()]
     message = EmailMessage()
     # Encoded as a whole, as the email channels write it: event text that looks like an encoded word
@@ -242,7 +238,7 @@ def slack_unescape(text: str) -> str:
 def check_slack(payload: dict[str, Any]) -> None:
     body = json_body(payload)
     assert json.loads(body) == payload
-    assert len(body) <= rendering.SLACK_PAYLOAD_BUDGET
+    assert len(body) <= SLACK_PAYLOAD_BUDGET
     attachment = payload["attachments"][0]
     assert re.fullmatch(r"#[0-9a-f]{6}", attachment["color"])
     blocks = attachment["blocks"]
@@ -310,7 +306,7 @@ def teams_unescape(text: str) -> str:
 def check_teams(payload: dict[str, Any]) -> None:
     body = json_body(payload)
     assert json.loads(body) == payload
-    assert len(body) <= rendering.TEAMS_PAYLOAD_LIMIT
+    assert len(body) <= TEAMS_PAYLOAD_LIMIT
     assert payload["type"] == "message"
     [attachment] = payload["attachments"]
     assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
@@ -340,11 +336,11 @@ def _actions(node: Any) -> Iterator[dict[str, Any]]:
 
 def check_webhook(payload: dict[str, Any]) -> dict[str, Any]:
     body = json_body(payload)
-    assert len(body) <= rendering.WEBHOOK_PAYLOAD_LIMIT
+    assert len(body) <= WEBHOOK_PAYLOAD_LIMIT
     decoded = json.loads(body)
     assert decoded["source"] == "trailguard" and decoded["version"] == 1
     for text in strings_in(decoded):
-        assert len(text) <= rendering.WEBHOOK_STRING_LIMIT + 60
+        assert len(text) <= WEBHOOK_STRING_LIMIT + 60
     for finding in decoded["findings"]:
         for url in (finding["links"]["console"], finding["links"]["cloudtrail"], finding["links"]["mitre"]):
             if url:
@@ -432,7 +428,7 @@ def test_the_subject_says_severity_what_and_where() -> None:
     )
     assert subject_line(Alert((BASE,), test=True)).startswith("[TEST] [CRITICAL] Security group sg-0c4e1f9a2b7d83e15")
     long = subject_line(Alert((BASE._replace(summary="word " * 100),)))
-    assert len(long) <= rendering.SUBJECT_LIMIT and long.endswith("word... | 111122223333 eu-west-1")
+    assert len(long) <= SUBJECT_LIMIT and long.endswith("word... | 111122223333 eu-west-1")
     for alert in (Alert((BASE,)), Alert((BASE._replace(summary="word " * 100),))):
         assert subject_line(alert).isascii()
         message = EmailMessage()
@@ -502,7 +498,7 @@ def test_the_html_email_tells_who_did_what_where_and_how_to_fix_it() -> None:
 def test_the_plain_text_alternative_has_the_same_content() -> None:
     content = render_email(Alert((BASE,)))
     page = Page(content.html)
-    for fact in rendering.view_of(BASE).facts:
+    for fact in view_of(BASE).facts:
         assert fact.value in content.text and fact.value in page.visible_text
     for link in finding_links(BASE):
         assert link.url in content.text
@@ -548,7 +544,7 @@ def test_a_burst_digest_stays_within_every_channels_limits() -> None:
     alert = Alert(findings, digest=True)
     content = render_email(alert)
     text = check_html(content.html).visible_text
-    assert f"and {1500 - rendering.DIGEST_EMAIL_ROWS} more findings not listed" in text
+    assert f"and {1500 - DIGEST_EMAIL_ROWS} more findings not listed" in text
     slack = render_slack(alert)
     check_slack(slack)
     assert any("more findings not shown" in t for t in strings_in(slack))
@@ -668,10 +664,85 @@ def test_console_links_by_resource_type(case: dict[str, Any]) -> None:
         assert link is not None and (link.url, link.label) == (case["url"], case["label"])
 
 
-def test_cloudtrail_and_mitre_links_are_built_from_valid_parts_only() -> None:
-    assert cloudtrail_url(BASE) == BASE.cloudtrail_url
-    assert cloudtrail_url(BASE._replace(region="eu-west-1.evil.example")) == ""
-    assert cloudtrail_url(BASE._replace(event_id="x/../../y?z")) == ""
+def _stop_logging(region: str, event_id: str, partition: str = "aws") -> dict[str, Any]:
+    document = json.loads((ROOT / "tests/events/cloudtrail/stop_logging.json").read_text(encoding="utf-8"))
+    text = json.dumps(document["record"]).replace("arn:aws:", f"arn:{partition}:").replace("eu-west-1", region)
+    record: dict[str, Any] = json.loads(text)
+    record["eventID"] = event_id
+    return record
+
+
+def _alert_cloudtrail_links(finding: Finding) -> set[str]:
+    """Every CloudTrail event link the alerts for ``finding`` carry, in every channel."""
+    alert = Alert((finding,))
+    page = Page(render_email(alert).html)
+    links = {value for _, name, value in page.attributes if name == "href" and "/events/" in value}
+    slack = render_slack(alert)["attachments"][0]["blocks"]
+    links |= {e["url"] for b in slack if b["type"] == "actions" for e in b["elements"] if "/events/" in e["url"]}
+    card = render_teams(alert)["attachments"][0]["content"]
+    links |= {action["url"] for action in card.get("actions", []) if "/events/" in action["url"]}
+    [entry] = render_webhook(alert)["findings"]
+    links |= {url for url in (entry["cloudtrail_url"], entry["links"]["cloudtrail"]) if url}
+    return links
+
+
+EVENT = "0a6e1c52-1f0b-4c2d-9a5e-2b7d1e4f6a01"
+
+
+@pytest.mark.parametrize(
+    ("region", "event_id", "partition", "expected"),
+    [
+        pytest.param(
+            "eu-west-1",
+            EVENT,
+            "aws",
+            f"https://eu-west-1.console.aws.amazon.com/cloudtrailv2/home?region=eu-west-1#/events/{EVENT}",
+            id="aws",
+        ),
+        pytest.param(
+            "cn-north-1",
+            EVENT,
+            "aws-cn",
+            f"https://console.amazonaws.cn/cloudtrailv2/home?region=cn-north-1#/events/{EVENT}",
+            id="china",
+        ),
+        pytest.param(
+            "us-gov-west-1",
+            EVENT,
+            "aws-us-gov",
+            f"https://console.amazonaws-us-gov.com/cloudtrailv2/home?region=us-gov-west-1#/events/{EVENT}",
+            id="govcloud",
+        ),
+        pytest.param("eu-west-1.evil.example", EVENT, "aws", "", id="host-in-region"),
+        pytest.param("evil.example/", EVENT, "aws", "", id="slash-in-region"),
+        pytest.param("eu-west-\u0661", EVENT, "aws", "", id="arabic-digit"),
+        pytest.param("", EVENT, "aws", "", id="no-region"),
+        pytest.param("eu-west-1", "x/../../y?z", "aws", "", id="path-in-id"),
+        pytest.param("eu-west-1", "0a6e1c52#@evil.example", "aws", "", id="fragment-in-id"),
+        pytest.param("eu-west-1", "", "aws", "", id="no-id"),
+        pytest.param("eu-west-1", "a" * 129, "aws", "", id="long-id"),
+    ],
+)
+def test_the_json_output_and_every_alert_give_the_same_cloudtrail_link(
+    tmp_path: Path, region: str, event_id: str, partition: str, expected: str
+) -> None:
+    """One builder (core.console): `scan --format json` and the alerts agree, and a region or event id
+    that does not look like AWS's gives no link in either."""
+    from trailguard.cli import main as cli
+    from trailguard.core.engine import Engine
+    from trailguard.core.settings import Settings
+
+    record = _stop_logging(region, event_id, partition)
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [record]}), encoding="utf-8")
+    out = io.StringIO()
+    cli(["scan", str(tmp_path / "trail.json"), "--format", "json"], stdout=out, stderr=io.StringIO())
+    [scanned] = json.loads(out.getvalue())
+    [finding] = Engine(Settings()).evaluate(record)
+    assert scanned["cloudtrail_url"] == finding.cloudtrail_url == expected
+    assert _alert_cloudtrail_links(finding) == ({expected} if expected else set())
+
+
+def test_mitre_links_are_built_from_valid_parts_only() -> None:
     assert mitre_url("T1562") == "https://attack.mitre.org/techniques/T1562/"
     assert mitre_url("T1562.007") == "https://attack.mitre.org/techniques/T1562/007/"
     assert mitre_url("javascript:alert(1)") == mitre_url("T1562/../../evil") == ""
@@ -681,7 +752,7 @@ def test_cloudtrail_and_mitre_links_are_built_from_valid_parts_only() -> None:
 
 
 def test_templates_are_shipped_as_package_data() -> None:
-    templates = Path(rendering.__file__).parent / "templates"
+    templates = ROOT / "src/trailguard/services/templates"
     names = {p.name for p in templates.iterdir() if not p.name.startswith(".")}
     assert {"finding.html", "finding.txt", "digest.html", "digest.txt"} <= names
     assert all(p.is_file() for p in templates.iterdir()), "the package-data glob covers files, not subfolders"
@@ -692,12 +763,42 @@ def test_templates_are_shipped_as_package_data() -> None:
 def test_jinja_is_loaded_on_first_render_only_and_once() -> None:
     script = (
         "import sys\n"
-        "import trailguard.services.notification_service\n"
+        "from trailguard.services.rendering import email\n"
         "assert 'jinja2' not in sys.modules, 'jinja2 imported with the module'\n"
-        "from trailguard.services import rendering\n"
-        "assert rendering._ENVIRONMENT is None\n"
-        "env = rendering.environment()\n"
-        "assert rendering.environment() is env and 'jinja2' in sys.modules\n"
+        "assert email._ENVIRONMENT is None\n"
+        "env = email.environment()\n"
+        "assert email.environment() is env and 'jinja2' in sys.modules\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+RENDERERS = ("view", "email", "slack", "teams", "webhook", "sns")
+
+
+@pytest.mark.parametrize(
+    ("module", "renderers"),
+    [
+        ("trailguard.services.notification_service", set()),
+        ("trailguard.services.channels", set()),
+        ("trailguard.services.channels.slack", {"view", "slack"}),
+        ("trailguard.services.channels.teams", {"view", "teams"}),
+        ("trailguard.services.channels.webhook", {"view", "webhook"}),
+        ("trailguard.services.channels.sns", {"view", "email", "sns"}),  # SNS sends the plain-text email body
+        ("trailguard.services.channels.folder", {"view", "email"}),
+        ("trailguard.services.channels.smtp_email", {"view", "email"}),
+        ("trailguard.services.channels.ses_email", {"view", "email"}),
+    ],
+)
+def test_each_channel_imports_only_its_own_renderer(module: str, renderers: set[str]) -> None:
+    """Importing a channel loads its format alone; the notification service loads none (nor Jinja2)."""
+    script = (
+        "import json, sys\n"
+        f"import {module}\n"
+        f"print(json.dumps([[m for m in {RENDERERS!r} if 'trailguard.services.rendering.' + m in sys.modules],"
+        " 'jinja2' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    loaded, jinja = json.loads(done.stdout)
+    assert set(loaded) == renderers
+    assert not jinja, "Jinja2 loads when an email is rendered, not when a channel is imported"

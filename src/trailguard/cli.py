@@ -27,6 +27,7 @@ from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.settings import Settings
 from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
+from trailguard.utils.text import clip, one_line
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -185,8 +186,7 @@ def _severity_label(severity: Severity, colour: bool) -> str:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())  # event text may carry newlines and tabs
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    return clip(one_line(text), width)  # event text may carry newlines and tabs
 
 
 def format_table(findings: Sequence[Finding], colour: bool, width: int) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from trailguard.utils.text import clip
+
 CLOUDTRAIL_DETAIL_TYPE_SUFFIX = "via CloudTrail"
 PREVIEW_CHARS = 80
 NOT_A_RECORD = "not a CloudTrail record (no eventSource or eventName)"
@@ -51,8 +53,7 @@ def unwrap(value: Any, allow_envelope: bool = True) -> Unwrapped:
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
     """A bounded repr of a value taken from the input, for messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(repr(value), limit)
 
 
 def json_type(value: Any) -> str:

@@ -7,17 +7,17 @@ than raising on a missing key or an unexpected type.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trailguard.core.aws_ids import arn_partition
 from trailguard.core.enums import FindingKind, Severity
 
-PathKey = str | int
+if TYPE_CHECKING:
+    from trailguard.core.console import Console
 
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", re.ASCII)
-_EVENT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+PathKey = str | int
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -196,11 +196,8 @@ class CloudTrailEvent:
 
     @property
     def partition(self) -> str:
-        """``aws``, ``aws-cn`` or ``aws-us-gov``, read from the caller's ARN."""
-        parts = self.get_str("userIdentity", "arn").split(":", 2)
-        if len(parts) == 3 and parts[0] == "arn" and parts[1].startswith("aws"):
-            return parts[1]
-        return "aws"
+        """``aws``, ``aws-cn``, ``aws-us-gov``..., read from the caller's ARN."""
+        return arn_partition(self.get_str("userIdentity", "arn")) or "aws"
 
     def arn(self, service: str, resource: str, *, region: str | None = None, account: str | None = None) -> str:
         """An ARN in this event's partition, region and account; pass ``""`` for ARNs without one.
@@ -351,16 +348,17 @@ class Finding(NamedTuple):
         return "|".join((self.rule_id, self.resource.arn or self.resource.id, self.actor.arn))
 
     @property
+    def console(self) -> Console:
+        """The AWS console of the finding's partition (from its resource's or caller's ARN) and region."""
+        from trailguard.core.console import Console  # only findings that are shown need it
+
+        return Console(self.region, self.resource.arn, self.actor.arn)
+
+    @property
     def cloudtrail_url(self) -> str:
-        """The event in CloudTrail's console event history (empty when the record lacks an id)."""
-        # Region and event id come from the record: only well-formed ones may make a link, so an
-        # event cannot point the link at another host.
-        if not _REGION.fullmatch(self.region) or not _EVENT_ID.fullmatch(self.event_id):
-            return ""
-        return (
-            f"https://{self.region}.console.aws.amazon.com/cloudtrailv2/home"
-            f"?region={self.region}#/events/{self.event_id}"
-        )
+        """The event in CloudTrail's console event history; empty when the record's region or event
+        id is missing or malformed (they come from the event: a link must not lead to another host)."""
+        return self.console.cloudtrail_event(self.event_id)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready flat view; the keys are a stable output format (see README)."""

@@ -17,10 +17,10 @@ narrow either, because they let a caller through who is not who the condition se
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trailguard.core.aws_ids import ACCOUNT_ID, PRINCIPAL_ARN_ACCOUNT
 from trailguard.core.event_types import Hit, Resource
 
 if TYPE_CHECKING:
@@ -52,8 +52,6 @@ _STRING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "string
 _IP_OPERATORS = frozenset({"ipaddress"})
 _FOR_ANY_VALUE = "foranyvalue:"
 
-_ACCOUNT_IN_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):", re.ASCII)
-_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
 _WILDCARDS = frozenset("*?")
 
 
@@ -171,9 +169,9 @@ def principal_values(principal: Any, kinds: Iterable[str] = ("AWS",)) -> list[st
 def account_of_principal(principal: str) -> str:
     """The account id in ``123456789012`` or ``arn:aws:iam::123456789012:...``; else empty."""
     principal = principal.strip()
-    if _ACCOUNT_ID.match(principal):
+    if ACCOUNT_ID.fullmatch(principal):
         return principal
-    match = _ACCOUNT_IN_ARN.match(principal)
+    match = PRINCIPAL_ARN_ACCOUNT.match(principal)
     return match.group(1) if match else ""
 
 
@@ -189,7 +187,7 @@ def _arn_narrows(value: str) -> bool:
         return not _has_wildcard(value)
     account, resource = parts[4], parts[5]
     if account:
-        return bool(_ACCOUNT_ID.match(account))
+        return bool(ACCOUNT_ID.fullmatch(account))
     return bool(resource) and resource[0] not in _WILDCARDS
 
 
@@ -198,7 +196,7 @@ def _value_narrows(key: str, value: str) -> bool:
     if not value or not value.strip("*?"):
         return False
     if key in _ACCOUNT_KEYS:
-        return bool(_ACCOUNT_ID.match(value))
+        return bool(ACCOUNT_ID.fullmatch(value))
     if key in _ID_KEYS:
         return not _has_wildcard(value)
     if key == _ORG_PATHS_KEY:
@@ -288,7 +286,7 @@ def _condition_accounts(clauses: list[tuple[str, list[str]]]) -> list[str]:
         elif key in _ARN_KEYS:
             for value in values:
                 parts = value.split(":", 5)
-                if len(parts) == 6 and _ACCOUNT_ID.match(parts[4]):
+                if len(parts) == 6 and ACCOUNT_ID.fullmatch(parts[4]):
                     accounts.append(parts[4])
     return accounts
 

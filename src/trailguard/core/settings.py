@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME
 from trailguard.core.base_handler import PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
-_ACCOUNT_ID = re.compile(r"^\d{12}$", re.ASCII)
 
 # Imports users' rule modules (rule_modules): (entries, the directory relative paths start from) ->
 # the entries resolved. Installed by trailguard.custom_rules: core never runs a user's file itself.
@@ -299,7 +298,7 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
     accounts = []
     for value in _split(raw):
         text = value.strip() if isinstance(value, str) else ""
-        if not _ACCOUNT_ID.match(text):
+        if not ACCOUNT_ID.fullmatch(text):
             raise ConfigError(f"{value!r} is not a 12-digit AWS account id (quote it in TOML)")
         accounts.append(text)
     return tuple(accounts)
@@ -378,8 +377,6 @@ def _parse_max_individual(raw: Any) -> int:
     return value
 
 
-# DynamoDB's own rule for table names.
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 MAX_TTL_DAYS = 3650
 MAX_QUIET_SECONDS = 30 * 24 * 3600
 
@@ -388,7 +385,7 @@ def _parse_table_name(raw: Any) -> str:
     if not isinstance(raw, str):
         raise ConfigError(f"expected a DynamoDB table name, got {raw!r}")
     name = raw.strip()
-    if name and not _TABLE_NAME.match(name):
+    if name and not DYNAMODB_TABLE_NAME.fullmatch(name):
         raise ConfigError(f"{name!r} is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)")
     return name
 

@@ -9,10 +9,10 @@ spellings route.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
+from trailguard.core.aws_ids import ARN_ACCOUNT, LAMBDA_FUNCTION_ARN, LAMBDA_LAYER_ARN, LAMBDA_PARTIAL_ARN
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int
@@ -20,10 +20,6 @@ from trailguard.core.policy import account_of_principal
 
 SOURCE = "lambda.amazonaws.com"
 
-_FUNCTION_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):function:([^:]+)", re.ASCII)
-_PARTIAL_FUNCTION_ARN = re.compile(r"^(\d{12}):function:([^:]+)", re.ASCII)
-_LAYER_ARN = re.compile(r"^arn:(aws[a-z-]*):lambda:([a-z0-9-]+):(\d{12}):layer:([^:]+)", re.ASCII)
-_ARN_ACCOUNT = re.compile(r"^arn:[^:]*:[^:]*:[^:]*:(\d{12}):", re.ASCII)
 # Request parameters that identify the call rather than change the function.
 _IDENTIFYING_PARAMETERS = frozenset({"functionName", "revisionId", "fullyQualifiedArn", "dryRun"})
 
@@ -38,11 +34,11 @@ def _function(event: CloudTrailEvent) -> Resource:
     given = event.get_str("requestParameters", "functionName")
     arn = event.get_str("responseElements", "functionArn")
     name = ""
-    match = _FUNCTION_ARN.match(given)
+    match = LAMBDA_FUNCTION_ARN.match(given)
     if match:
         name = match.group(4)
         arn = arn or f"arn:{match.group(1)}:lambda:{match.group(2)}:{match.group(3)}:function:{name}"
-    elif partial := _PARTIAL_FUNCTION_ARN.match(given):
+    elif partial := LAMBDA_PARTIAL_ARN.match(given):
         name = partial.group(2)
         account = partial.group(1)
         arn = arn or f"arn:{event.partition}:lambda:{event.region}:{account}:function:{name}"
@@ -61,7 +57,7 @@ def _function(event: CloudTrailEvent) -> Resource:
 def _layer(event: CloudTrailEvent) -> Resource:
     given = event.get_str("requestParameters", "layerName")
     version = as_int(event.get("requestParameters", "versionNumber"))
-    match = _LAYER_ARN.match(given)
+    match = LAMBDA_LAYER_ARN.match(given)
     if match:
         name = match.group(4)
         base = f"arn:{match.group(1)}:lambda:{match.group(2)}:{match.group(3)}:layer:{name}"
@@ -141,7 +137,7 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
             )
             return
         # Narrowed to a source: fine unless that source belongs to an untrusted account.
-        arn_account = _ARN_ACCOUNT.match(source_arn) if specific_arn else None
+        arn_account = ARN_ACCOUNT.match(source_arn) if specific_arn else None
         narrowed_to = source_account or (arn_account.group(1) if arn_account else "")
         if not narrowed_to or ctx.is_trusted_account(narrowed_to, event):
             return

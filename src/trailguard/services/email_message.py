@@ -22,7 +22,8 @@ from email.utils import format_datetime, formataddr, getaddresses
 
 from trailguard.core.exceptions import ConfigError
 from trailguard.services.alerts import Alert
-from trailguard.services.rendering import EmailContent, render_email
+from trailguard.services.rendering.email import EmailContent, render_email
+from trailguard.utils.text import clip, one_line
 
 # The legacy (compat32) API: its Header class folds encoded words correctly; see _encoded().
 _WIRE = policy.compat32.clone(linesep="\r\n")
@@ -38,12 +39,9 @@ _ADDR_SPEC = re.compile(
 
 
 def header_text(value: str, limit: int = HEADER_LIMIT) -> str:
-    """One printable line: CR, LF, NUL, U+2028 and every other control or separator become spaces."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in value)
-    cleaned = " ".join(cleaned.split())
-    # Lone surrogates (legal in JSON, not in UTF-8) would make the message unencodable.
-    cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    """One printable line: CR, LF, NUL, U+2028, lone surrogates (which would make the message
+    unencodable) and every other control or separator become spaces."""
+    return clip(one_line(value, printable=True), limit)
 
 
 def _body_text(value: str) -> str:

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from trailguard import __version__
 from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.utils.text import clip, one_line
 
 if TYPE_CHECKING:
     from trailguard.services.channels.base import Options
@@ -276,8 +277,7 @@ def redact(text: str, url: str, hidden: Iterable[str] = ()) -> str:
 
 
 def _clean(text: str, limit: int) -> str:
-    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+    return clip(one_line(text, printable=True), limit)
 
 
 def _retry_after(value: str | None) -> float | None:

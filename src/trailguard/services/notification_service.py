@@ -21,31 +21,12 @@ from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, DeliveryError
 from trailguard.services.alerts import DEFAULT_MAX_INDIVIDUAL_ALERTS, Alert, group_alerts
 from trailguard.services.channels.base import Channel
-from trailguard.services.rendering import (
-    EmailContent,
-    render_email,
-    render_slack,
-    render_sns,
-    render_teams,
-    render_webhook,
-)
 from trailguard.services.retry import RetryPolicy, call_with_retry
 
 logger = logging.getLogger("trailguard.notify")
 DEFAULT_RETRY = RetryPolicy()
 
-__all__ = [
-    "ChannelOutcome",
-    "DeliveryReport",
-    "EmailContent",
-    "FindingDelivery",
-    "NotificationService",
-    "render_email",
-    "render_slack",
-    "render_sns",
-    "render_teams",
-    "render_webhook",
-]
+__all__ = ["ChannelOutcome", "DeliveryReport", "FindingDelivery", "NotificationService"]
 
 
 class ChannelOutcome(NamedTuple):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from trailguard.utils.text import one_line
+
 
 class AwsClients:
     """One boto3 client per (service, region), made on first use."""
@@ -42,5 +44,5 @@ def client_error_to_channel_error(exc: Any, where: str, transient_codes: frozens
     code = str(error.get("Code", "Unknown"))
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     transient = code in transient_codes or status >= 500 or status == 429
-    detail = " ".join(str(error.get("Message", "")).split())[:200]
+    detail = one_line(str(error.get("Message", "")))[:200]
     return ChannelError(f"{where} failed: {code}" + (f" ({detail})" if detail else ""), transient=transient)

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from trailguard.core.aws_ids import REGION
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
@@ -72,6 +73,13 @@ class Options:
         if not items and default is None:
             raise self._error(key, "must not be empty")
         return items
+
+    def region(self, key: str, default: str) -> str:
+        """An AWS region name, such as ``eu-west-1``."""
+        value = self.text(key, default=default)
+        if not REGION.fullmatch(value):
+            raise self._error(key, f"must be an AWS region such as eu-west-1, got {value!r}")
+        return value
 
     def integer(self, key: str, default: int, minimum: int = 0, maximum: int = 2**31) -> int:
         self.used.add(key)

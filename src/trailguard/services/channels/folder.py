@@ -20,7 +20,7 @@ from pathlib import Path
 from trailguard.core.exceptions import ChannelError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.rendering import EmailContent, render_email
+from trailguard.services.rendering.email import EmailContent, render_email
 
 SENDER = "trailguard <trailguard@trailguard.invalid>"
 _MAX_COUNTER = 10_000

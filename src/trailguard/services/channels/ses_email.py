@@ -11,17 +11,15 @@ missing permissions or a paused account are permanent.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from trailguard.core.aws_ids import SES_CONFIGURATION_SET
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import build_message, check_address, message_bytes, message_id
 from trailguard.utils.aws_helpers import client_error_to_channel_error
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
-_CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TRANSIENT_CODES = frozenset(
     {
         "TooManyRequestsException",
@@ -44,11 +42,9 @@ class SesEmailChannel(Channel):
         where = options.where
         self.sender = check_address(options.text("sender"), f"{where}: sender")
         self.recipients = tuple(check_address(value, f"{where}: recipients") for value in options.texts("recipients"))
-        self.region = options.text("region", default=context.aws.region)
-        if not _REGION.fullmatch(self.region):
-            raise ConfigError(f"{where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.region = options.region("region", default=context.aws.region)
         self.configuration_set = options.text("configuration_set", default="")
-        if self.configuration_set and not _CONFIGURATION_SET.fullmatch(self.configuration_set):
+        if self.configuration_set and not SES_CONFIGURATION_SET.fullmatch(self.configuration_set):
             raise ConfigError(
                 f"{where}: configuration_set: must be an SES configuration set name "
                 f"(letters, digits, _ and -), got {self.configuration_set!r}"

@@ -1,4 +1,4 @@
-"""Slack incoming webhooks: a Block Kit message built by ``rendering.render_slack``.
+"""Slack incoming webhooks: a Block Kit message built by ``rendering.slack.render_slack``.
 
 Options: ``webhook_url``, or ``webhook_secret_id`` naming a Secrets Manager secret that holds the
 URL (plain text, or JSON ``{"url": "..."}``); ``timeout`` in seconds (default 10). Slack answers
@@ -12,7 +12,7 @@ from __future__ import annotations
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.http_post import DEFAULT_TIMEOUT, UrlSource, json_body, post_to
-from trailguard.services.rendering import render_slack
+from trailguard.services.rendering.slack import render_slack
 
 
 class SlackChannel(Channel):

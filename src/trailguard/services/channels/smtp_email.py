@@ -28,10 +28,10 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import addr_spec, build_message, check_address, message_bytes, message_id
+from trailguard.utils.text import one_line
 
 logger = logging.getLogger("trailguard.channels.smtp")
 
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _AUTH_INVALID = 535
 _REPLY_TEXT_LIMIT = 200
@@ -58,9 +58,7 @@ class SmtpEmailChannel(Channel):
         self.sender = check_address(options.text("sender"), f"{where}: sender")
         self.recipients = tuple(check_address(value, f"{where}: recipients") for value in options.texts("recipients"))
         self.secret_id = options.text("secret_id")
-        self.region = options.text("region", default=context.aws.region)
-        if not _REGION.fullmatch(self.region):
-            raise ConfigError(f"{where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.region = options.region("region", default=context.aws.region)
         self.host = options.text("host", default=f"email-smtp.{self.region}.amazonaws.com")
         if not _HOST.fullmatch(self.host):
             raise ConfigError(f"{where}: host: must be a host name or address, got {self.host!r}")
@@ -230,8 +228,7 @@ class SmtpEmailChannel(Channel):
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         for secret in (credentials.username, credentials.password):
             text = text.replace(secret, "<redacted>")
-        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-        return text[:_REPLY_TEXT_LIMIT]
+        return one_line(text, printable=True)[:_REPLY_TEXT_LIMIT]
 
     def describe(self) -> str:
         return f"{super().describe()} ({self.host}:{self.port})"

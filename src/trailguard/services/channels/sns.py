@@ -1,4 +1,4 @@
-"""An SNS topic: the plain-text alert (``rendering.render_sns``), for email, SMS, SQS or Lambda subscribers.
+"""An SNS topic: the plain-text alert (``rendering.sns.render_sns``), for email, SMS, SQS or Lambda subscribers.
 
 Options: ``topic_arn`` (required); ``region`` (default: the ARN's). Every message carries the
 attributes ``severity`` (``HIGH``...) and ``rule_id`` (for a digest, the distinct rule ids joined
@@ -13,17 +13,16 @@ parameter are permanent.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
+from trailguard.core.aws_ids import SNS_TOPIC_ARN
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
-from trailguard.services.rendering import render_sns
+from trailguard.services.rendering.sns import printable_ascii, render_sns
 from trailguard.utils.aws_helpers import client_error_to_channel_error
+from trailguard.utils.text import clip_bytes, one_line
 
-_TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?", re.ASCII)
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+", re.ASCII)
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
 _MAX_MESSAGE_BYTES = 250 * 1024
 _MAX_SUBJECT = 100
@@ -46,18 +45,12 @@ _TRANSIENT_CODES = frozenset(
 
 def _subject(text: str) -> str:
     """SNS rejects non-ASCII, control characters and empty subjects: keep printable ASCII only."""
-    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in text)
-    cleaned = " ".join(cleaned.split())[:_MAX_SUBJECT]
-    return cleaned or "trailguard alert"
+    return one_line(printable_ascii(text))[:_MAX_SUBJECT] or "trailguard alert"
 
 
 def _message(text: str) -> str:
     # Event text may hold lone surrogates (valid in JSON, not in UTF-8): the request could not be encoded.
-    data = text.encode("utf-8", "replace")
-    if len(data) <= _MAX_MESSAGE_BYTES:
-        return data.decode("utf-8")
-    room = _MAX_MESSAGE_BYTES - len(_TRUNCATED.encode("utf-8"))
-    return data[:room].decode("utf-8", "ignore") + _TRUNCATED
+    return clip_bytes(text, _MAX_MESSAGE_BYTES, _TRUNCATED)
 
 
 class SnsChannel(Channel):
@@ -66,15 +59,13 @@ class SnsChannel(Channel):
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
         self.topic_arn = options.text("topic_arn")
-        match = _TOPIC_ARN.fullmatch(self.topic_arn)
+        match = SNS_TOPIC_ARN.fullmatch(self.topic_arn)
         if not match:
             raise ConfigError(
                 f"{options.where}: topic_arn: must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), "
                 f"got {self.topic_arn!r}"
             )
-        self.region = options.text("region", default=match["region"])
-        if not _REGION.fullmatch(self.region):
-            raise ConfigError(f"{options.where}: region: must be an AWS region such as eu-west-1, got {self.region!r}")
+        self.region = options.region("region", default=match["region"])
         self.fifo = self.topic_arn.endswith(".fifo")
 
     def send(self, alert: Alert) -> str:

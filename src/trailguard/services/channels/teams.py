@@ -1,6 +1,6 @@
 """Microsoft Teams through a Workflows webhook ("Post to a channel when a webhook request is received").
 
-The payload is a message with one Adaptive Card, built by ``rendering.render_teams``. Options:
+The payload is a message with one Adaptive Card, built by ``rendering.teams.render_teams``. Options:
 ``webhook_url``, or ``webhook_secret_id`` naming a Secrets Manager secret that holds the URL (plain
 text, or JSON ``{"url": "..."}``); ``timeout`` in seconds (default 10). Workflows answers 202
 (or 200). A Workflows URL carries its signature in the query string (``sig=...``): only the host is
@@ -12,7 +12,7 @@ from __future__ import annotations
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.http_post import DEFAULT_TIMEOUT, UrlSource, json_body, post_to
-from trailguard.services.rendering import render_teams
+from trailguard.services.rendering.teams import render_teams
 
 
 class TeamsChannel(Channel):

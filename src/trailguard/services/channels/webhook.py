@@ -1,4 +1,4 @@
-"""Generic webhook: the alert as JSON (``rendering.render_webhook``), POSTed to any https URL.
+"""Generic webhook: the alert as JSON (``rendering.webhook.render_webhook``), POSTed to any https URL.
 
 Options:
 
@@ -42,7 +42,7 @@ from trailguard.core.exceptions import ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.http_post import DEFAULT_TIMEOUT, HttpError, HttpResponse, UrlSource, json_body, post_to
-from trailguard.services.rendering import render_webhook
+from trailguard.services.rendering.webhook import render_webhook
 
 SIGNATURE_HEADER = "X-Trailguard-Signature"
 TIMESTAMP_HEADER = "X-Trailguard-Timestamp"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from trailguard.services.stores.base import StoreError
-from trailguard.utils.text import bounded
+from trailguard.utils.text import bounded, one_line
 
 if TYPE_CHECKING:
     from trailguard.utils.aws_helpers import AwsClients
@@ -134,7 +134,7 @@ class Table:
             if code == _CONDITION_FAILED:
                 raise ConditionFailed(exc.response.get("Item") or {}) from None
             # AWS's message says what was wrong with the request; it never holds a credential.
-            message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())[:300]
+            message = one_line(str(exc.response.get("Error", {}).get("Message", "")))[:300]
             raise StoreError(
                 f"DynamoDB {operation} on table {self.table_name} failed: {code}" + (f" ({message})" if message else "")
             ) from None
