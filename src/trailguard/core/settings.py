@@ -293,10 +293,13 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
 def _parse_rule_ids(raw: Any) -> tuple[str, ...]:
     from trailguard.core.base_handler import REGISTRY
 
+    # Checked against the ids the registry knows without importing a rule module (the manifest's,
+    # and rules registered so far): importing them all would cost the Lambda's cold start.
+    known = REGISTRY.known_ids()
     ids = []
     for value in _split(raw):
         text = str(value).strip()
-        if not any(fnmatch.fnmatchcase(rule.id, text) for rule in REGISTRY.all()):
+        if not any(fnmatch.fnmatchcase(rule_id, text) for rule_id in known):
             raise ConfigError(f"{text!r} matches no rule id (see `trailguard rules`)")
         ids.append(text)
     return tuple(ids)
