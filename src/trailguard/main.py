@@ -40,14 +40,13 @@ error then fails that event, which AWS retries; check it before deploying with
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
-from trailguard.core.settings import EMAIL_SHORTCUT, ENV_PREFIX, Settings
+from trailguard.core.settings import Settings
 from trailguard.utils import logger
 
 if TYPE_CHECKING:
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
 # Without a Lambda context (tests, local runs): claims last as long as the longest invocation.
 DEFAULT_REMAINING_SECONDS = 900.0
 FOLDED_DETAIL = "Folded repeats"
-CHANNELS_ENV = ENV_PREFIX + "CHANNELS"
 
 # Event outcomes, worst first: the event's outcome is the worst of its findings'.
 _OUTCOME_ORDER = ("failed", "in_flight", "delivered", "quiet", "unrouted", "deduplicated")
@@ -69,10 +67,10 @@ class _Container:
     """What one Lambda container keeps between invocations, each part built on first use."""
 
     def __init__(self) -> None:
-        # The engine's settings without the channels from the environment: validating those imports
-        # the channel modules (smtplib, email, logging...), which only an event with findings needs.
-        # They are loaded, with everything else again, in ``notifier``.
-        self.settings = Settings.load(env=_without_channels(os.environ))
+        # Loaded once. The channel tables stay plain data until ``notifier`` builds (and validates)
+        # them: that imports the channel modules (smtplib, email, logging...), which only an event
+        # with findings needs.
+        self.settings = Settings.load()
         self.engine = Engine(self.settings, lazy=True)
         self._context: ChannelContext | None = None
         self._notifier: NotificationService | None = None
@@ -96,12 +94,13 @@ class _Container:
     def notifier(self) -> NotificationService | None:
         """The notification service, or None when no channel is configured (findings are only logged)."""
         if not self._notifier_ready:
-            configured = Settings.load().channels  # raises ConfigError naming the bad key
+            configured = self.settings.channels
             if configured:
                 from trailguard.services.channels import build_channels
                 from trailguard.services.notification_service import NotificationService
 
-                channels = build_channels(configured, self.channel_context())
+                # Raises ConfigError naming where the channels were set, the entry and the key.
+                channels = build_channels(configured, self.channel_context(), self.settings.origin("channels"))
                 self._notifier = NotificationService(channels, max_individual=self.settings.max_individual_alerts)
                 logger.info("channels ready", channels=[channel.describe() for channel in channels])
             else:
@@ -121,11 +120,6 @@ class _Container:
                 history_ttl_days=self.settings.history_ttl_days,
             )
         return self._store
-
-
-def _without_channels(environ: Mapping[str, str]) -> dict[str, str]:
-    skipped = {CHANNELS_ENV, *EMAIL_SHORTCUT}
-    return {name: value for name, value in environ.items() if name not in skipped}
 
 
 _container: _Container | None = None
