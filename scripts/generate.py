@@ -6,6 +6,7 @@
 - src/trailguard/data/examples.jsonl: one real-shaped record per rule (`render`, `send-test`);
 - README.md: the rule table, and the configuration table from the settings' FIELDS, between their
   markers;
+- docs/rules.md: the project's rule catalogue (severity, events, what fires it, MITRE, remediation);
 - infra/template.yaml, infra/forwarder.yaml: the EventBridge rules of `trailguard pattern`.
 
 Usage: python scripts/generate.py [--check]    (--check: change nothing; exit 1 naming what is stale)
@@ -23,8 +24,10 @@ from typing import Any, NamedTuple
 import template_patterns
 from trailguard.cli import rule_events, severity_text
 from trailguard.core.base_handler import REGISTRY, Rule
+from trailguard.core.enums import FindingKind
 from trailguard.core.settings import FIELDS
 from trailguard.handlers import CATALOGUE
+from trailguard.services.links import mitre_url
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -215,6 +218,79 @@ def readme(text: str) -> str:
 
 
 # ----------------------------------------------------------------------------------------------
+# docs/rules.md
+# ----------------------------------------------------------------------------------------------
+
+RULES_DOC_HEAD = """\
+# The rules
+
+trailguard's catalogue: every built-in rule, what fires it and what to do about it, by the module
+that holds it. `make generated` writes this file from the rules themselves
+(`src/trailguard/handlers/`); do not edit it. `trailguard rules` prints the same list.
+
+- **Severity**: "A->B" means the rule raises or lowers its own severity from the event (for
+  example a security group opened to the world is HIGH, and CRITICAL for SSH, RDP or a database
+  port).
+- **Events**: `eventSource`: `eventName`s. A name ending in `*` is matched with or without an API
+  version suffix (`AddPermission20150331v2`). Failed calls are ignored unless a rule says
+  otherwise.
+- **MITRE ATT&CK**: the technique the activity is evidence of.
+"""
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    kept = "".join(char for char in heading.lower() if char.isalnum() or char in " -_")
+    return kept.replace(" ", "-")
+
+
+def _module_summary(module_name: str) -> str:
+    """The first paragraph of a handler module's docstring, as one line."""
+    doc = sys.modules[module_name].__doc__ or module_name
+    return " ".join(doc.strip().split("\n\n")[0].split()).rstrip(".")
+
+
+def _doc_events(rule: Rule, rules: Sequence[Rule]) -> str:
+    by_source: dict[str, list[str]] = {}
+    for key in REGISTRY.subscriptions(rule, among=rules):
+        by_source.setdefault(key.source, []).append(key.name + ("*" if key.versioned else ""))
+    parts = [f"`{source}`: {', '.join(names)}" for source, names in sorted(by_source.items())]
+    if rule.identity_types:
+        kinds = "/".join(f"`{kind}`" for kind in sorted(rule.identity_types))
+        parts.append(f"every event of a {kinds} caller (`userIdentity.type`)")
+    return "; ".join(parts)
+
+
+def rules_doc() -> str:
+    rules = builtin_rules()
+    modules: dict[str, list[Rule]] = {}
+    for rule in sorted(rules, key=lambda r: (r.module, r.id)):
+        modules.setdefault(rule.module, []).append(rule)
+    summaries = {module: _module_summary(module) for module in modules}
+    # "IAM: new users and credentials, ..." is headed "IAM".
+    headings = {module: summary.split(": ", 1)[0] for module, summary in summaries.items()}
+    lines = [RULES_DOC_HEAD, f"{len(rules)} rules in {len(modules)} modules:", ""]
+    lines += [f"- [{headings[module]}](#{_anchor(headings[module])})" for module in modules]
+    for module, members in modules.items():
+        path = "src/" + module.replace(".", "/") + ".py"
+        lines += ["", f"## {headings[module]}", "", f"{summaries[module]} (`{path}`)."]
+        for rule in members:
+            lines += ["", f"### `{rule.id}`", "", f"**{rule.title}**", ""]
+            lines.append(f"- **Severity**: {severity_text(rule)}")
+            if rule.kind is FindingKind.INFO:
+                lines.append("- **Kind**: a notable change, kept for the record")
+            events = _doc_events(rule, rules)
+            if callable(rule.on):
+                events = f"those of every CRITICAL rule: {events}"
+            lines.append(f"- **Events**: {events}" + (" (failed calls too)" if rule.include_failed else ""))
+            if rule.mitre:
+                lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")
+            lines.append(f"- **What fires it**: {rule.description}")
+            lines.append(f"- **Remediation**: {rule.remediation}")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------
 # infra/*.yaml
 # ----------------------------------------------------------------------------------------------
 
@@ -231,6 +307,7 @@ TARGETS = (
     Target("src/trailguard/handlers/_manifest.py", lambda _text: manifest()),
     Target("src/trailguard/data/examples.jsonl", lambda _text: examples()),
     Target("README.md", readme),
+    Target("docs/rules.md", lambda _text: rules_doc()),
     Target("infra/template.yaml", template(template_patterns.home_block, "infra/template.yaml")),
     Target("infra/forwarder.yaml", template(template_patterns.forwarder_block, "infra/forwarder.yaml")),
 )
