@@ -400,20 +400,33 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(periods)
 
 
-class Field(NamedTuple):
-    """One configuration key: how its value is read, and how the README's table describes it."""
+class Field:
+    """One configuration key: how its value is read, and how the README's table describes it.
 
-    name: str
-    parse: Callable[[Any], Any]
-    default: str  # the README's "default" column (Markdown)
-    meaning: str  # the README's "meaning" column (Markdown)
-    json: bool = False  # the environment variable holds JSON (tables, arrays of tables)
-    env_note: str = ""  # shown after the variable's name: its format, an example
-    toml: str = ""  # how the README writes the key, when not `name` (`[[suppressions]]`)
+    A plain class: a NamedTuple class costs the cold start a compilation of its own.
+    """
 
-    @property
-    def env(self) -> str:
-        return ENV_PREFIX + self.name.upper()
+    __slots__ = ("default", "env", "env_note", "json", "meaning", "name", "parse", "toml")
+
+    def __init__(
+        self,
+        name: str,
+        parse: Callable[[Any], Any],
+        default: str,
+        meaning: str,
+        *,
+        json: bool = False,
+        env_note: str = "",
+        toml: str = "",
+    ) -> None:
+        self.name = name
+        self.env = ENV_PREFIX + name.upper()
+        self.parse = parse
+        self.default = default  # the README's "default" column (Markdown)
+        self.meaning = meaning  # the README's "meaning" column (Markdown)
+        self.json = json  # the environment variable holds JSON (tables, arrays of tables)
+        self.env_note = env_note  # shown after the variable's name: its format, an example
+        self.toml = toml  # how the README writes the key, when not `name` (`[[suppressions]]`)
 
 
 # In the README's order. The values of a Settings field left out here could not be configured.
