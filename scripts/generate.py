@@ -26,7 +26,6 @@ from trailguard.cli import rule_events, severity_text
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.enums import FindingKind
 from trailguard.core.settings import FIELDS
-from trailguard.handlers import CATALOGUE
 from trailguard.services.links import mitre_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +42,8 @@ class Target(NamedTuple):
 
 
 def builtin_rules() -> list[Rule]:
-    """Every rule of the handlers package, its modules found on disk (not through the manifest)."""
-    CATALOGUE.load_all()
+    """Every rule of the handlers package (whose ``load_all`` finds its modules on disk, not in the
+    manifest that this script writes)."""
     return [rule for rule in REGISTRY.all() if rule.module.startswith("trailguard.handlers.")]
 
 

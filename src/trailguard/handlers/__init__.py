@@ -1,9 +1,9 @@
 """Rule modules, one per AWS service domain. Importing a module registers its rules.
 
-Importing this package installs ``CATALOGUE`` into the registry. It reads the generated
-``_manifest`` (`make generated`), so the Lambda imports only the modules an event can concern
-(importing all of them is a noticeable part of a cold start) and rule ids are known without
-importing any module.
+Importing this package installs ``CATALOGUE`` into the registry. It routes events by the
+generated ``_manifest`` (`make generated`), so the Lambda imports only the modules an event can
+concern (importing all of them is a noticeable part of a cold start), and knows every rule id
+without importing any module.
 """
 
 from __future__ import annotations
