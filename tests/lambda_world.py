@@ -23,7 +23,8 @@ from moto import mock_aws
 
 from trailguard import main
 from trailguard.services.retry import RetryPolicy
-from trailguard.services.state_store import HistoryRecord, StateStore, create_table
+from trailguard.services.stores import FailOpenStore, HistoryRecord
+from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
 
 from .smtp_server import ReceivedMessage, Script, SmtpServer
@@ -123,7 +124,7 @@ def smtp_channel(server: SmtpServer) -> dict[str, Any]:
 class World(NamedTuple):
     poller: Poller
     dead_letter_url: str
-    history: StateStore  # a second view of the table, for the test's own queries
+    history: DynamoDBStore  # a second view of the table, for the test's own queries
     logs: io.StringIO
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
@@ -141,7 +142,7 @@ class World(NamedTuple):
         """What a fresh Lambda container builds from the environment, with retries made instant."""
         main.reset()
         state = main.container()
-        notifier = state.notifier
+        notifier = state.delivery.notifier
         assert notifier is not None
         notifier.retry = TINY_RETRY
         notifier.sleep = lambda _seconds: None
@@ -188,10 +189,17 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             "QueueUrl"
         ]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        history = StateStore(SETUP["table_name"], aws)
+        history = DynamoDBStore(SETUP["table_name"], aws)
         yield World(Poller(sqs, queue_url, queue_arn), dead_letter_url, history, logs, tmp_path, monkeypatch)
     main.reset()
     logger.bind()
+
+
+def table_store(state: main._Container) -> DynamoDBStore:
+    """The DynamoDB store behind the container's delivery (there is a table in this world)."""
+    store = state.delivery.store
+    assert isinstance(store, FailOpenStore) and isinstance(store.inner, DynamoDBStore)
+    return store.inner
 
 
 def body_text(message: ReceivedMessage) -> str:

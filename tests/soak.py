@@ -58,7 +58,7 @@ from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
 from trailguard.patterns import API_CALL_DETAIL_TYPE, SIGN_IN_DETAIL_TYPES, eventbridge_source
 from trailguard.services.alerts import group_alerts
-from trailguard.services.state_store import StateStore, create_table
+from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
 
@@ -360,7 +360,7 @@ class LogTally(io.StringIO):
 
 class SoakWorld(NamedTuple):
     server: SmtpServer
-    history: StateStore
+    history: DynamoDBStore
     logs: LogTally
 
 
@@ -392,7 +392,7 @@ def soak_world(work_dir: Path) -> Iterator[SoakWorld]:
         os.environ["TRAILGUARD_CHANNELS"] = json.dumps([smtp_channel(server)])
         logger.stream = logs
         try:
-            yield SoakWorld(server, StateStore(SETUP["table_name"], aws), logs)
+            yield SoakWorld(server, DynamoDBStore(SETUP["table_name"], aws), logs)
         finally:
             server.stop()
             logger.stream = saved_stream
@@ -403,7 +403,7 @@ def soak_world(work_dir: Path) -> Iterator[SoakWorld]:
 def _new_container() -> None:
     """A fresh container, retries made instant (as tests/lambda_world.World.new_container)."""
     main.reset()
-    notifier = main.container().notifier
+    notifier = main.container().delivery.notifier
     assert notifier is not None
     notifier.retry = TINY_RETRY
     notifier.sleep = lambda _seconds: None
@@ -594,7 +594,7 @@ def run_soak(
     return report
 
 
-def _check_history(history: StateStore, finding_keys: dict[tuple[str, str, str], str]) -> tuple[int, list[str]]:
+def _check_history(history: DynamoDBStore, finding_keys: dict[tuple[str, str, str], str]) -> tuple[int, list[str]]:
     """Every finding stored once, as delivered: (how many are, the problems). Findings that share
     event, rule and resource share one item, as they share one claim."""
     if not finding_keys:

@@ -239,3 +239,63 @@ def test_a_finding_key_is_event_rule_and_resource_preferring_the_arn(registry: R
     assert with_arn.key == finding.key, "the ARN, when known, names the resource"
     other = finding._replace(resource=Resource(id="other-trail"))
     assert other.key != finding.key and other.key.endswith("|other-trail")
+
+
+def aws_acting_registry() -> RuleRegistry:
+    registry = RuleRegistry()
+    registry._loaded = True
+    meta: dict[str, Any] = {"description": "Test rule.", "remediation": "Nothing to remediate in a test rule at all."}
+    on = {"cloudtrail.amazonaws.com": ["StopLogging"]}
+    for rule_id, severity in (("test.routine", Severity.HIGH), ("test.critical", Severity.CRITICAL)):
+        registry.rule(id=rule_id, severity=severity, title=rule_id, on=on, **meta)(
+            lambda event, ctx: iter([Hit(summary="hit")])
+        )
+    registry.rule(id="tamper.test", severity=Severity.MEDIUM, title="tamper", on=on, **meta)(
+        lambda event, ctx: iter([Hit(summary="hit")])
+    )
+    return registry
+
+
+SERVICE_LINKED_SESSION = {
+    "type": "AssumedRole",
+    "arn": "arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling",
+    "sessionContext": {
+        "sessionIssuer": {
+            "type": "Role",
+            "arn": "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/"
+            "AWSServiceRoleForAutoScaling",
+            "userName": "AWSServiceRoleForAutoScaling",
+        }
+    },
+    "invokedBy": "autoscaling.amazonaws.com",
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"userIdentity": {"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}},
+        {"eventType": "AwsServiceEvent"},
+        {"userIdentity": SERVICE_LINKED_SESSION},
+        # The session alone names the role (some services log no sessionIssuer).
+        {"userIdentity": {"type": "AssumedRole", "arn": SERVICE_LINKED_SESSION["arn"]}},
+    ],
+)
+def test_aws_acting_by_itself_reaches_only_the_critical_and_tamper_rules(change: dict[str, Any]) -> None:
+    findings = Engine(Settings(), registry=aws_acting_registry()).evaluate({**stop_logging(), **change})
+    assert ids(findings) == ["tamper.test", "test.critical"]
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        # CloudFormation applying a person's stack with the person's credentials: the person's change.
+        {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice", "invokedBy": "cloudformation.amazonaws.com"},
+        # A role of the customer's own whose name merely mentions a service.
+        {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/MyAWSServiceRunner/ci"},
+        {"type": "Root", "arn": "arn:aws:iam::111122223333:root"},
+    ],
+)
+def test_a_service_acting_for_a_person_is_still_reported(identity: dict[str, Any]) -> None:
+    findings = Engine(Settings(), registry=aws_acting_registry()).evaluate({**stop_logging(), "userIdentity": identity})
+    assert ids(findings) == ["tamper.test", "test.critical", "test.routine"]

@@ -33,7 +33,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from trailguard import main
 from trailguard.services.alerts import Alert
-from trailguard.services.state_store import CLAIM_MARGIN_SECONDS, HistoryRecord
+from trailguard.services.stores import HistoryRecord
+from trailguard.services.stores.dynamodb import CLAIM_MARGIN_SECONDS
 
 from .lambda_world import (
     PASSWORD,
@@ -44,6 +45,7 @@ from .lambda_world import (
     World,
     body_text,
     sg_event,
+    table_store,
 )
 from .smtp_server import ACCEPTED, BUSY_POINTS, DROP_POINTS, Script, SmtpServer
 
@@ -452,7 +454,7 @@ def test_secrets_manager_throttling_delays_the_alert_which_still_arrives_once(
     servers.append(server)
     state = world.new_container()
     throttle = AwsErrors(400, "ThrottlingException", "Rate exceeded", lambda number: number < THROTTLES)
-    client = state.channel_context().aws.client("secretsmanager")  # the one the channel's secret cache uses
+    client = state.delivery.context.aws.client("secretsmanager")  # the one the channel's secret cache uses
     client.meta.events.register_first("before-send.secrets-manager.GetSecretValue", throttle)
     poller = FaultPoller(world)
     messages = send_events(poller, range(10))
@@ -479,7 +481,7 @@ def test_secrets_manager_throttling_delays_the_alert_which_still_arrives_once(
     assert history(world)[messages[throttled]].outcome == "delivered"
     assert throttle.answered == THROTTLES
     assert throttle.requests == THROTTLES + 1, "the secret was read once, then cached"
-    assert state.channel_context().secrets.fetches == 3  # GetSecretValue calls: 2 failed after botocore's retries
+    assert state.delivery.context.secrets.fetches == 3  # GetSecretValue calls: 2 failed after botocore's retries
     assert len(sdk_backoff) == THROTTLES - 2, "botocore retried every throttle but the last of each call"
     retried, gave_up = notify_logs(caplog)
     assert len(retried) == 1 and "ThrottlingException" in retried[0] and len(gave_up) == 1
@@ -507,7 +509,7 @@ def test_with_dynamodb_down_alerts_still_go_out_and_a_redelivery_is_a_duplicate(
     server = world.start_smtp("smtp")
     servers.append(server)
     state = world.new_container()
-    outage = DynamoOutage(state.channel_context().aws.client("dynamodb"), kind)
+    outage = DynamoOutage(state.delivery.context.aws.client("dynamodb"), kind)
     poller = FaultPoller(world)
     messages = send_events(poller, range(OUTAGE_EVENTS))
     events = set(messages.values())
@@ -601,11 +603,10 @@ def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
     servers.append(server)
     state = world.new_container()
     clock = Clock(1_793_700_000.0)
-    assert state.store is not None
-    state.store.clock = clock
+    table_store(state).table.clock = clock
     # The runtime stops in the channel (after the server took the email, or before it was sent);
     # from then on nothing of this invocation reaches AWS: it cannot release its claim.
-    [channel] = state.notifier.channels if state.notifier is not None else []
+    [channel] = state.delivery.notifier.channels if state.delivery.notifier is not None else []
     send, killed = channel.send, [False]
 
     def send_then_die(alert: Alert) -> str:
@@ -619,7 +620,7 @@ def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
             raise Killed
 
     world.monkeypatch.setattr(channel, "send", send_then_die)
-    state.channel_context().aws.client("dynamodb").meta.events.register("before-call.dynamodb", frozen)
+    state.delivery.context.aws.client("dynamodb").meta.events.register("before-call.dynamodb", frozen)
     poller = FaultPoller(world)  # 60 s left when the message starts
     [message_id] = poller.send(json.dumps(sg_event(1)))
 
@@ -632,8 +633,7 @@ def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
     # Lambda restarts the runtime after a timeout: the redelivery runs in a new container. While
     # the dead invocation's claim lasts (its remaining time, 60 s, plus the margin), it waits.
     state = world.new_container()
-    assert state.store is not None
-    state.store.clock = clock
+    table_store(state).table.clock = clock
     claim_seconds = 60 + CLAIM_MARGIN_SECONDS
     clock.now += claim_seconds - 1
     assert poller.poll() == ([message_id], [message_id])

@@ -46,7 +46,7 @@ from trailguard.services.channels import ChannelContext, build_channel
 from trailguard.services.channels.webhook import sign
 from trailguard.services.email_message import addr_spec
 from trailguard.services.http_post import HttpError, post
-from trailguard.services.state_store import TTL_ATTRIBUTE
+from trailguard.services.stores.dynamodb import TTL_ATTRIBUTE
 from trailguard.utils.aws_helpers import AwsClients
 
 from .conftest import DATA_DIR, RuleTestEvent, load_rule_test_events
@@ -656,7 +656,7 @@ def test_bug_an_encoded_word_in_event_text_became_headers_of_the_folder_eml(tmp_
 
 
 # ----------------------------------------------------------------------------------------------
-# Limits of the state store (src/trailguard/services/state_store.py is being changed elsewhere)
+# Limits of the state store (src/trailguard/services/stores/dynamodb)
 # ----------------------------------------------------------------------------------------------
 
 
@@ -679,7 +679,7 @@ def test_bug_the_state_store_sends_text_that_is_not_unicode(world: World) -> Non
     _folder_only(world)
     state = world.new_container()
     sent: list[Any] = []
-    dynamodb = state.channel_context().aws.client("dynamodb")
+    dynamodb = state.delivery.context.aws.client("dynamodb")
     dynamodb.meta.events.register("provide-client-params.dynamodb.*", lambda params, **_: sent.append(params))
     event = _sg_event_with("\ud800", "\udfff")
     assert main.lambda_handler(event, LambdaContext())["outcome"] == "delivered"
@@ -819,7 +819,7 @@ def test_no_secret_reaches_a_log_an_exception_the_history_or_an_alert(
         caplog.clear()
 
         state = world.new_container()
-        state.channel_context().aws.client("sns")
+        state.delivery.context.aws.client("sns")
         credentials = boto3.DEFAULT_SESSION.get_credentials()
         assert credentials.secret_key == secrets["aws_secret_access_key"], "the Lambda signs with these"
         high = {**SG_EVENT, "id": "0e2e0000-0000-4000-8000-00000000high", "detail": record_of(SCENARIO["high_event"])}

@@ -43,7 +43,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
 from trailguard.cli import main as trailguard_main
-from trailguard.services.state_store import TABLE_SCHEMA
+from trailguard.services.stores.dynamodb import TABLE_SCHEMA
 
 from .conftest import DATA_DIR
 

@@ -22,10 +22,11 @@ import pytest
 from moto import mock_aws
 
 from trailguard import main
+from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError, DeliveryError
 from trailguard.core.settings import Settings
-from trailguard.services.state_store import StateStore, create_table
+from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
 
@@ -257,9 +258,9 @@ def test_without_channels_findings_are_only_logged(logs: Logs) -> None:
 
 def test_the_container_is_built_once_and_says_once_that_there_is_no_table(outbox: Path, logs: Logs) -> None:
     main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
-    engine, notifier = main.get_engine(), main.container().notifier
+    engine, notifier = main.get_engine(), main.container().delivery.notifier
     main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
-    assert main.get_engine() is engine and main.container().notifier is notifier
+    assert main.get_engine() is engine and main.container().delivery.notifier is notifier
     warnings = [line for line in logs.lines() if "no table_name" in line["message"]]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     assert "idempotency, findings history and quiet periods are off" in warnings[0]["message"]
@@ -353,7 +354,7 @@ def test_importing_the_entry_point_and_an_event_without_findings_stay_light(tmp_
         "jinja2",
         "logging",
         "trailguard.services.notification_service",
-        "trailguard.services.state_store",
+        "trailguard.services.stores",
         "trailguard.services.channels",
         "trailguard.services.rendering",
     )
@@ -419,7 +420,7 @@ def test_a_concurrent_duplicate_is_retried_later_not_dropped(
         aws = AwsClients(region="eu-west-1")
         create_table(aws.client("dynamodb"), "trailguard-state")
         # Another invocation received the same event a moment ago and is sending it right now.
-        other = StateStore("trailguard-state", aws)
+        other = DynamoDBStore("trailguard-state", aws)
         [finding] = main.get_engine().evaluate(event["detail"])
         claim = other.claim(finding, hold_seconds=60)
         with pytest.raises(DeliveryError, match=r"in_flight: sg\.ingress-open-to-world"):
@@ -433,7 +434,7 @@ def test_a_concurrent_duplicate_is_retried_later_not_dropped(
         assert [line["outcome"] for line in logs.events()] == ["in_flight", "in_flight"]
         assert logs.events()[0]["level"] == "WARNING"
         # The other invocation delivered it: AWS's retry of this copy sends nothing.
-        other.finish(finding, claim, "delivered")
+        other.finish(finding, claim, Outcome.DELIVERED)
         assert main.lambda_handler(event, FakeContext())["outcome"] == "deduplicated"
     assert alerts_in(outbox) == []
 

@@ -11,9 +11,9 @@ import logging
 import pytest
 
 from trailguard import main
-from trailguard.services.state_store import iso
+from trailguard.services.stores import iso
 
-from .lambda_world import PASSWORD, SETUP, SG_EVENT, USERNAME, LambdaContext, World, body_text, sg_event
+from .lambda_world import PASSWORD, SETUP, SG_EVENT, USERNAME, LambdaContext, World, body_text, sg_event, table_store
 
 
 def test_an_alert_goes_out_once_survives_an_smtp_outage_and_is_delivered_exactly_once_after(
@@ -108,10 +108,9 @@ def test_repeats_within_a_quiet_period_are_folded_into_the_next_alert(world: Wor
     world.monkeypatch.setenv("TRAILGUARD_QUIET_PERIODS", json.dumps({"sg.*": 3600}))
     server = world.start_smtp("smtp")
     state = world.new_container()
-    store = state.store
-    assert store is not None
+    store = table_store(state)
     now = [1_793_700_000.0]
-    store.clock = lambda: now[0]
+    store.table.clock = lambda: now[0]
     opened = iso(now[0])
 
     # Direct EventBridge invocations this time: three in the window, one email.

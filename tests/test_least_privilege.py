@@ -33,7 +33,7 @@ def granted(sid: str) -> set[str]:
 
 def record_calls(state: main._Container, calls: list[str]) -> None:
     """Append every AWS operation the container's clients make from now on, as IAM action names."""
-    aws = state.channel_context().aws
+    aws = state.delivery.context.aws
 
     def hook(model: Any, **_kwargs: Any) -> None:
         calls.append(f"{model.service_model.signing_name}:{model.name}")

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from trailguard import main
+from trailguard.core.enums import Outcome
 from trailguard.core.exceptions import DeliveryError
-from trailguard.services.state_store import StateStore
+from trailguard.services.stores.dynamodb import DynamoDBStore
 
 from .http_server import RecordingServer, Reply
 from .lambda_world import RULE, SETUP, LambdaContext, World, body_text, sg_event
@@ -140,7 +141,7 @@ def test_without_a_table_a_partial_failure_is_retried_everywhere(world: World, c
 
 
 def test_the_store_remembers_the_channels_that_delivered_until_the_claim_is_finished(world: World) -> None:
-    store: StateStore = world.history
+    store: DynamoDBStore = world.history
     finding = main.get_engine().evaluate(sg_event(3)["detail"])[0]
     assert finding.rule_id == RULE
     first = store.claim(finding, 60)
@@ -151,5 +152,5 @@ def test_the_store_remembers_the_channels_that_delivered_until_the_claim_is_fini
     store.release(finding, second, sent=["slack", "email"])
     third = store.claim(finding, 60)
     assert third.sent == {"email", "slack"}
-    store.finish(finding, third, "delivered")
+    store.finish(finding, third, Outcome.DELIVERED)
     assert store.claim(finding, 60).status == "deduplicated"

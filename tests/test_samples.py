@@ -243,7 +243,6 @@ def test_each_suppression_and_trusted_account_is_needed(settings: Settings) -> N
     extra = keys(bare) - keys(configured)
     assert not keys(configured) - keys(bare)
     assert collections.Counter((rule_id, principal) for rule_id, _, principal in extra.elements()) == {
-        ("ec2.instance-launched", "AWSServiceRoleForAutoScaling"): 6,
         ("lambda.function-changed", "github-actions-deploy"): 4,
         ("elb.internet-facing-created", "terraform-deploy"): 1,
         ("vpc.internet-gateway-attached", "terraform-deploy"): 1,

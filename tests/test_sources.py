@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trailguard.sources import InputProblem, Reader
+from trailguard.sources import InputProblem, Reader, in_time_order
 
 from .conftest import load_rule_test_events
 
@@ -164,3 +164,16 @@ def test_gzip_with_several_members_and_lying_trailers(tmp_path: Path) -> None:
     (tmp_path / "lying.json.gz").write_bytes(bytes(lying))
     records, problems, _ = read(tmp_path / "lying.json.gz")
     assert records == [] and problems[0].reason.startswith("not a readable gzip file")
+
+
+def test_cloudtrail_files_are_read_in_the_time_their_names_carry_across_accounts_and_regions() -> None:
+    paths = [
+        "logs/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/03/111122223333_CloudTrail_eu-west-1_20261103T0915Z_b.json.gz",
+        "logs/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/03/111122223333_CloudTrail_us-east-1_20261103T0900Z_a.json.gz",
+        "logs/events.jsonl",
+        "logs/AWSLogs/444455556666/CloudTrail/eu-west-1/2026/11/02/444455556666_CloudTrail_eu-west-1_20261102T2355Z_c.json.gz",
+        "logs/AWSLogs/444455556666/CloudTrail/eu-west-1/2026/11/03/444455556666_CloudTrail_eu-west-1_20261103T0900Z_d.json.gz",
+    ]
+    ordered = [Path(path).name.split("_")[-1][0] for path in in_time_order(paths)]
+    assert ordered == ["c", "a", "d", "b", "e"], "by time; a tie keeps the order given"
+    assert in_time_order(paths)[-1] == "logs/events.jsonl", "files named otherwise come after, in their order"

@@ -17,23 +17,19 @@ import pytest
 from moto import mock_aws
 
 from trailguard.core.engine import Engine
+from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding, Resource
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.settings import Settings
-from trailguard.services.state_store import (
+from trailguard.services.stores import ClaimStatus, StoreError, iso, quiet_period_for
+from trailguard.services.stores.dynamodb import (
     CLAIM_MARGIN_SECONDS,
     DAY,
-    DEDUPLICATED,
-    IN_FLIGHT,
     RULE_INDEX,
     TABLE_SCHEMA,
     TTL_ATTRIBUTE,
-    UNTRACKED,
-    StateStore,
-    StateStoreError,
+    DynamoDBStore,
     create_table,
-    iso,
-    quiet_period_for,
 )
 from trailguard.utils.aws_helpers import AwsClients
 
@@ -88,8 +84,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(aws: AwsClients, clock: Clock) -> StateStore:
-    return StateStore(TABLE, aws, dedupe_ttl_days=14, history_ttl_days=90, clock=clock)
+def store(aws: AwsClients, clock: Clock) -> DynamoDBStore:
+    return DynamoDBStore(TABLE, aws, dedupe_ttl_days=14, history_ttl_days=90, clock=clock)
 
 
 def raw_item(aws: AwsClients, pk: str, sk: str) -> dict[str, Any]:
@@ -104,54 +100,56 @@ def raw_item(aws: AwsClients, pk: str, sk: str) -> dict[str, Any]:
 # -- idempotency --------------------------------------------------------------------------------
 
 
-def test_a_claim_is_exclusive_until_released_and_done_after_finish(store: StateStore, aws: AwsClients) -> None:
+def test_a_claim_is_exclusive_until_released_and_done_after_finish(store: DynamoDBStore, aws: AwsClients) -> None:
     finding = sg_finding()
     first = store.claim(finding, hold_seconds=60)
     assert first.status == "claimed" and first.granted and first.token
     # A concurrent duplicate (another invocation, same event) is told it is in flight.
     second = store.claim(finding, hold_seconds=60)
-    assert second.status == IN_FLIGHT and not second.granted
+    assert second.status == ClaimStatus.IN_FLIGHT and not second.granted
     # A failed delivery gives the claim back: the retry may deliver at once.
     store.release(finding, first)
     retry = store.claim(finding, hold_seconds=60)
     assert retry.status == "claimed" and retry.token != first.token
-    store.finish(finding, retry, "delivered")
+    store.finish(finding, retry, Outcome.DELIVERED)
     again = store.claim(finding, hold_seconds=60)
-    assert again.status == DEDUPLICATED and again.previous == "delivered" and not again.granted
+    assert again.status == ClaimStatus.DEDUPLICATED and again.previous == "delivered" and not again.granted
     item = raw_item(aws, f"event#{finding.event_id}", f"finding#{finding.rule_id}#{finding.resource.arn}")
     assert item["status"] == {"S": "delivered"}
     assert int(item[TTL_ATTRIBUTE]["N"]) == int(START) + 14 * DAY
 
 
-def test_a_stale_claim_expires_with_the_claimants_deadline(store: StateStore, clock: Clock) -> None:
+def test_a_stale_claim_expires_with_the_claimants_deadline(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding()
     assert store.claim(finding, hold_seconds=100).status == "claimed"
     clock.now += 100 + CLAIM_MARGIN_SECONDS - 1
-    assert store.claim(finding, hold_seconds=100).status == IN_FLIGHT, "still inside the deadline and margin"
+    assert store.claim(finding, hold_seconds=100).status == ClaimStatus.IN_FLIGHT, (
+        "still inside the deadline and margin"
+    )
     clock.now += 2
     assert store.claim(finding, hold_seconds=100).status == "claimed", "the claimant died: its retry may deliver"
 
 
-def test_releasing_someone_elses_claim_changes_nothing(store: StateStore, clock: Clock) -> None:
+def test_releasing_someone_elses_claim_changes_nothing(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding()
     stale = store.claim(finding, hold_seconds=1)
     clock.now += 1 + CLAIM_MARGIN_SECONDS + 1
     current = store.claim(finding, hold_seconds=60)
     assert current.status == "claimed"
     store.release(finding, stale)  # the old claimant gives up late
-    assert store.claim(finding, hold_seconds=60).status == IN_FLIGHT, "the current claim must survive"
+    assert store.claim(finding, hold_seconds=60).status == ClaimStatus.IN_FLIGHT, "the current claim must survive"
 
 
-def test_findings_of_one_event_are_claimed_separately_and_without_an_event_id_not_at_all(store: StateStore) -> None:
+def test_findings_of_one_event_are_claimed_separately_and_without_an_event_id_not_at_all(store: DynamoDBStore) -> None:
     finding = sg_finding()
     other_resource = finding._replace(resource=Resource("AWS::EC2::SecurityGroup", "sg-other", "arn:other"))
     assert store.claim(finding, 60).status == "claimed"
     assert store.claim(other_resource, 60).status == "claimed"
     untracked = store.claim(finding._replace(event_id=""), 60)
-    assert untracked.status == UNTRACKED and untracked.granted
+    assert untracked.status == ClaimStatus.UNTRACKED and untracked.granted
 
 
-def test_event_text_cannot_make_two_findings_share_a_history_item(store: StateStore) -> None:
+def test_event_text_cannot_make_two_findings_share_a_history_item(store: DynamoDBStore) -> None:
     """The history key joins time, event id, rule and resource with ``#``: an event id and a
     resource holding ``#`` and a rule id must not spell the key of another finding."""
     plain = sg_finding(event_id="e")._replace(
@@ -159,38 +157,38 @@ def test_event_text_cannot_make_two_findings_share_a_history_item(store: StateSt
     )
     forged = sg_finding(event_id=f"e#{RULE}#p")._replace(resource=Resource("AWS::EC2::SecurityGroup", "q", "q"))
     for finding in (plain, forged):
-        store.record(finding, "delivered", {"email": "delivered"})
+        store.record(finding, Outcome.DELIVERED, {"email": "delivered"})
     stored = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
     assert sorted(r.event_id for r in stored) == ["e", f"e#{RULE}#p"]
 
 
-def test_keys_from_long_event_text_are_hashed_to_fit(store: StateStore) -> None:
+def test_keys_from_long_event_text_are_hashed_to_fit(store: DynamoDBStore) -> None:
     long_arn = "arn:aws:ec2:eu-west-1:111122223333:security-group/" + "x" * 5000
     finding = sg_finding()._replace(resource=Resource("AWS::EC2::SecurityGroup", "x" * 5000, long_arn))
     claim = store.claim(finding, 60)
     assert claim.status == "claimed"
-    store.finish(finding, claim, "delivered")
-    assert store.claim(finding, 60).status == DEDUPLICATED
-    store.record(finding, "delivered", {"email": "delivered"})
+    store.finish(finding, claim, Outcome.DELIVERED)
+    assert store.claim(finding, 60).status == ClaimStatus.DEDUPLICATED
+    store.record(finding, Outcome.DELIVERED, {"email": "delivered"})
     [stored] = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
     assert stored.resource_arn == long_arn[:4096] + f"...[{len(long_arn) - 4096} more characters]"
 
 
-def test_a_finding_with_megabytes_of_event_text_still_gets_its_history(store: StateStore) -> None:
+def test_a_finding_with_megabytes_of_event_text_still_gets_its_history(store: DynamoDBStore) -> None:
     """DynamoDB refuses items over 400 KB: the stored text is bounded, so the record is kept."""
     huge = "\u00e9" * 300_000  # two bytes each in UTF-8
     finding = sg_finding()._replace(
         resource=Resource("AWS::EC2::SecurityGroup", huge, "arn:" + huge), summary=huge, title=huge
     )
-    store.record(finding, "failed", {"email": "failed: " + huge}, failure=huge)
+    store.record(finding, Outcome.FAILED, {"email": "failed: " + huge}, failure=huge)
     [stored] = store.query_history("2026-11-03T00:00:00Z", "2026-11-04T00:00:00Z")
     assert stored.outcome == "failed" and stored.resource_id.startswith("\u00e9" * 4096)
     assert len(stored.summary) < 4200 and len(stored.failures[0]) < 4200
 
 
 def test_dynamodb_errors_are_state_store_errors_that_name_the_table(aws: AwsClients) -> None:
-    missing = StateStore("no-such-table", aws)
-    with pytest.raises(StateStoreError, match=r"update_item on table no-such-table failed: ResourceNotFoundException"):
+    missing = DynamoDBStore("no-such-table", aws)
+    with pytest.raises(StoreError, match=r"update_item on table no-such-table failed: ResourceNotFoundException"):
         missing.claim(sg_finding(), 60)
 
 
@@ -198,7 +196,7 @@ def test_dynamodb_errors_are_state_store_errors_that_name_the_table(aws: AwsClie
 
 
 def test_repeats_inside_the_window_are_folded_and_counted_and_reported_by_the_next_alert(
-    store: StateStore, clock: Clock, aws: AwsClients
+    store: DynamoDBStore, clock: Clock, aws: AwsClients
 ) -> None:
     window = 3600
     first = sg_finding(event_id="ev-1")
@@ -229,7 +227,7 @@ def test_repeats_inside_the_window_are_folded_and_counted_and_reported_by_the_ne
     assert store.quiet_gate(sg_finding(event_id="ev-6"), window).folded == 1, "the count starts again"
 
 
-def test_an_undelivered_alert_gives_its_window_back(store: StateStore, clock: Clock) -> None:
+def test_an_undelivered_alert_gives_its_window_back(store: DynamoDBStore, clock: Clock) -> None:
     window = 600
     first = sg_finding(event_id="ev-1")
     store.alerted(first, store.quiet_gate(first, window))
@@ -246,14 +244,14 @@ def test_an_undelivered_alert_gives_its_window_back(store: StateStore, clock: Cl
     assert retry.alert and retry.folded == 1 and retry.since == iso(START), "the count and its start survive"
 
 
-def test_a_retry_of_the_window_owner_is_not_folded_into_its_own_window(store: StateStore, clock: Clock) -> None:
+def test_a_retry_of_the_window_owner_is_not_folded_into_its_own_window(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding(event_id="ev-1")
     assert store.quiet_gate(finding, 600).alert
     clock.now += 5
     assert store.quiet_gate(finding, 600).alert, "its own retry after a crash must still alert"
 
 
-def test_a_quiet_window_works_for_a_resource_with_megabytes_of_name(store: StateStore, clock: Clock) -> None:
+def test_a_quiet_window_works_for_a_resource_with_megabytes_of_name(store: DynamoDBStore, clock: Clock) -> None:
     """The window stores which finding opened it: that must fit in an item whatever the resource."""
     huge = Resource("AWS::EC2::SecurityGroup", "g" * 500_000, "arn:" + "g" * 500_000)
     first = sg_finding(event_id="ev-1")._replace(resource=huge)
@@ -276,13 +274,13 @@ def test_quiet_period_lookup_exact_id_wins_then_first_glob() -> None:
 # -- history ------------------------------------------------------------------------------------
 
 
-def test_history_is_queryable_by_time_and_by_rule(store: StateStore, clock: Clock, aws: AwsClients) -> None:
+def test_history_is_queryable_by_time_and_by_rule(store: DynamoDBStore, clock: Clock, aws: AwsClients) -> None:
     sg_day1 = sg_finding(event_id="ev-a", event_time="2026-11-03T10:00:00Z")
     sg_day2 = sg_finding(event_id="ev-b", event_time="2026-11-04T09:30:00Z")
     other_rule = sg_day2._replace(rule_id="sg.egress-open-to-world", event_id="ev-c")
     late = sg_finding(event_id="ev-d", event_time="2026-11-06T00:00:00Z")
     for finding in (sg_day1, sg_day2, other_rule, late):
-        store.record(finding, "delivered", {"email": "delivered"})
+        store.record(finding, Outcome.DELIVERED, {"email": "delivered"})
     in_range = store.query_history("2026-11-03T10:00:00Z", "2026-11-04T09:30:00Z")
     assert [r.event_id for r in in_range] == ["ev-a", "ev-b", "ev-c"], "bounds are inclusive, oldest first"
     by_rule = store.query_history("2026-11-01T00:00:00Z", "2026-11-30T00:00:00Z", rule_id="sg.ingress-open-to-world")
@@ -305,30 +303,33 @@ def test_history_is_queryable_by_time_and_by_rule(store: StateStore, clock: Cloc
     assert int(item[TTL_ATTRIBUTE]["N"]) == int(START) + 90 * DAY
 
 
-def test_a_failed_then_delivered_finding_keeps_its_failure_in_the_history(store: StateStore, clock: Clock) -> None:
+def test_a_failed_then_delivered_finding_keeps_its_failure_in_the_history(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding(event_time="2026-11-03T10:41:07Z")
     store.record(
-        finding, "failed", {"email": "failed: SMTP 127.0.0.1:2525 could not be reached"}, failure="email: unreachable"
+        finding,
+        Outcome.FAILED,
+        {"email": "failed: SMTP 127.0.0.1:2525 could not be reached"},
+        failure="email: unreachable",
     )
     [failed] = store.query_history("2026-11-03T00:00:00Z", "2026-11-03T23:59:59Z")
     assert failed.outcome == "failed" and failed.attempts == 1
     assert failed.channels["email"].startswith("failed: SMTP")
     assert failed.failures == (f"{iso(START)} email: unreachable",)
     clock.now += 120
-    store.record(finding, "delivered", {"email": "delivered"}, folded=2)
+    store.record(finding, Outcome.DELIVERED, {"email": "delivered"}, folded=2)
     [delivered] = store.query_history("2026-11-03T00:00:00Z", "2026-11-03T23:59:59Z")
     assert delivered.outcome == "delivered" and delivered.attempts == 2 and delivered.folded == 2
     assert delivered.failures == failed.failures
     assert delivered.first_stored_at == iso(START) and delivered.stored_at == iso(START + 120)
 
 
-def test_a_finding_without_a_usable_event_time_is_filed_under_the_time_it_was_stored(store: StateStore) -> None:
-    store.record(sg_finding(event_time="yesterday"), "unrouted")
+def test_a_finding_without_a_usable_event_time_is_filed_under_the_time_it_was_stored(store: DynamoDBStore) -> None:
+    store.record(sg_finding(event_time="yesterday"), Outcome.UNROUTED)
     [record] = store.query_history(iso(START - 1), iso(START + 1))
     assert record.event_time == iso(START) and record.outcome == "unrouted"
 
 
-def test_history_queries_refuse_bad_times_and_huge_ranges(store: StateStore) -> None:
+def test_history_queries_refuse_bad_times_and_huge_ranges(store: DynamoDBStore) -> None:
     with pytest.raises(ValueError, match="ISO UTC time"):
         store.query_history("last tuesday")
     with pytest.raises(ValueError, match="at most 400 days"):

@@ -26,7 +26,7 @@ from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.settings import Settings
-from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths
+from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -110,7 +110,7 @@ def scan(
         if on_problem:
             on_problem(item)
 
-    files = list(expand_paths(paths, lambda where, why: problem(InputProblem(where, why))))
+    files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why))))
     outcomes: Iterable[FileOutcome]
     pool = None
     if jobs > 1 and len(files) > 1 and STDIN not in files:
@@ -275,7 +275,7 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     if channels:
         from trailguard import cli_alerts
 
-        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr)
+        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr, notify=args.notify)
         if args.outbox and result.findings:
             stderr.write(f"trailguard: open the alerts in {args.outbox}/ (.html in a browser, .eml in a mail client)\n")
     if result.problems or not delivered:

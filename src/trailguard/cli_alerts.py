@@ -6,10 +6,12 @@ Kept apart from cli.py so that a plain scan imports none of the notification cod
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.core.settings import Settings
@@ -19,6 +21,8 @@ from trailguard.services.notification_service import DeliveryReport, Notificatio
 from trailguard.services.retry import RetryPolicy, call_with_retry
 
 OUTBOX_CHANNEL = "outbox"
+# How long a scan's claims on the table last: a scan that dies does not block the next one longer.
+DEFAULT_HOLD_SECONDS = 900.0
 
 
 def folder_channel(path: str | Path, context: ChannelContext, name: str = OUTBOX_CHANNEL) -> Channel:
@@ -40,12 +44,32 @@ def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> l
     return channels
 
 
-def deliver(findings: Sequence[Finding], channels: Sequence[Channel], settings: Settings, stderr: IO[str]) -> bool:
-    """Send a scan's findings as one batch; report per channel on stderr. False if a channel failed."""
+def deliver(
+    findings: Sequence[Finding], channels: Sequence[Channel], settings: Settings, stderr: IO[str], notify: bool
+) -> bool:
+    """Send a scan's findings as one batch through the delivery pipeline (with the table when
+    ``table_name`` is set and --notify was given: no duplicates across runs, a history, quiet
+    periods); report per channel on stderr. False if a finding was not delivered everywhere."""
+    from trailguard.services.delivery import Delivery, store_for
+    from trailguard.services.stores import NullStore, StoreError
+
+    def store_failed(what: str, finding: Finding, error: StoreError) -> None:
+        stderr.write(f"trailguard: warning: state store: {what} failed for event {finding.event_id}: {error}\n")
+
+    store = store_for(settings, channels[0].context.aws, store_failed) if notify and channels else NullStore()
     service = NotificationService(channels, max_individual=settings.max_individual_alerts)
-    report = service.notify(findings, raise_on_undelivered=False)
-    describe_report(report, channels, stderr)
-    return not report.incomplete
+    batch = Delivery(lambda: service, store, settings.quiet_periods).deliver(findings, DEFAULT_HOLD_SECONDS)
+    if batch.report is not None:
+        describe_report(batch.report, channels, stderr)
+    counts = Counter(result.outcome for result in batch.results)
+    held = {outcome: counts[outcome] for outcome in (Outcome.DEDUPLICATED, Outcome.QUIET, Outcome.IN_FLIGHT)}
+    if any(held.values()):
+        stderr.write(
+            "trailguard: not sent: "
+            + ", ".join(f"{count} {outcome.value.replace('_', ' ')}" for outcome, count in held.items() if count)
+            + " (see table_name and quiet_periods)\n"
+        )
+    return not any(outcome.retry for outcome in counts)
 
 
 def describe_report(report: DeliveryReport, channels: Sequence[Channel], stderr: IO[str]) -> None:

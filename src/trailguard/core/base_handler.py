@@ -95,6 +95,12 @@ class Rule:
         self.escalates_to = escalates_to
 
     @property
+    def reports_aws(self) -> bool:
+        """Does this rule report calls AWS makes by itself? The tamper, trailguard-self and CRITICAL
+        rules do: whoever stops a trail or opens a bucket to the world, someone must hear of it."""
+        return self.severity is Severity.CRITICAL or self.id.partition(".")[0] in ("tamper", "trailguard")
+
+    @property
     def module(self) -> str:
         return getattr(self.func, "__module__", "")
 

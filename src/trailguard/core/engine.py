@@ -11,6 +11,7 @@ import fnmatch
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from trailguard.core.actors import is_aws_acting_for_itself
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, RuleRegistry, base_event_name
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Finding, Hit, Resource
@@ -152,9 +153,10 @@ class Engine:
             return []
         self.stats.evaluated += 1
         failed = event.failed
+        aws_itself = is_aws_acting_for_itself(event)
         findings: list[Finding] = []
         for active in rules:
-            if failed and not active.include_failed:
+            if (failed and not active.include_failed) or (aws_itself and not active.reports_aws):
                 continue
             try:
                 hits: list[object] = list(active(event, self.context))

@@ -34,3 +34,35 @@ class FindingKind(enum.StrEnum):
 
     EVENT = "EVENT"
     INFO = "INFO"
+
+
+class Outcome(enum.StrEnum):
+    """What became of one finding on its way to people; the values are logged and stored."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"  # some channel that should have delivered it did not: retried
+    IN_FLIGHT = "in_flight"  # another invocation is delivering it right now: retried later
+    QUIET = "quiet"  # a repeat inside its rule's quiet period: counted, not sent
+    UNROUTED = "unrouted"  # no channel takes it (by severity or rule): nothing to send, not an error
+    DEDUPLICATED = "deduplicated"  # delivered before (a redelivered event): nothing sent again
+
+    @property
+    def retry(self) -> bool:
+        """Should AWS deliver the event again?"""
+        return self in (Outcome.FAILED, Outcome.IN_FLIGHT)
+
+    @property
+    def done(self) -> bool:
+        """A final state: a later delivery of the same event sends nothing."""
+        return self in (Outcome.DELIVERED, Outcome.QUIET, Outcome.UNROUTED)
+
+
+# An event's outcome is the worst of its findings': this order, worst first.
+OUTCOME_ORDER = (
+    Outcome.FAILED,
+    Outcome.IN_FLIGHT,
+    Outcome.DELIVERED,
+    Outcome.QUIET,
+    Outcome.UNROUTED,
+    Outcome.DEDUPLICATED,
+)

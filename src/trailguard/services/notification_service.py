@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import NamedTuple
 
+from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, DeliveryError
 from trailguard.services.alerts import DEFAULT_MAX_INDIVIDUAL_ALERTS, Alert, group_alerts
@@ -36,6 +38,7 @@ __all__ = [
     "ChannelOutcome",
     "DeliveryReport",
     "EmailContent",
+    "FindingDelivery",
     "NotificationService",
     "render_email",
     "render_slack",
@@ -56,6 +59,14 @@ class ChannelOutcome(NamedTuple):
     errors: tuple[str, ...]  # secret-free reasons
 
 
+class FindingDelivery(NamedTuple):
+    """What became of one finding: delivered, failed or unrouted; per channel; the last error."""
+
+    outcome: Outcome
+    channels: dict[str, str]  # channel -> "delivered" or "failed: <reason>"
+    failure: str = ""  # secret-free
+
+
 class DeliveryReport(NamedTuple):
     outcomes: tuple[ChannelOutcome, ...]
     undelivered: tuple[Finding, ...]  # routed to some channel, delivered by none
@@ -63,6 +74,11 @@ class DeliveryReport(NamedTuple):
     # Some channel that should have delivered them failed (``undelivered`` ones included): their
     # recipients were not told, even when other channels' were.
     incomplete: tuple[Finding, ...] = ()
+    by_finding: Mapping[str, FindingDelivery] = MappingProxyType({})
+
+    def of(self, finding: Finding) -> FindingDelivery:
+        """The outcome of one finding of the batch (by its key)."""
+        return self.by_finding.get(finding.key) or FindingDelivery(Outcome.UNROUTED, {})
 
     def delivered_keys(self) -> set[str]:
         return {key for outcome in self.outcomes for key in outcome.delivered}
@@ -108,7 +124,8 @@ class NotificationService:
         undelivered = tuple(f for f in batch if f.key in routed and f.key not in reached)
         unrouted = tuple(f for f in batch if f.key not in routed)
         incomplete = tuple(f for f in batch if f.key in failed)
-        report = DeliveryReport(tuple(outcomes), undelivered, unrouted, incomplete)
+        by_finding = {f.key: _finding_delivery(f.key, outcomes, skip.get(f.key, ())) for f in batch}
+        report = DeliveryReport(tuple(outcomes), undelivered, unrouted, incomplete, by_finding)
         if undelivered and raise_on_undelivered:
             reasons = "; ".join(f"{o.channel}: {o.errors[-1]}" for o in outcomes if o.errors)
             raise DeliveryError(
@@ -158,6 +175,23 @@ class NotificationService:
             delivered.extend(keys)
             logger.info("channel %s delivered %s: %s", channel.name, _alert_label(alert), receipt)
         return ChannelOutcome(channel.name, tuple(delivered), tuple(failed), messages, attempts_total, tuple(errors))
+
+
+def _finding_delivery(key: str, outcomes: Sequence[ChannelOutcome], sent_before: Collection[str]) -> FindingDelivery:
+    """Failed as soon as one channel that should have delivered it failed, even if others did:
+    that channel's recipients were not told, and the retry sends it to them."""
+    channels: dict[str, str] = dict.fromkeys(sorted(sent_before), "delivered")
+    errors: list[str] = []
+    for channel in outcomes:
+        if key in channel.delivered:
+            channels[channel.channel] = "delivered"
+        elif key in channel.failed:
+            error = channel.errors[-1] if channel.errors else "failed"
+            channels[channel.channel] = f"failed: {error}"
+            errors.append(f"{channel.channel}: {error}")
+    if errors:
+        return FindingDelivery(Outcome.FAILED, channels, "; ".join(errors))
+    return FindingDelivery(Outcome.DELIVERED if channels else Outcome.UNROUTED, channels)
 
 
 def _alert_label(alert: Alert) -> str:

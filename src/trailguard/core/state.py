@@ -1,0 +1,126 @@
+"""Detection state: what rules may remember between events, reached only through their context.
+
+Rules stay pure: they never open a file or call AWS. What a stateful rule needs (has this
+principal used this region before? how many secrets has it read in ten minutes? which findings
+did this access key raise this hour?) it asks the ``DetectionState`` in ``ctx.state``. Three
+kinds of memory, all keyed by a namespace (the rule's own, so rules never collide), all on event
+time (``eventTime``, not arrival time), all expiring:
+
+- **first-seen sets** (``first_seen``): has ``entity`` (a principal) shown ``value`` (a region, a
+  network) before? The answer also says since when the entity has a baseline, so a rule can stay
+  silent while it is still learning.
+- **windowed counters** (``tally``): events and distinct members (secrets, instances, buckets)
+  of a key within the last ``window`` seconds; ``first_in_window`` answers "alert once per window".
+- **correlation keys** (``remember``/``recall``): short-lived items (a finding's tactic) under a
+  key (a principal, an access key, a source address).
+
+``MemoryState`` here keeps it in dictionaries: for one run of ``trailguard scan`` without
+``--state``, and for tests. The SQLite (``scan --state FILE``) and DynamoDB (the Lambda) backends
+live in ``services/stores`` and pass the same contract tests.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import NamedTuple, Protocol
+
+DAY = 86_400
+
+
+class Sighting(NamedTuple):
+    """The answer of ``first_seen``."""
+
+    new: bool  # the value had not been seen for this entity before (it is recorded now)
+    entity_since: float  # when the entity was first seen with any value (epoch seconds)
+
+    def learning(self, at: float, learning_seconds: float) -> bool:
+        """True while the entity's baseline is younger than the learning period."""
+        return at - self.entity_since < learning_seconds
+
+
+class Tally(NamedTuple):
+    """Events and distinct members counted within a window, this one included."""
+
+    events: int
+    distinct: int
+
+
+class DetectionState(Protocol):
+    def first_seen(self, namespace: str, entity: str, value: str, at: float, ttl: float) -> Sighting:
+        """Record that ``entity`` showed ``value`` at ``at``; was it new, and since when is the entity known?"""
+        ...
+
+    def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        """Count one event of ``key`` (with ``member`` for the distinct count) at ``at``; the counts
+        of the events within ``(at - window, at]``."""
+        ...
+
+    def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
+        """True (and the window opens at ``at``) when no window of ``key`` is open at ``at``."""
+        ...
+
+    def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
+        """Keep ``item`` under ``key`` until ``at + ttl``."""
+        ...
+
+    def recall(self, namespace: str, key: str, since: float, until: float) -> list[tuple[float, str]]:
+        """The items kept under ``key`` with a time within ``[since, until]``, oldest first."""
+        ...
+
+
+def event_epoch(event_time: str) -> float | None:
+    """``2026-11-03T09:12:44Z`` (optionally with fractions) as epoch seconds; None when unreadable."""
+    text = event_time.strip()
+    if len(text) < 20 or not text.isascii() or text[-1] != "Z":
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+class MemoryState:
+    """Detection state in dictionaries, for one process."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], dict[str, float]] = {}
+        self._since: dict[tuple[str, str], float] = {}
+        self._events: dict[tuple[str, str], list[tuple[float, str]]] = {}
+        self._windows: dict[tuple[str, str], float] = {}
+        self._items: dict[tuple[str, str], list[tuple[float, str, float]]] = {}
+
+    def first_seen(self, namespace: str, entity: str, value: str, at: float, ttl: float) -> Sighting:
+        key = (namespace, entity)
+        values = self._seen.setdefault(key, {})
+        since = min(self._since.get(key, at), at)
+        self._since[key] = since
+        expires = values.get(value)
+        new = expires is None or expires < at
+        values[value] = max(expires or 0.0, at + ttl)
+        return Sighting(new, since)
+
+    def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        events = self._events.setdefault((namespace, key), [])
+        events.append((at, member))
+        live = [(when, name) for when, name in events if at - window < when <= at]
+        # Kept for two windows behind the newest event, so that a late event (events arrive in
+        # rough event-time order, not exact) is still counted with its neighbours.
+        newest = max(when for when, _ in events)
+        events[:] = [(when, name) for when, name in events if when > newest - 2 * window]
+        return Tally(len(live), len({name for _, name in live}))
+
+    def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
+        opened = self._windows.get((namespace, key))
+        if opened is not None and opened <= at < opened + window:
+            return False
+        self._windows[(namespace, key)] = at
+        return True
+
+    def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
+        items = self._items.setdefault((namespace, key), [])
+        items.append((at, item, at + ttl))
+        items[:] = [entry for entry in items if entry[2] >= at]
+
+    def recall(self, namespace: str, key: str, since: float, until: float) -> list[tuple[float, str]]:
+        return sorted((at, item) for at, item, _ in self._items.get((namespace, key), ()) if since <= at <= until)

@@ -1,0 +1,197 @@
+"""The detection-state contract, run against every backend: in memory, SQLite (a real file)."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from trailguard.core.state import DAY, DetectionState, MemoryState, event_epoch
+from trailguard.services.stores.dynamodb import create_table
+from trailguard.services.stores.dynamodb.detection import DynamoDetectionState
+from trailguard.services.stores.dynamodb.table import Table
+from trailguard.services.stores.sqlite import SqliteState, StateFileError
+from trailguard.utils.aws_helpers import AwsClients
+
+T0 = 1_793_692_800.0  # 2026-11-03T08:00:00Z
+MINUTE = 60.0
+
+Backend = Callable[[], DetectionState]
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def state(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DetectionState]:
+    if request.param == "memory":
+        yield MemoryState()
+    elif request.param == "sqlite":
+        with SqliteState(tmp_path / "state.sqlite") as backend:
+            yield backend
+    else:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            monkeypatch.setenv(name, "testing")
+        with mock_aws():
+            aws = AwsClients(region="eu-west-1")
+            create_table(aws.client("dynamodb"), "trailguard-state")
+            yield DynamoDetectionState(Table("trailguard-state", aws))
+
+
+def test_event_time_parses_cloudtrail_times_only() -> None:
+    assert event_epoch("2026-11-03T08:00:00Z") == T0
+    assert event_epoch("2026-11-03T08:00:00.123Z") == T0
+    assert event_epoch("yesterday") is None and event_epoch("2026-11-03T08:00:00+01:00") is None
+    assert event_epoch("\uff12\uff10\uff12\uff16-11-03T08:00:00Z") is None, "no full-width digits"
+
+
+def test_first_seen_remembers_values_and_when_the_entity_started(state: DetectionState) -> None:
+    first = state.first_seen("ns", "alice", "eu-west-1", T0, ttl=90 * DAY)
+    assert first.new and first.entity_since == T0
+    assert first.learning(T0, 14 * DAY)
+    again = state.first_seen("ns", "alice", "eu-west-1", T0 + DAY, ttl=90 * DAY)
+    assert not again.new and again.entity_since == T0
+    later = state.first_seen("ns", "alice", "ap-south-1", T0 + 20 * DAY, ttl=90 * DAY)
+    assert later.new and not later.learning(T0 + 20 * DAY, 14 * DAY)
+    assert state.first_seen("other-rule", "alice", "eu-west-1", T0, ttl=DAY).new, "namespaces never collide"
+    # An event older than the baseline's start (small disorder) moves the start back.
+    assert state.first_seen("ns", "alice", "eu-west-1", T0 - MINUTE, ttl=DAY).entity_since == T0 - MINUTE
+
+
+def test_a_value_seen_long_ago_expires(state: DetectionState) -> None:
+    state.first_seen("ns", "bob", "10.1", T0, ttl=DAY)
+    assert state.first_seen("ns", "bob", "10.1", T0 + 2 * DAY, ttl=DAY).new
+
+
+def test_tally_counts_events_and_distinct_members_inside_the_window(state: DetectionState) -> None:
+    window = 10 * MINUTE
+    counts = [state.tally("ns", "key", f"secret-{n % 3}", T0 + n * MINUTE, window) for n in range(12)]
+    assert [c.events for c in counts] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10]
+    assert counts[-1].distinct == 3
+    assert state.tally("ns", "other", "x", T0, window).events == 1, "keys are counted apart"
+    # A late event (small disorder) still counts in its own window.
+    assert state.tally("ns", "key", "late", T0 + 9.5 * MINUTE, window).events >= 10
+
+
+def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
+    assert state.first_in_window("ns", "alice", T0, 600)
+    assert not state.first_in_window("ns", "alice", T0 + 599, 600)
+    assert state.first_in_window("ns", "bob", T0 + 1, 600)
+    assert state.first_in_window("ns", "alice", T0 + 600, 600), "the next window"
+
+
+def test_correlation_items_are_recalled_in_time_order_within_the_range(state: DetectionState) -> None:
+    state.remember("chain", "AKIA1", "persistence", T0 + 120, ttl=3600)
+    state.remember("chain", "AKIA1", "discovery", T0, ttl=3600)
+    state.remember("chain", "AKIA2", "impact", T0, ttl=3600)
+    assert state.recall("chain", "AKIA1", T0 - 1, T0 + 3600) == [(T0, "discovery"), (T0 + 120, "persistence")]
+    assert state.recall("chain", "AKIA1", T0 + 60, T0 + 3600) == [(T0 + 120, "persistence")]
+
+
+def test_sqlite_state_carries_over_to_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with SqliteState(path) as yesterday:
+        yesterday.first_seen("ns", "alice", "eu-west-1", T0, ttl=90 * DAY)
+        yesterday.remember("chain", "alice", "discovery", T0, ttl=3600)
+    with SqliteState(path) as today:
+        assert not today.first_seen("ns", "alice", "eu-west-1", T0 + DAY, ttl=90 * DAY).new
+        assert today.first_seen("ns", "alice", "us-east-1", T0 + DAY, ttl=90 * DAY).entity_since == T0
+        assert today.recall("chain", "alice", T0, T0 + 10) == [(T0, "discovery")]
+
+
+def test_sqlite_state_prunes_what_expired_by_event_time(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    with SqliteState(path) as first:
+        first.first_seen("ns", "alice", "old", T0, ttl=DAY)
+        first.first_seen("ns", "alice", "fresh", T0 + 3 * DAY, ttl=DAY)
+    with sqlite3.connect(path) as db:
+        assert [row[0] for row in db.execute("SELECT value FROM seen")] == ["fresh"]
+
+
+def test_a_second_process_on_the_same_file_gets_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    script = (
+        "import sys\n"
+        "from trailguard.services.stores.sqlite import SqliteState, StateFileError\n"
+        "try:\n"
+        "    SqliteState(sys.argv[1])\n"
+        "except StateFileError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(2)\n"
+    )
+    with SqliteState(path):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(path)], check=False, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2, done.stderr
+    assert f"state file {path} is in use by another process" in done.stdout
+    SqliteState(path).close()  # free again once the first one closed
+
+
+def test_a_corrupt_or_foreign_file_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(StateFileError, match=r"garbage.sqlite is not a trailguard state file"):
+        SqliteState(garbage)
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(StateFileError, match=r"foreign.sqlite is a SQLite database of something else"):
+        SqliteState(foreign)
+    with sqlite3.connect(foreign) as db:
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("invoices",)], "left as it was"
+
+
+def test_event_text_never_becomes_sql(tmp_path: Path) -> None:
+    hostile = "x'); DROP TABLE seen; --"
+    with SqliteState(tmp_path / "state.sqlite") as state:
+        assert state.first_seen("ns", hostile, hostile, T0, ttl=DAY).new
+        assert not state.first_seen("ns", hostile, hostile, T0 + 1, ttl=DAY).new
+
+
+def test_dynamodb_counts_concurrent_invocations_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several containers (threads, each with its own cache) counting and opening windows at once."""
+    import threading
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        aws = AwsClients(region="eu-west-1")
+        create_table(aws.client("dynamodb"), "trailguard-state")
+        opened: list[bool] = []
+        errors: list[BaseException] = []
+
+        def container(number: int) -> None:
+            try:
+                state = DynamoDetectionState(Table("trailguard-state", AwsClients(region="eu-west-1")))
+                for event in range(10):
+                    state.tally("burst", "alice", f"secret-{number}-{event}", T0 + event, 600)
+                opened.append(state.first_in_window("burst", "alice", T0 + 30, 600))
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=container, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+        final = DynamoDetectionState(Table("trailguard-state", aws)).tally("burst", "alice", "last", T0 + 11, 600)
+        assert final == (41, 41), "4 x 10 counted, and this one"
+        assert sorted(opened) == [False, False, False, True], "exactly one invocation opens the window"
+
+
+def test_dynamodb_state_reads_a_known_profile_once_per_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        aws = AwsClients(region="eu-west-1")
+        create_table(aws.client("dynamodb"), "trailguard-state")
+        state = DynamoDetectionState(Table("trailguard-state", aws))
+        state.first_seen("region", "alice", "eu-west-1", T0, ttl=90 * DAY)
+        before = state.requests
+        for minute in range(100):
+            assert not state.first_seen("region", "alice", "eu-west-1", T0 + minute * MINUTE, ttl=90 * DAY).new
+        assert state.requests == before, "routine activity costs no request once the profile is cached"
