@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench fuzz soak samples layer lint-infra clean
+.PHONY: demo test lint typecheck pytest generated bench fuzz soak samples layer lint-infra clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "trailguard needs Python 3.11 or newer on PATH" >&2; exit 2; }
@@ -33,6 +33,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# Every file derived from the rules and the settings (scripts/generate.py says which); a test fails
+# while one is stale.
+generated: $(STAMP)
+	$(BIN)/python scripts/generate.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
@@ -71,7 +76,7 @@ $(INFRA_TOOLS)/checkov/bin/checkov:
 
 # cfn-lint (with informational checks), sam validate --lint and checkov over both templates.
 lint-infra: $(STAMP) $(INFRA_TOOLS)/sam/bin/sam $(INFRA_TOOLS)/checkov/bin/checkov
-	$(BIN)/python scripts/sync_patterns.py --check
+	$(BIN)/python scripts/generate.py --check
 	$(BIN)/cfn-lint --include-checks I -- infra/template.yaml infra/forwarder.yaml
 	for template in infra/template.yaml infra/forwarder.yaml; do \
 	  SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(INFRA_TOOLS)/sam/bin/sam validate --lint --template-file $$template || exit 1; \

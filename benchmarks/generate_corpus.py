@@ -8,7 +8,7 @@ The archive looks like what CloudTrail delivers to S3::
 Each file is ``{"Records": [...]}`` (compact JSON, gzipped) with about 1,000 records of one account
 and region. The mix is what a busy account produces: mostly read-only Describe/List/Get calls,
 STS AssumeRole, KMS Decrypt/GenerateDataKey by services, S3 data events, a little routine write
-traffic, and about 1% of calls that the rules of DETECTIONS.md subscribe to (RunInstances,
+traffic, and about 1% of calls that the rules (docs/rules.md) subscribe to (RunInstances,
 CreateUser, AuthorizeSecurityGroupIngress, PutBucketPolicy, UpdateFunctionCode20150331v2,
 ConsoleLogin, StopLogging ...), some of them failed (AccessDenied), a few by the root user.
 Global-service events (IAM, sign-in, Organizations) appear in us-east-1 files only, as in AWS.
@@ -212,7 +212,7 @@ class Api:
     data_event: bool = False
     service_caller: bool = False  # usually called by an AWS service on someone's behalf
     global_service: bool = False  # logged in us-east-1 only
-    interesting: bool = False  # some rule of DETECTIONS.md subscribes to it
+    interesting: bool = False  # some rule (docs/rules.md) subscribes to it
     extra: Params | None = None  # additionalEventData
 
 

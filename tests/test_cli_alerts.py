@@ -98,6 +98,23 @@ def test_bad_channel_settings_stop_the_scan_before_any_event(monkeypatch: pytest
     assert code == EXIT_BAD_INPUT and "type: must be one of smtp, ses, slack" in err
 
 
+def test_bad_channel_settings_from_a_file_stop_send_test_and_outbox_naming_file_entry_and_key(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "trailguard.toml"
+    config.write_text(
+        f'[[channels]]\ntype = "folder"\nname = "files"\npath = "{tmp_path / "files"}"\n\n'
+        '[[channels]]\ntype = "smtp"\nsender = "a@example.com"\n',
+        encoding="utf-8",
+    )
+    expected = f"{config}: channels: channels entry 2: recipients: is required"
+    code, out, err = run("send-test", "--channel", "files", "--config", str(config))
+    assert code == EXIT_BAD_INPUT and out == "" and expected in err
+    code, out, err = run("scan", str(SAMPLES), "--config", str(config), "--outbox", str(tmp_path / "outbox"))
+    assert code == EXIT_BAD_INPUT and out == "" and expected in err
+    assert not (tmp_path / "files").exists() and not (tmp_path / "outbox").exists(), "nothing was sent or written"
+
+
 def test_render_writes_example_alerts(tmp_path: Path) -> None:
     code, out, err = run("render", "--rule", "s3.*", "--out", str(tmp_path), "--digest")
     assert code == 0

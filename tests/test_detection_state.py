@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto import mock_aws
@@ -151,9 +152,30 @@ def test_event_text_never_becomes_sql(tmp_path: Path) -> None:
         assert not state.first_seen("ns", hostile, hostile, T0 + 1, ttl=DAY).new
 
 
+def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give moto DynamoDB's per-request atomicity: moto reads, changes and writes an item without a
+    lock, so two concurrent ADDs can lose one. Requests still interleave freely between threads."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("update_item", "put_item", "query", "get_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialised(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(serialised))
+
+
 def test_dynamodb_counts_concurrent_invocations_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """Several containers (threads, each with its own cache) counting and opening windows at once."""
     import threading
+
+    atomic_requests(monkeypatch)
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")

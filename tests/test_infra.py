@@ -54,7 +54,7 @@ TEMPLATE = ROOT / "infra" / "template.yaml"
 FORWARDER = ROOT / "infra" / "forwarder.yaml"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import sync_patterns  # noqa: E402
+import template_patterns  # noqa: E402
 
 HOME = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -96,7 +96,7 @@ def load_template(path: Path) -> dict[str, Any]:
 def rules_by_pattern(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(pattern name, rule properties) of every EventBridge rule, in template order."""
     return [
-        (resource["Metadata"][sync_patterns.METADATA_KEY], resource["Properties"])
+        (resource["Metadata"][template_patterns.METADATA_KEY], resource["Properties"])
         for resource in template["Resources"].values()
         if resource["Type"] == "AWS::Events::Rule"
     ]
@@ -257,7 +257,7 @@ def test_cfn_lint_would_catch_a_broken_template(home_template: dict[str, Any]) -
 def test_rules_are_exactly_trailguard_pattern(path: Path) -> None:
     rules = rules_by_pattern(load_template(path))
     expected = trailguard_patterns()
-    assert [name for name, _ in rules] == [entry["name"] for entry in expected], "run scripts/sync_patterns.py"
+    assert [name for name, _ in rules] == [entry["name"] for entry in expected], "run `make generated`"
     for (name, properties), entry in zip(rules, expected, strict=True):
         assert properties["EventPattern"] == entry["pattern"], name
         assert properties["State"] == entry["state"], name
@@ -272,19 +272,6 @@ def test_root_activity_rule_sees_read_only_calls(home_template: dict[str, Any]) 
     assert "console-sign-in" in states
 
 
-def test_sync_script_reports_and_repairs_a_stale_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert sync_patterns.main(["--check"]) == 0
-    for attribute, source in (("HOME_TEMPLATE", TEMPLATE), ("FORWARDER_TEMPLATE", FORWARDER)):
-        copy_path = tmp_path / source.name
-        copy_path.write_text(source.read_text("utf-8").replace('"CreateAccessKey"', '"CreateAccessKeys"'), "utf-8")
-        monkeypatch.setattr(sync_patterns, attribute, copy_path)
-    monkeypatch.setattr(sync_patterns, "ROOT", tmp_path)
-    assert sync_patterns.main(["--check"]) == 1
-    assert sync_patterns.main([]) == 0
-    assert (tmp_path / "template.yaml").read_text("utf-8") == TEMPLATE.read_text("utf-8")
-    assert (tmp_path / "forwarder.yaml").read_text("utf-8") == FORWARDER.read_text("utf-8")
-
-
 CUSTOM_RULES = DATA_DIR / "custom_rules"
 CUSTOM_EVENTS = ("bucket_tagged", "bucket_tagging_denied", "table_deleted", "table_delete_not_found")
 
@@ -293,12 +280,11 @@ CUSTOM_EVENTS = ("bucket_tagged", "bucket_tagging_denied", "table_deleted", "tab
 def custom_templates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_custom_rules: None) -> dict[str, Path]:
     """Copies of both templates, synced as docs/deploy.md says for your own rules."""
     copies = {}
-    for attribute, source in (("HOME_TEMPLATE", TEMPLATE), ("FORWARDER_TEMPLATE", FORWARDER)):
+    for kind, source in (("home", TEMPLATE), ("forwarder", FORWARDER)):
         copies[source.name] = tmp_path / source.name
         copies[source.name].write_text(source.read_text("utf-8"), "utf-8")
-        monkeypatch.setattr(sync_patterns, attribute, copies[source.name])
-    monkeypatch.setattr(sync_patterns, "ROOT", tmp_path)
-    assert sync_patterns.main(["--config", str(CUSTOM_RULES / "trailguard.toml")]) == 0
+        monkeypatch.setitem(template_patterns.TEMPLATES, kind, copies[source.name])
+    assert template_patterns.main(["--config", str(CUSTOM_RULES / "trailguard.toml")]) == 0
     return copies
 
 
@@ -320,9 +306,9 @@ def test_custom_rules_events_reach_both_templates_which_still_lint_clean(custom_
             ), (path.name, event_name)
         matches = lint_file(path, config=ManualArgs(regions=LINT_REGIONS, include_checks=["I"]))
         assert [str(m) for m in matches] == [], path.name
-    assert sync_patterns.main(["--check", "--config", config]) == 0
+    assert template_patterns.main(["--check", "--config", config]) == 0
     custom_rules.unload()  # as in a process of its own: without the configuration, the templates are stale
-    assert sync_patterns.main(["--check"]) == 1
+    assert template_patterns.main(["--check"]) == 1
 
 
 @pytest.mark.usefixtures("aws")
@@ -543,7 +529,7 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
 
     events = boto3.client("events", region_name=HOME)
     for entry in trailguard_patterns():
-        rule_name = created[sync_patterns.logical_id("Rule", entry["name"])]
+        rule_name = created[template_patterns.logical_id("Rule", entry["name"])]
         rule = events.describe_rule(Name=rule_name)
         assert rule["State"] == entry["state"]
         assert json.loads(rule["EventPattern"]) == entry["pattern"]
@@ -638,7 +624,7 @@ def test_stack_without_queue_table_or_trail_at_the_architectures_size(home_templ
     events = boto3.client("events", region_name=HOME)
     rule_arns = set()
     for entry in trailguard_patterns():
-        rule_name = created[sync_patterns.logical_id("Rule", entry["name"])]
+        rule_name = created[template_patterns.logical_id("Rule", entry["name"])]
         rule_arns.add(events.describe_rule(Name=rule_name)["Arn"])
         (target,) = events.list_targets_by_rule(Rule=rule_name)["Targets"]
         assert target["Arn"] == configuration["FunctionArn"]
@@ -667,7 +653,7 @@ def test_forwarder_brings_us_east_1_events_to_the_home_region(
     assert (grant["Action"], grant["Resource"]) == ("events:PutEvents", bus)
     events = boto3.client("events", region_name="us-east-1")
     for entry in trailguard_patterns():
-        rule_name = forwarder[sync_patterns.logical_id("Rule", entry["name"])]
+        rule_name = forwarder[template_patterns.logical_id("Rule", entry["name"])]
         (target,) = events.list_targets_by_rule(Rule=rule_name)["Targets"]
         assert target["Arn"] == bus
         assert target["RoleArn"].endswith(f":role/{forwarder['ForwarderRole']}")

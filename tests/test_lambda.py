@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from trailguard import main
 from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError, DeliveryError
+from trailguard.core.settings import Settings
 from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
@@ -196,6 +198,32 @@ def test_a_configuration_error_fails_the_messages_with_findings_only(
     [error] = [line for line in logs.lines() if line["message"] == "message failed"]
     assert "ConfigError" in error["error"] and "type: must be one of" in error["error"]
     with pytest.raises(ConfigError, match="type: must be one of"):
+        main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
+
+
+def test_settings_load_once_per_container_and_channel_errors_name_where_they_were_set(
+    logs: Logs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "trailguard.toml"
+    folder = tmp_path / "files"
+    config.write_text(f'[[channels]]\ntype = "folder"\nname = "files"\npath = "{folder}"\n', encoding="utf-8")
+    monkeypatch.setenv("TRAILGUARD_CONFIG", str(config))
+    loads: list[str] = []
+    load_settings = Settings.load.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[Settings], *args: Any, **kwargs: Any) -> Settings:
+        loads.append("load")
+        settings: Settings = load_settings(cls, *args, **kwargs)
+        return settings
+
+    monkeypatch.setattr(Settings, "load", classmethod(counted))
+    assert main.lambda_handler(load("eventbridge_sg_world_open.json"), None)["outcome"] == "delivered"
+    assert len(alerts_in(folder)) == 1 and loads == ["load"]
+    config.write_text('[[channels]]\ntype = "carrier-pigeon"\n', encoding="utf-8")
+    main.reset()
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(config))}: channels: channels entry 1: type: must be one of"
+    ):
         main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
 
 

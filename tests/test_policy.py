@@ -168,7 +168,7 @@ def test_account_of_principal(principal: str, account: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# is_narrowed: the narrowing conditions of DETECTIONS.md
+# is_narrowed: the narrowing conditions of the README's rule notes ("The rules")
 # ------------------------------------------------------------------------------------------------
 
 NARROWING = [

@@ -1,6 +1,6 @@
 """The demo data in samples/: reproducible, well-formed CloudTrail files that tell exactly their story.
 
-The expected findings are written from DETECTIONS.md's semantics, not from what the rules happen
+The expected findings are written from the catalogue's semantics (docs/rules.md), not from what the rules happen
 to return: when this test and a rule disagree, check the rule against the catalogue first.
 Files are read with gzip and json directly, independently of trailguard's own readers.
 """

@@ -1,8 +1,13 @@
-"""Settings layering (defaults < file < environment < arguments) and validation errors."""
+"""Settings layering (defaults < file < environment < arguments), validation errors, the field table."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,9 +15,11 @@ import pytest
 from trailguard.core.constants import DEFAULT_ADMIN_PORTS
 from trailguard.core.enums import Severity
 from trailguard.core.exceptions import ConfigError
-from trailguard.core.settings import Settings
+from trailguard.core.settings import FIELDS, Settings
+from trailguard.services.channels import ChannelContext, build_channels
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
+CUSTOM_RULES = Path(__file__).parent / "data" / "custom_rules" / "rules"
 
 
 def test_defaults_without_any_layer() -> None:
@@ -102,3 +109,119 @@ def test_suppression_max_severity_is_parsed_and_checked() -> None:
     bad = json.dumps([{"principal": "arn:aws:iam::*:role/ci", "max_severity": "huge"}])
     with pytest.raises(ConfigError, match="entry 1: max_severity: unknown severity 'huge'"):
         Settings.load(env={"TRAILGUARD_SUPPRESSIONS": bad})
+
+
+# -- the field table ---------------------------------------------------------------------------
+
+# One value for every key, as TOML and as its environment variable: both must give the same setting.
+SAMPLES: dict[str, tuple[str, str]] = {
+    "allowed_ports": ("allowed_ports = [443, 8443]", "443, 8443"),
+    "allowed_cidrs": ('allowed_cidrs = ["10.0.0.0/8"]', "10.0.0.0/8"),
+    "trusted_accounts": ('trusted_accounts = ["444455556666"]', "444455556666"),
+    "admin_ports": ('admin_ports = ["22", "9000-9100"]', "22,9000-9100"),
+    "disabled_rules": ('disabled_rules = ["ec2.*", "iam.user-created"]', "ec2.*,iam.user-created"),
+    "min_severity": ('min_severity = "high"', "HIGH"),
+    "suppressions": (
+        '[[suppressions]]\nprincipal = "arn:aws:iam::*:role/ci"\nrules = ["s3.*"]\nmax_severity = "low"',
+        json.dumps([{"principal": "arn:aws:iam::*:role/ci", "rules": ["s3.*"], "max_severity": "low"}]),
+    ),
+    "channels": ('[[channels]]\ntype = "folder"\npath = "out"', json.dumps([{"type": "folder", "path": "out"}])),
+    "max_individual_alerts": ("max_individual_alerts = 9", "9"),
+    "table_name": ('table_name = "trailguard-state"', "trailguard-state"),
+    "dedupe_ttl_days": ("dedupe_ttl_days = 7", "7"),
+    "history_ttl_days": ("history_ttl_days = 30", "30"),
+    "quiet_periods": (
+        '[quiet_periods]\n"iam.*" = 60\n"s3.bucket-acl-public" = 0',
+        '{"iam.*": 60, "s3.bucket-acl-public": 0}',
+    ),
+    # An absolute path: from a file, relative paths start from the file's directory, not from here.
+    "rule_modules": (f"rule_modules = [{json.dumps(str(CUSTOM_RULES))}]", str(CUSTOM_RULES)),
+}
+
+
+def test_every_setting_has_one_entry_in_the_field_table() -> None:
+    assert [field.name for field in FIELDS] == [name for name in Settings._fields if name not in ("source", "origins")]
+    assert set(SAMPLES) == {field.name for field in FIELDS}
+
+
+@pytest.mark.usefixtures("no_custom_rules")
+def test_every_key_reads_the_same_from_toml_and_from_its_environment_variable(tmp_path: Path) -> None:
+    # Plain keys first: a TOML table ([[suppressions]]) holds every key written after it.
+    lines = sorted((toml for toml, _env in SAMPLES.values()), key=lambda text: text.startswith("["))
+    config = tmp_path / "every-key.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from_toml = Settings.load(config, env={})
+    from_env = Settings.load(env={field.env: SAMPLES[field.name][1] for field in FIELDS})
+    for field in FIELDS:
+        assert getattr(from_toml, field.name) == getattr(from_env, field.name), field.name
+        assert getattr(from_toml, field.name) != getattr(Settings(), field.name), f"{field.name}: sample is the default"
+        assert from_toml.origin(field.name) == f"{config}: {field.name}"
+        assert from_env.origin(field.name) == f"environment {field.env}"
+    assert Settings().origin("channels") == ""
+
+
+def test_the_documented_defaults_are_the_defaults() -> None:
+    for field in FIELDS:
+        default = Settings._field_defaults[field.name]
+        if field.default.startswith("none"):
+            assert not default, field.name
+        elif field.default.startswith("`"):
+            text = field.default.strip("`")
+            try:
+                value = tomllib.loads(f"value = {text}")["value"]
+            except tomllib.TOMLDecodeError:
+                value = text  # a bare word, such as a severity
+            assert field.parse(value) == default, field.name
+        else:
+            assert field.parse(field.default) == default, field.name  # a list as the environment writes it
+
+
+def test_channel_tables_are_data_until_the_channels_are_built(tmp_path: Path) -> None:
+    config = tmp_path / "trailguard.toml"
+    config.write_text('[[channels]]\ntype = "smtp"\nsender = "a@example.com"\n', encoding="utf-8")
+    settings = Settings.load(config, env={})
+    assert settings.channels == ({"type": "smtp", "sender": "a@example.com"},)
+    expected = f"{config}: channels: channels entry 1: recipients: is required"
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        build_channels(settings.channels, ChannelContext(), settings.origin("channels"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ('{"type": "smtp"}', r"environment TRAILGUARD_CHANNELS: expected a list of tables"),
+        ('[{"type": "folder", "path": "x"}, 3]', r"TRAILGUARD_CHANNELS: channels entry 2: expected a table, got int"),
+    ],
+)
+def test_channels_that_are_not_a_list_of_tables_stop_loading(value: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        Settings.load(env={"TRAILGUARD_CHANNELS": value})
+
+
+def test_rule_globs_accept_rules_registered_before_the_settings_load() -> None:
+    script = textwrap.dedent(
+        """
+        from trailguard.core.base_handler import rule
+        from trailguard.core.enums import Severity
+        from trailguard.core.exceptions import ConfigError
+        from trailguard.core.settings import Settings
+
+        env = {"TRAILGUARD_DISABLED_RULES": "custom.*"}
+        try:
+            Settings.load(env=env)
+        except ConfigError as exc:
+            print(exc)
+
+        @rule(id="custom.bucket-tagged", severity=Severity.LOW, on={"s3.amazonaws.com": ["PutBucketTagging"]},
+              title="t", description="d.", remediation="r")
+        def bucket_tagged(event, ctx):
+            yield from ()
+
+        print(Settings.load(env=env).disabled_rules)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.splitlines() == [
+        "environment TRAILGUARD_DISABLED_RULES: 'custom.*' matches no rule id (see `trailguard rules`)",
+        "('custom.*',)",
+    ]

@@ -2,6 +2,8 @@
 
 __version__ = "0.1.0"
 
-# Installs the loader of users' rule modules (the rule_modules setting) into core's settings, which
-# must not import it: loading settings from any entry point, or from a library user, then loads them.
+# Installs the built-in rules' catalogue into the registry, which core cannot import itself (data
+# flows from the entry points down to core), and the loader of users' rule modules (rule_modules)
+# into core's settings, which must not run a user's file itself. It costs the generated manifest.
 from trailguard import custom_rules as _custom_rules  # noqa: F401
+from trailguard import handlers as _handlers  # noqa: F401

@@ -240,7 +240,7 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         if not any(_glob_match(r.id, pattern) for r in REGISTRY.all()):
             raise UsageError(f"--rule {pattern!r} matches no rule id (see `trailguard rules`)")
     channels = None
-    if args.notify or args.outbox:
+    if args.notify or args.outbox or settings.channels:
         from trailguard import cli_alerts
 
         # Built before scanning, so that a bad channel setting stops the run before any event.

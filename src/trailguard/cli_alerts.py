@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
@@ -30,10 +30,13 @@ def folder_channel(path: str | Path, context: ChannelContext, name: str = OUTBOX
 
 
 def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> list[Channel]:
-    """The configured channels when --notify is given, plus a folder channel for --outbox."""
+    """The configured channels when --notify is given, plus a folder channel for --outbox.
+
+    The configured ones are built, which validates them, even without --notify: a scan checks all
+    of its configuration before it reads any event."""
     context = ChannelContext()
-    configs: list[Mapping[str, Any]] = list(settings.channels) if notify else []
-    channels = build_channels(configs, context)
+    configured = build_channels(settings.channels, context, settings.origin("channels"))
+    channels = configured if notify else []
     if outbox:
         if any(channel.name == OUTBOX_CHANNEL for channel in channels):
             raise ConfigError(f"a configured channel is named {OUTBOX_CHANNEL!r}, which --outbox uses")
@@ -109,7 +112,7 @@ def run_send_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
     from trailguard.examples import example_findings
 
     settings = Settings.load(args.config)
-    channels = build_channels(settings.channels, ChannelContext())
+    channels = build_channels(settings.channels, ChannelContext(), settings.origin("channels"))
     names = [channel.name for channel in channels]
     chosen = next((channel for channel in channels if channel.name == args.channel), None)
     if chosen is None:

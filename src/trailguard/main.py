@@ -14,7 +14,6 @@ Settings and the engine are built once per container; delivery (boto3, channels)
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,7 +22,7 @@ from trailguard.core.enums import Outcome
 from trailguard.core.envelope import unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
-from trailguard.core.settings import EMAIL_SHORTCUT, ENV_PREFIX, Settings
+from trailguard.core.settings import Settings
 from trailguard.utils import logger
 
 if TYPE_CHECKING:
@@ -34,17 +33,16 @@ DEFAULT_REMAINING_SECONDS = 900.0
 # Not started with less time left: an alert may take four 10-second attempts, and a message cut off
 # by the timeout fails the whole batch. Messages not started are reported failed, and come back.
 MIN_SECONDS_PER_MESSAGE = 60.0
-CHANNELS_ENV = ENV_PREFIX + "CHANNELS"
 
 
 class _Container:
     """What one Lambda container keeps between invocations, each part built on first use."""
 
     def __init__(self) -> None:
-        # Without the channel variables: validating those imports the channel modules, which only
-        # an event with findings needs (``notifier`` loads them).
-        skipped = {CHANNELS_ENV, *EMAIL_SHORTCUT}
-        self.settings = Settings.load(env={k: v for k, v in os.environ.items() if k not in skipped})
+        # Loaded once. The channel tables stay plain data until ``delivery`` builds (and validates)
+        # them: that imports the channel modules (smtplib, email, logging...), which only an event
+        # with findings needs.
+        self.settings = Settings.load()
         self.engine = Engine(self.settings, lazy=True)
         self._delivery: Delivery | None = None
         if not self.settings.table_name:

@@ -3,13 +3,17 @@
 A rule is a pure function ``(CloudTrailEvent, RuleContext) -> Iterable[Hit]`` registered with its
 metadata. Handler modules (``trailguard.handlers.*``) hold the rules of one AWS service domain; the
 registry indexes them by ``(eventSource, eventName)`` so the engine routes each record in O(1).
+
+Core does not know those modules: the handlers package installs a ``RuleCatalogue`` into
+``REGISTRY`` when it is imported (``import trailguard`` imports it), and the registry asks the
+catalogue which modules to import, and which rule ids exist before any is imported.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit
@@ -115,12 +119,33 @@ class EventKey(NamedTuple):
     versioned: bool = False
 
 
+class RuleCatalogue(Protocol):
+    """Where a registry's rules come from: modules that register them when imported."""
+
+    def rule_ids(self) -> Collection[str]:
+        """Every rule id the catalogue's modules register, known without importing them."""
+        ...
+
+    def load_all(self) -> None:
+        """Import every module of the catalogue."""
+        ...
+
+    def load_for(self, event_source: str, identity_type: str) -> None:
+        """Import the modules whose rules an event of this source and caller type may fire."""
+        ...
+
+
 class RuleRegistry:
     """Rules by id, plus the subscription index the engine routes on."""
 
-    def __init__(self) -> None:
+    def __init__(self, catalogue: RuleCatalogue | None = None) -> None:
         self._rules: dict[str, Rule] = {}
         self._loaded = False
+        self._catalogue = catalogue
+
+    def install(self, catalogue: RuleCatalogue) -> None:
+        """Take rules from ``catalogue`` (the handlers package installs its own into ``REGISTRY``)."""
+        self._catalogue = catalogue
 
     def rule(
         self,
@@ -137,7 +162,7 @@ class RuleRegistry:
         include_failed: bool = False,
         escalates_to: Collection[Severity] = (),
     ) -> Callable[[RuleFunction], Rule]:
-        """Register the decorated function as a rule. See DETECTIONS.md for ids and severities."""
+        """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
         def register(func: RuleFunction) -> Rule:
             if not RULE_ID_PATTERN.match(id):
@@ -176,12 +201,11 @@ class RuleRegistry:
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True
-            from trailguard.handlers import load_all
-
-            load_all()
+            if self._catalogue is not None:
+                self._catalogue.load_all()
 
     def all(self) -> list[Rule]:
-        """Every registered rule, sorted by id (importing the handler modules on first use)."""
+        """Every registered rule, sorted by id (importing the catalogue's modules on first use)."""
         self._ensure_loaded()
         return self.loaded()
 
@@ -189,12 +213,16 @@ class RuleRegistry:
         """The rules registered so far, sorted by id, without importing anything."""
         return sorted(self._rules.values(), key=lambda r: r.id)
 
-    def load_for(self, event_source: str, identity_type: str) -> None:
-        """Import the handler modules an event may concern (all are imported once all() ran)."""
-        if not self._loaded:
-            from trailguard.handlers import load_for
+    def known_ids(self) -> frozenset[str]:
+        """Every rule id known without importing anything: the catalogue's and those registered so far
+        (rules defined outside the catalogue count once their module is imported)."""
+        catalogued = self._catalogue.rule_ids() if self._catalogue is not None else ()
+        return frozenset((*catalogued, *self._rules))
 
-            load_for(event_source, identity_type)
+    def load_for(self, event_source: str, identity_type: str) -> None:
+        """Import the modules an event may concern (all are imported once all() ran)."""
+        if not self._loaded and self._catalogue is not None:
+            self._catalogue.load_for(event_source, identity_type)
 
     def __len__(self) -> int:
         """How many rules are registered so far."""

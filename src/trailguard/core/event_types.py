@@ -302,8 +302,9 @@ NO_DETAILS: Mapping[str, str] = MappingProxyType({})
 class Hit(NamedTuple):
     """What a rule returns: what happened to which resource. The engine adds the rest.
 
-    ``severity`` overrides the rule's default where DETECTIONS.md says "->". ``details`` are
-    short labelled facts for the alert (``{"Port": "22", "CIDR": "0.0.0.0/0"}``).
+    ``severity`` overrides the rule's default where the rule escalates (the "A->B" severities of
+    docs/rules.md). ``details`` are short labelled facts for the alert
+    (``{"Port": "22", "CIDR": "0.0.0.0/0"}``).
     """
 
     summary: str

@@ -1,8 +1,13 @@
 """Settings: defaults < TOML config file < environment variables (``TRAILGUARD_*``) < explicit args.
 
 Loading validates everything up front and raises ``ConfigError`` naming the key, where it came
-from and what is wrong, so a bad value stops the run before any event is processed. Nothing here
-does I/O at import time.
+from and what is wrong, so a bad value stops the run before any event is processed. Channel tables
+are the exception: they stay plain data here, and the channels package validates their options
+when it builds the channels (``Settings.origin`` says where they came from, for its errors).
+Nothing here does I/O at import time.
+
+``FIELDS`` is the one list of keys: TOML parsing, the environment variables and the README's
+configuration table (`make generated`) all come from it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME
-from trailguard.core.base_handler import PortRange, RuleContext
+from trailguard.core.base_handler import REGISTRY, PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
     DEFAULT_ALLOWED_CIDRS,
@@ -26,7 +31,6 @@ from trailguard.core.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import ipaddress
-    from pathlib import Path
 
 ENV_PREFIX = "TRAILGUARD_"
 CONFIG_ENV = "TRAILGUARD_CONFIG"
@@ -93,7 +97,7 @@ class Settings(NamedTuple):
     disabled_rules: tuple[str, ...] = ()
     min_severity: Severity = Severity.INFO
     suppressions: tuple[Suppression, ...] = ()
-    # Delivery: one table per channel (see services/channels); validated when settings load.
+    # Delivery: one table per channel, validated by services/channels when it builds them.
     channels: tuple[Mapping[str, Any], ...] = ()
     max_individual_alerts: int = 5
     # The Lambda's DynamoDB table (idempotency, findings history, quiet periods); empty: all off.
@@ -105,6 +109,8 @@ class Settings(NamedTuple):
     # Users' own rule modules, resolved (see trailguard.custom_rules); imported as settings load.
     rule_modules: tuple[str, ...] = ()
     source: str = "defaults"
+    # (key, where its value came from) for every key not left at its default.
+    origins: tuple[tuple[str, str], ...] = ()
 
     def rule_context(self) -> RuleContext:
         networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -122,6 +128,11 @@ class Settings(NamedTuple):
     def is_suppressed(self, finding: Finding) -> bool:
         return any(s.matches(finding) for s in self.suppressions)
 
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value came from, as errors name it (``trailguard.toml: channels``,
+        ``environment TRAILGUARD_CHANNELS``); empty when it has its default."""
+        return dict(self.origins).get(key, "")
+
     @classmethod
     def load(
         cls,
@@ -136,9 +147,7 @@ class Settings(NamedTuple):
         path = config_file or environ.get(CONFIG_ENV) or None
         file_values: dict[str, tuple[Any, str]] = {}
         if path:
-            from pathlib import Path
-
-            file_values = _read_config_file(Path(path))
+            file_values = _read_config_file(os.fspath(path))
             values.update(file_values)
             sources.append(str(path))
         env_values = _read_environment(environ)
@@ -149,36 +158,22 @@ class Settings(NamedTuple):
             if value is not None:
                 values[key] = (value, "argument")
         parsed: dict[str, Any] = {}
+        origins = tuple((key, where) for key, (_raw, where) in values.items())
         if "rule_modules" in values:  # first: the rule-id globs of the other keys may name custom rules
             raw, where = entry = values.pop("rule_modules")
             # Relative paths start from the config file's directory, or (environment) from here.
-            base = str(Path(path).parent) if path and entry is file_values.get("rule_modules") else ""
+            from_file = path and entry is file_values.get("rule_modules")
+            # os.path, not pathlib: importing pathlib costs the Lambda's cold start more than this.
+            base = os.path.dirname(os.fspath(path)) if from_file and path else ""  # noqa: PTH120
             parsed["rule_modules"] = _load_rule_modules(raw, where, base)
         parsed.update((key, _parse_key(key, raw, where)) for key, (raw, where) in values.items())
-        return cls(**parsed, source=" < ".join(sources))
+        return cls(**parsed, source=" < ".join(sources), origins=origins)
 
 
 # ----------------------------------------------------------------------------------------------
 # Parsing and validation. Every value arrives as (raw value, where it came from).
 # ----------------------------------------------------------------------------------------------
 
-_KEYS = (
-    "allowed_ports",
-    "allowed_cidrs",
-    "trusted_accounts",
-    "admin_ports",
-    "disabled_rules",
-    "min_severity",
-    "suppressions",
-    "channels",
-    "max_individual_alerts",
-    "table_name",
-    "dedupe_ttl_days",
-    "history_ttl_days",
-    "quiet_periods",
-    "rule_modules",
-)
-_JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
 EMAIL_SHORTCUT = {
     "TRAILGUARD_SMTP_SECRET_ID": "secret_id",
@@ -187,11 +182,13 @@ EMAIL_SHORTCUT = {
 }
 
 
-def _read_config_file(path: Path) -> dict[str, tuple[Any, str]]:
+def _read_config_file(path: str) -> dict[str, tuple[Any, str]]:
     import tomllib
 
     try:
-        text = path.read_bytes().decode("utf-8")
+        # open(), not pathlib: importing pathlib costs the Lambda's cold start more than the read.
+        with open(path, "rb") as file:  # noqa: PTH123
+            text = file.read().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -205,26 +202,25 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, str]]:
         document = document["trailguard"]
     result: dict[str, tuple[Any, str]] = {}
     for key, value in document.items():
-        if key not in _KEYS:
-            raise ConfigError(f"{path}: unknown key {key!r} (known keys: {', '.join(_KEYS)})")
+        if key not in _FIELDS_BY_NAME:
+            raise ConfigError(f"{path}: unknown key {key!r} (known keys: {', '.join(_FIELDS_BY_NAME)})")
         result[key] = (value, f"{path}: {key}")
     return result
 
 
 def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
     result: dict[str, tuple[Any, str]] = {}
-    for key in _KEYS:
-        name = ENV_PREFIX + key.upper()
-        if name in environ:
-            raw: Any = environ[name]
-            if key in _JSON_KEYS:
+    for field in FIELDS:
+        if field.env in environ:
+            raw: Any = environ[field.env]
+            if field.json:
                 import json
 
                 try:
                     raw = json.loads(raw)
                 except ValueError as exc:
-                    raise ConfigError(f"environment {name}: not valid JSON ({exc})") from None
-            result[key] = (raw, f"environment {name}")
+                    raise ConfigError(f"environment {field.env}: not valid JSON ({exc})") from None
+            result[field.name] = (raw, f"environment {field.env}")
     shortcut = {option: environ[variable] for variable, option in EMAIL_SHORTCUT.items() if environ.get(variable)}
     if shortcut and "channels" not in result:
         result["channels"] = (
@@ -235,7 +231,7 @@ def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
 
 
 def _parse_key(key: str, raw: Any, where: str) -> Any:
-    parser = _PARSERS[key]
+    parser = _FIELDS_BY_NAME[key].parse
     try:
         return parser(raw)
     except ConfigError as exc:
@@ -305,12 +301,13 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
 
 
 def _parse_rule_ids(raw: Any) -> tuple[str, ...]:
-    from trailguard.core.base_handler import REGISTRY
-
+    # Checked against the ids the registry knows without importing a rule module (the manifest's,
+    # and rules registered so far): importing them all would cost the Lambda's cold start.
+    known = REGISTRY.known_ids()
     ids = []
     for value in _split(raw):
         text = str(value).strip()
-        if not any(fnmatch.fnmatchcase(rule.id, text) for rule in REGISTRY.all()):
+        if not any(fnmatch.fnmatchcase(rule_id, text) for rule_id in known):
             raise ConfigError(f"{text!r} matches no rule id (see `trailguard rules`)")
         ids.append(text)
     return tuple(ids)
@@ -358,12 +355,12 @@ def _parse_suppressions(raw: Any) -> tuple[Suppression, ...]:
 
 
 def _parse_channels(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    """Only the shape: the channels package checks each table's options when it builds the channels."""
     if not isinstance(raw, list):
         raise ConfigError("expected a list of tables ([[channels]] in TOML, a JSON array in the environment)")
-    # Building the channels validates every option; nothing connects anywhere until a send.
-    from trailguard.services.channels import ChannelContext, build_channels
-
-    build_channels(raw, ChannelContext())
+    for index, entry in enumerate(raw, start=1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"channels entry {index}: expected a table, got {type(entry).__name__}")
     return tuple(dict(entry) for entry in raw)
 
 
@@ -416,13 +413,19 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(periods)
 
 
+def _rule_module_entries(raw: Any) -> tuple[str, ...]:
+    """The entries of ``rule_modules`` as given (``Settings.load`` then imports them)."""
+    entries = []
+    for value in _split(raw):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"expected a module path, a .py file or a directory, got {value!r}")
+        entries.append(value.strip())
+    return tuple(entries)
+
+
 def _load_rule_modules(raw: Any, where: str, base: str) -> tuple[str, ...]:
     try:
-        entries = []
-        for value in _split(raw):
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(f"expected a module path, a .py file or a directory, got {value!r}")
-            entries.append(value.strip())
+        entries = _rule_module_entries(raw)
         if not entries:
             return ()
         if rule_module_loader is None:  # pragma: no cover - importing trailguard installs it
@@ -432,18 +435,129 @@ def _load_rule_modules(raw: Any, where: str, base: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-_PARSERS: dict[str, Any] = {
-    "allowed_ports": _parse_ports,
-    "allowed_cidrs": _parse_cidrs,
-    "trusted_accounts": _parse_accounts,
-    "admin_ports": _parse_port_ranges,
-    "disabled_rules": _parse_rule_ids,
-    "min_severity": _parse_severity,
-    "suppressions": _parse_suppressions,
-    "channels": _parse_channels,
-    "max_individual_alerts": _parse_max_individual,
-    "table_name": _parse_table_name,
-    "dedupe_ttl_days": _parse_days,
-    "history_ttl_days": _parse_days,
-    "quiet_periods": _parse_quiet_periods,
-}
+class Field:
+    """One configuration key: how its value is read, and how the README's table describes it.
+
+    A plain class: a NamedTuple class costs the cold start a compilation of its own.
+    """
+
+    __slots__ = ("default", "env", "env_note", "json", "meaning", "name", "parse", "toml")
+
+    def __init__(
+        self,
+        name: str,
+        parse: Callable[[Any], Any],
+        default: str,
+        meaning: str,
+        *,
+        json: bool = False,
+        env_note: str = "",
+        toml: str = "",
+    ) -> None:
+        self.name = name
+        self.env = ENV_PREFIX + name.upper()
+        self.parse = parse
+        self.default = default  # the README's "default" column (Markdown)
+        self.meaning = meaning  # the README's "meaning" column (Markdown)
+        self.json = json  # the environment variable holds JSON (tables, arrays of tables)
+        self.env_note = env_note  # shown after the variable's name: its format, an example
+        self.toml = toml  # how the README writes the key, when not `name` (`[[suppressions]]`)
+
+
+# In the README's order. The values of a Settings field left out here could not be configured.
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "allowed_ports",
+        _parse_ports,
+        "`[80, 443]`",
+        "ports that may be open to the world",
+        env_note="(`80,443`)",
+    ),
+    Field(
+        "allowed_cidrs",
+        _parse_cidrs,
+        "`[]`",
+        'networks that are not "the internet" for security groups (your offices, VPN)',
+    ),
+    Field(
+        "trusted_accounts",
+        _parse_accounts,
+        "`[]`",
+        "account ids (quoted strings) that sharing with is fine: your organization's. The event's own account is "
+        "always trusted",
+    ),
+    Field(
+        "admin_ports",
+        _parse_port_ranges,
+        "20-23, 445, 1433, 1521, 3306, 3389, 5432, 5985-5986, 6379, 9200, 11211, 27017",
+        "remote-administration and database ports: open to the world is CRITICAL",
+        env_note="(`22,3389,9000-9100`)",
+    ),
+    Field("disabled_rules", _parse_rule_ids, "`[]`", "rule ids (globs) that never run"),
+    Field("min_severity", _parse_severity, "`INFO`", "findings below this are dropped"),
+    Field(
+        "suppressions",
+        _parse_suppressions,
+        "none",
+        "drop findings that match every field given (below)",
+        json=True,
+        env_note="(a JSON array of objects)",
+        toml="`[[suppressions]]`",
+    ),
+    Field(
+        "channels",
+        _parse_channels,
+        "none",
+        "where alerts go: see [Alerts](#alerts)",
+        json=True,
+        env_note="(a JSON array of objects)",
+        toml="`[[channels]]`",
+    ),
+    Field(
+        "max_individual_alerts",
+        _parse_max_individual,
+        "`5`",
+        "per channel and batch, findings sent one message each; the rest go in one digest",
+    ),
+    Field(
+        "table_name",
+        _parse_table_name,
+        "none: off",
+        "the Lambda's DynamoDB table (the stack creates it): no duplicate alerts, a findings history, quiet periods. "
+        "Without it a redelivered event is alerted again, nothing is stored, and the Lambda says so once in its log",
+    ),
+    Field(
+        "dedupe_ttl_days",
+        _parse_days,
+        "`14`",
+        "how long an alerted event is remembered, so that a redelivery (EventBridge, SQS, a replay from the "
+        "dead-letter queue) sends nothing; 1 to 3650",
+    ),
+    Field(
+        "history_ttl_days",
+        _parse_days,
+        "`90`",
+        "how long each finding stays in the history (DynamoDB TTL); 1 to 3650",
+    ),
+    Field(
+        "quiet_periods",
+        _parse_quiet_periods,
+        "none",
+        "rule-id glob = seconds (`[quiet_periods]` in TOML): after an alert, repeats of the same rule + resource + "
+        "actor within that many seconds are counted, not sent; the next alert says how many were folded into it "
+        '("Folded repeats: 7 since ..."). An exact rule id wins over globs, then the first matching glob. '
+        "Needs `table_name`",
+        json=True,
+        env_note='(a JSON object: `{"ec2.instance-launched": 3600}`)',
+    ),
+    Field(
+        "rule_modules",
+        _rule_module_entries,
+        "`[]`",
+        "your own rules: Python module paths, `.py` files or directories of them, loaded after the built-in "
+        "rules; relative paths start from the TOML file's directory (in the environment, from the working "
+        "directory). See [Writing your own rules](#writing-your-own-rules)",
+        env_note="(comma-separated)",
+    ),
+)
+_FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

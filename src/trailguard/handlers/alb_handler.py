@@ -1,6 +1,7 @@
 """Load balancer exposure rules: internet-facing load balancers, plain-HTTP listeners, listeners
-that still accept TLS 1.0/1.1, and WAF web ACLs taken off a resource (DETECTIONS.md, "Load
-balancers").
+that still accept TLS 1.0/1.1, and WAF web ACLs taken off a resource.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 Both ELB APIs log under ``elasticloadbalancing.amazonaws.com``: version 2015-12-01 (Application,
 Network and Gateway Load Balancers: ``name``, ``type``, ``responseElements.loadBalancers``) and the

@@ -1,4 +1,7 @@
-"""Audit-trail tampering: stopping, deleting or weakening CloudTrail (DETECTIONS.md)."""
+"""Audit-trail tampering: stopping, deleting or weakening CloudTrail.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""AWS Config tampering: recording stopped or its recorder or delivery channel deleted
-(DETECTIONS.md, "Security services and accounts")."""
+"""AWS Config tampering: recording stopped or its recorder or delivery channel deleted.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""EC2 instances and resource exposure: launches, shared AMIs and snapshots, account settings
-(DETECTIONS.md, "EC2 instances and resource exposure")."""
+"""EC2 instances and resource exposure: launches, shared AMIs and snapshots, account settings.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

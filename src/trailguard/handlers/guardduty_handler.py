@@ -1,5 +1,7 @@
 """GuardDuty tampering: detectors deleted, suspended or cut off from their administrator, and
-trusted IP lists changed (DETECTIONS.md, "Security services and accounts").
+trusted IP lists changed.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 GuardDuty is a REST API: the detector id travels in the URL path and CloudTrail records it as
 ``requestParameters.detectorId`` next to the body's lowerCamelCase members.

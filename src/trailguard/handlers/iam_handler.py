@@ -1,5 +1,8 @@
 """IAM: new users and credentials, admin grants, open role trust, MFA and identity providers,
-and anything the root user does (DETECTIONS.md, "IAM ... and sign-in")."""
+and anything the root user does.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

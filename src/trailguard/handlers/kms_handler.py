@@ -1,5 +1,7 @@
-"""KMS rules: keys disabled or scheduled for deletion, and key policies opened to everyone
-(DETECTIONS.md, "Security services and accounts")."""
+"""KMS rules: keys disabled or scheduled for deletion, and key policies opened to everyone.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Lambda exposure and change rules: resource-policy permissions, function URLs, layer sharing
-and code/configuration changes (DETECTIONS.md, "Lambda").
+and code/configuration changes.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 Lambda logs most of its API calls with the API version appended (``AddPermission20150331v2``,
 ``AddLayerVersionPermission20181031``, ``CreateFunction20150331``); newer APIs such as

@@ -1,5 +1,7 @@
-"""AWS Organizations: an account leaving, or being removed from, the organization
-(DETECTIONS.md, "Security services and accounts")."""
+"""AWS Organizations: an account leaving, or being removed from, the organization.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

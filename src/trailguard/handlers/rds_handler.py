@@ -1,5 +1,7 @@
 """RDS exposure and protection rules: public instances and snapshots, deletion protection and
-backups, storage encryption (DETECTIONS.md, "RDS").
+backups, storage encryption.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 RDS logs its Query-API parameters with a lower-cased first letter (``dBInstanceIdentifier``,
 ``publiclyAccessible``). DocumentDB and Neptune share the ``rds.amazonaws.com`` event source and the

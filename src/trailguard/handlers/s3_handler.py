@@ -1,5 +1,7 @@
 """S3 exposure and protection rules: public ACLs and policies, Block Public Access, encryption,
-logging and versioning (DETECTIONS.md, "S3").
+logging and versioning.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 S3 records are peculiar: request bodies are XML converted to JSON, so a list of one element is
 written as a single object, booleans may arrive as strings, and request headers such as

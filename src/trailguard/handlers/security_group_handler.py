@@ -1,4 +1,7 @@
-"""Security groups opened to the internet (DETECTIONS.md, "Security groups")."""
+"""Security groups opened to the internet.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 
@@ -97,7 +100,8 @@ def _modified_rules(event: CloudTrailEvent) -> tuple[str, list[_Permission]]:
         if not isinstance(new_rule, dict):
             continue
         # The request does not say which direction the rule has; only an explicit egress flag
-        # lets us skip it (DETECTIONS.md: treat the rules as ingress otherwise).
+        # lets us skip it, otherwise it is checked as ingress (docs/rules.md lists
+        # ModifySecurityGroupRules among sg.ingress-open-to-world's events).
         if as_bool(_field(new_rule, "IsEgress", "isEgress")) or as_bool(_field(update, "IsEgress", "isEgress")):
             continue
         protocol = as_text(_field(new_rule, "IpProtocol", "ipProtocol")).lower()

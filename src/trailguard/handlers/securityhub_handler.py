@@ -1,5 +1,6 @@
-"""AWS Security Hub: the hub disabled or security standards turned off
-(DETECTIONS.md, "Security services and accounts").
+"""AWS Security Hub: the hub disabled or security standards turned off.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 Security Hub's REST API uses PascalCase body members (``StandardsSubscriptionArns``); both that
 spelling and the lowerCamelCase one are read.

@@ -1,5 +1,6 @@
-"""Console sign-in: root sign-ins (successful or not) and IAM users signing in without MFA
-(DETECTIONS.md, "IAM ... and sign-in").
+"""Console sign-in: root sign-ins (successful or not) and IAM users signing in without MFA.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
 ConsoleLogin records report the outcome in ``responseElements.ConsoleLogin`` ("Success" or
 "Failure") and, for failures, an ``errorMessage`` without an ``errorCode``; MFA use is in

@@ -1,4 +1,7 @@
-"""Denied attempts at the most dangerous calls: a failed try is still someone trying (DETECTIONS.md)."""
+"""Denied attempts at the most dangerous calls: a failed try is still someone trying.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""VPC and network changes: NACLs, routes, gateways, peering, flow logs (DETECTIONS.md)."""
+"""VPC and network changes: NACLs, routes, gateways, peering, flow logs.
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
 
 from __future__ import annotations
 

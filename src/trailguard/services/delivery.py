@@ -219,8 +219,8 @@ class Delivery:
 
 def lambda_delivery(settings: Settings) -> Delivery:
     """The Lambda's pipeline: the table's store (failing open, logged), channels built on first use
-    from the environment (a bad channel setting then fails that event, which AWS retries; check
-    settings before deploying with ``trailguard send-test``)."""
+    from the settings' channel tables (a bad channel setting then fails that event, which AWS
+    retries; check settings before deploying with ``trailguard send-test``)."""
     from trailguard.services.channels import ChannelContext
     from trailguard.utils import logger
 
@@ -235,16 +235,15 @@ def lambda_delivery(settings: Settings) -> Delivery:
         )
 
     def notifier() -> NotificationService | None:
-        from trailguard.core.settings import Settings
-
-        configured = Settings.load().channels  # raises ConfigError naming the bad key
+        configured = settings.channels
         if not configured:
             logger.warning("no channels configured (TRAILGUARD_CHANNELS): findings are only logged")
             return None
         from trailguard.services.channels import build_channels
         from trailguard.services.notification_service import NotificationService
 
-        channels = build_channels(configured, context)
+        # Raises ConfigError naming where the channels were set, the entry and the key.
+        channels = build_channels(configured, context, settings.origin("channels"))
         logger.info("channels ready", channels=[channel.describe() for channel in channels])
         return NotificationService(channels, max_individual=settings.max_individual_alerts)
 

@@ -41,12 +41,17 @@ def build_channel(raw: Mapping[str, Any], where: str, context: ChannelContext) -
     return channel
 
 
-def build_channels(configs: Iterable[Mapping[str, Any]], context: ChannelContext) -> list[Channel]:
+def build_channels(configs: Iterable[Mapping[str, Any]], context: ChannelContext, origin: str = "") -> list[Channel]:
+    """The channels of the settings' tables, every option validated (this is where channel
+    settings are checked); errors start with ``origin``, where the tables came from
+    (``Settings.origin("channels")``), and name the entry and the key."""
+    prefix = f"{origin}: " if origin else ""
     channels: list[Channel] = []
     for index, raw in enumerate(configs, start=1):
-        channel = build_channel(raw, f"channels entry {index}", context)
+        where = f"{prefix}channels entry {index}"
+        channel = build_channel(raw, where, context)
         if any(existing.name == channel.name for existing in channels):
-            raise ConfigError(f"channels entry {index}: name: {channel.name!r} is used twice (names must differ)")
+            raise ConfigError(f"{where}: name: {channel.name!r} is used twice (names must differ)")
         channels.append(channel)
     return channels
 
