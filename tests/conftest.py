@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
+from trailguard.utils.aws_helpers import AwsClients
+
+from . import fake_aws as fake_aws_environment
+from .clock import Clock
 from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
+from .servers import Servers
 
 TESTS_DIR = Path(__file__).parent
 EVENTS_DIR = TESTS_DIR / "events"
@@ -50,3 +58,47 @@ def load_rule_test_events() -> list[RuleTestEvent]:
 @pytest.fixture(scope="session")
 def rule_test_events() -> list[RuleTestEvent]:
     return load_rule_test_events()
+
+
+# -- the fakes every test shares: time, AWS, servers (tests/clock.py, fake_aws.py, servers.py) --------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests to a local test server must not go through a proxy (urllib honours the variables)."""
+    for name in fake_aws_environment.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_aws_region() -> str:
+    """The region of ``fake_aws_env`` and ``fake_aws``; a test module overrides it to change it."""
+    return fake_aws_environment.REGION
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, fake_aws_region: str) -> None:
+    """Dummy credentials and the region in the environment, no proxy, no config file (without moto:
+    for clients pointed at a local test server)."""
+    for name, value in fake_aws_environment.variables(fake_aws_region).items():
+        monkeypatch.setenv(name, value)
+    for name in fake_aws_environment.REMOVED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_aws(fake_aws_env: None, fake_aws_region: str) -> Iterator[AwsClients]:
+    """AWS in moto for the test, and clients for the region."""
+    with mock_aws():
+        yield AwsClients(region=fake_aws_region)
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    with contextlib.ExitStack() as stack:
+        yield Servers(stack)
