@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from trailguard.rule_tests import read_event_case
+from trailguard.utils.aws_helpers import AwsClients
 
+from . import fake_aws as fake_aws_environment
+from .clock import Clock
 from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
+from .servers import Servers
 
 TESTS_DIR = Path(__file__).parent
 EVENTS_DIR = TESTS_DIR / "events"
@@ -63,3 +69,47 @@ def no_custom_rules() -> Iterator[None]:
     custom_rules.unload()
     yield
     custom_rules.unload()
+
+
+# -- the fakes every test shares: time, AWS, servers (tests/clock.py, fake_aws.py, servers.py) --------
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests to a local test server must not go through a proxy (urllib honours the variables)."""
+    for name in fake_aws_environment.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_aws_region() -> str:
+    """The region of ``fake_aws_env`` and ``fake_aws``; a test module overrides it to change it."""
+    return fake_aws_environment.REGION
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch, fake_aws_region: str) -> None:
+    """Dummy credentials and the region in the environment, no proxy, no config file (without moto:
+    for clients pointed at a local test server)."""
+    for name, value in fake_aws_environment.variables(fake_aws_region).items():
+        monkeypatch.setenv(name, value)
+    for name in fake_aws_environment.REMOVED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fake_aws(fake_aws_env: None, fake_aws_region: str) -> Iterator[AwsClients]:
+    """AWS in moto for the test, and clients for the region."""
+    with mock_aws():
+        yield AwsClients(region=fake_aws_region)
+
+
+@pytest.fixture
+def servers() -> Iterator[Servers]:
+    with contextlib.ExitStack() as stack:
+        yield Servers(stack)

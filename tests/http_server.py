@@ -93,10 +93,14 @@ class RecordingServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving; again, or before it started, nothing happens (see SmtpServer.stop)."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
-        self._httpd.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for serve_forever, which only a started server runs
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
         self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> RecordingServer:
         return self.start()

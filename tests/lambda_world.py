@@ -1,6 +1,7 @@
 """The Lambda's world for end-to-end tests: SQS, DynamoDB and Secrets Manager in moto, an aiosmtpd
 server with STARTTLS and AUTH on 127.0.0.1, and ``lambda_handler`` configured only through the
-environment. The ``world`` fixture (registered in conftest) builds it.
+environment. The ``world`` fixture (registered in conftest) builds it in the ``fake_aws`` fixture's
+moto; the servers a test starts in it are the ``servers`` fixture's, stopped after the test.
 
 ``Poller`` plays the SQS event source mapping with ``ReportBatchItemFailures``: it receives up to
 ten messages from the (moto) queue, hands them to the handler as Lambda would, deletes the ones the
@@ -19,14 +20,15 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from moto import mock_aws
 
 from trailguard import main
 from trailguard.services.retry import RetryPolicy
 from trailguard.services.stores import FailOpenStore, HistoryRecord
 from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
+from trailguard.utils.aws_helpers import AwsClients
 
+from .servers import Servers
 from .smtp_server import ReceivedMessage, Script, SmtpServer
 
 LAMBDA_DATA = Path(__file__).parent / "data" / "lambda"
@@ -128,13 +130,15 @@ class World(NamedTuple):
     logs: io.StringIO
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
+    servers: Servers  # every server the test starts, stopped after it
 
     def start_smtp(
         self, name: str, script: Script | None = None, clock: Callable[[], float] = time.monotonic
     ) -> SmtpServer:
         """Start an SMTP server (misbehaving as ``script`` says) and make it the only channel."""
-        server = SmtpServer(self.tmp_path / name, username=USERNAME, password=PASSWORD, script=script, clock=clock)
-        server.start()
+        server = self.servers.start(
+            SmtpServer(self.tmp_path / name, username=USERNAME, password=PASSWORD, script=script, clock=clock)
+        )
         self.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([smtp_channel(server)]))
         return server
 
@@ -157,40 +161,27 @@ class World(NamedTuple):
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "TRAILGUARD_TABLE_NAME": SETUP["table_name"],
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "TRAILGUARD_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
+def world(fake_aws: AwsClients, servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("TRAILGUARD_TABLE_NAME", SETUP["table_name"])
     logs = io.StringIO()
     monkeypatch.setattr(logger, "stream", logs)
-    with mock_aws():
-        from trailguard.utils.aws_helpers import AwsClients
-
-        aws = AwsClients(region=REGION)
-        aws.client("secretsmanager").create_secret(
-            Name=SETUP["secret_id"], SecretString=json.dumps(SETUP["credentials"])
-        )
-        create_table(aws.client("dynamodb"), SETUP["table_name"])
-        sqs = aws.client("sqs")
-        dead_letter_url = sqs.create_queue(QueueName=SETUP["dead_letter_queue_name"])["QueueUrl"]
-        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": SETUP["max_receive_count"]}
-        queue_url = sqs.create_queue(QueueName=SETUP["queue_name"], Attributes={"RedrivePolicy": json.dumps(redrive)})[
-            "QueueUrl"
-        ]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        history = DynamoDBStore(SETUP["table_name"], aws)
-        yield World(Poller(sqs, queue_url, queue_arn), dead_letter_url, history, logs, tmp_path, monkeypatch)
+    fake_aws.client("secretsmanager").create_secret(
+        Name=SETUP["secret_id"], SecretString=json.dumps(SETUP["credentials"])
+    )
+    create_table(fake_aws.client("dynamodb"), SETUP["table_name"])
+    sqs = fake_aws.client("sqs")
+    dead_letter_url = sqs.create_queue(QueueName=SETUP["dead_letter_queue_name"])["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": SETUP["max_receive_count"]}
+    queue_url = sqs.create_queue(QueueName=SETUP["queue_name"], Attributes={"RedrivePolicy": json.dumps(redrive)})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    history = DynamoDBStore(SETUP["table_name"], fake_aws)
+    poller = Poller(sqs, queue_url, queue_arn)
+    yield World(poller, dead_letter_url, history, logs, tmp_path, monkeypatch, servers)
     main.reset()
     logger.bind()
 

@@ -31,11 +31,12 @@ import asyncio
 import collections
 import dataclasses
 import email
+import itertools
 import random
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -46,6 +47,8 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from .servers import Servers
 
 HOST = "127.0.0.1"
 # Where a session can be cut, in the order a session reaches them.
@@ -293,6 +296,7 @@ class SmtpServer:
         self._armed = False
         self._busy_until = float("-inf")
         self._busy_sessions = 0
+        self._running = False
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.ca = trustme.CA()
         certificate = self.ca.issue_cert(HOST)
@@ -396,6 +400,7 @@ class SmtpServer:
         return int(self._controller.port)
 
     def start(self) -> SmtpServer:
+        self._running = True  # before: a start that fails half-way has a thread for stop() to end
         self._controller.start()
         # aiosmtpd opened a connection of its own to start up: it is not a client's session.
         with self.lock:
@@ -406,7 +411,11 @@ class SmtpServer:
         return self
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Stop serving; again, or before it started, nothing happens (tests stop a server for an
+        outage, and the ``servers`` fixture stops every one after the test)."""
+        if self._running:
+            self._running = False
+            self._controller.stop(no_assert=True)
 
     def __enter__(self) -> SmtpServer:
         return self.start()
@@ -432,17 +441,14 @@ class ServerFactory(Protocol):
 
 
 @pytest.fixture
-def smtp_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
+def smtp_server_factory(tmp_path: Path, servers: Servers) -> ServerFactory:
     """``make(script=..., username=..., password=...)`` starts a server, stopped after the test."""
-    servers: list[SmtpServer] = []
+    numbers = itertools.count()
 
     def make(
         script: Script | None = None, *, username: str = "smtp-user", password: str = "smtp-password"
     ) -> SmtpServer:
-        server = SmtpServer(tmp_path / f"server{len(servers)}", username=username, password=password, script=script)
-        servers.append(server)
-        return server.start()
+        directory = tmp_path / f"server{next(numbers)}"
+        return servers.start(SmtpServer(directory, username=username, password=password, script=script))
 
-    yield make
-    for server in servers:
-        server.stop()
+    return make

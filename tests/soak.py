@@ -62,6 +62,7 @@ from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
 from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
 
+from . import fake_aws
 from .conftest import DATA_DIR, EVENTS_DIR, load_rule_test_events
 from .lambda_world import PASSWORD, REGION, SETUP, TINY_RETRY, USERNAME, LambdaContext, body_text, smtp_channel
 from .smtp_server import ReceivedMessage, SmtpServer
@@ -370,16 +371,9 @@ def soak_world(work_dir: Path) -> Iterator[SoakWorld]:
     environment = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith("TRAILGUARD_") and name.lower() not in ("http_proxy", "https_proxy")
+        if not name.startswith("TRAILGUARD_") and name not in fake_aws.REMOVED
     }
-    environment.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_SESSION_TOKEN="testing",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_REGION=REGION,
-        TRAILGUARD_TABLE_NAME=SETUP["table_name"],
-    )
+    environment.update(fake_aws.variables(REGION), TRAILGUARD_TABLE_NAME=SETUP["table_name"])
     logs = LogTally()
     saved_stream = logger.stream
     with mock.patch.dict(os.environ, environment, clear=True), mock_aws():
@@ -388,16 +382,15 @@ def soak_world(work_dir: Path) -> Iterator[SoakWorld]:
             Name=SETUP["secret_id"], SecretString=json.dumps(SETUP["credentials"])
         )
         create_table(aws.client("dynamodb"), SETUP["table_name"])
-        server = SmtpServer(work_dir / "smtp", username=USERNAME, password=PASSWORD).start()
-        os.environ["TRAILGUARD_CHANNELS"] = json.dumps([smtp_channel(server)])
-        logger.stream = logs
-        try:
-            yield SoakWorld(server, DynamoDBStore(SETUP["table_name"], aws), logs)
-        finally:
-            server.stop()
-            logger.stream = saved_stream
-            logger.bind()
-            main.reset()
+        with SmtpServer(work_dir / "smtp", username=USERNAME, password=PASSWORD) as server:
+            os.environ["TRAILGUARD_CHANNELS"] = json.dumps([smtp_channel(server)])
+            logger.stream = logs
+            try:
+                yield SoakWorld(server, DynamoDBStore(SETUP["table_name"], aws), logs)
+            finally:
+                logger.stream = saved_stream
+                logger.bind()
+                main.reset()
 
 
 def _new_container() -> None:

@@ -10,6 +10,8 @@ from trailguard.examples import example_findings
 from trailguard.services.alerts import Alert, group_alerts
 from trailguard.services.retry import RetryPolicy, call_with_retry
 
+from .clock import Clock
+
 FINDINGS = example_findings()
 
 
@@ -37,8 +39,7 @@ def test_alert_defaults() -> None:
     assert not alert.digest and not alert.test and alert.first is FINDINGS[0]
 
 
-def test_retry_retries_transient_errors_with_bounded_jittered_backoff() -> None:
-    waits: list[float] = []
+def test_retry_retries_transient_errors_with_bounded_jittered_backoff(clock: Clock) -> None:
     calls = {"n": 0}
 
     def flaky() -> str:
@@ -48,24 +49,23 @@ def test_retry_retries_transient_errors_with_bounded_jittered_backoff() -> None:
         return "ok"
 
     policy = RetryPolicy(attempts=4, base_delay=1.0, max_delay=3.0)
-    assert call_with_retry(flaky, policy, sleep=waits.append) == ("ok", 3)
-    assert len(waits) == 2 and 0 <= waits[0] <= 1.0 and 0 <= waits[1] <= 2.0
+    assert call_with_retry(flaky, policy, sleep=clock.sleep) == ("ok", 3)
+    assert len(clock.slept) == 2 and 0 <= clock.slept[0] <= 1.0 and 0 <= clock.slept[1] <= 2.0
     assert all(policy.delay(n, rand=lambda: 1.0) <= 3.0 for n in range(1, 20)), "capped"
 
 
-def test_retry_gives_up_and_never_retries_permanent_errors() -> None:
-    waits: list[float] = []
+def test_retry_gives_up_and_never_retries_permanent_errors(clock: Clock) -> None:
 
     def down() -> str:
         raise ChannelError("timed out", transient=True)
 
     with pytest.raises(ChannelError) as caught:
-        call_with_retry(down, RetryPolicy(attempts=3), sleep=waits.append)
-    assert caught.value.attempts == 3 and len(waits) == 2
+        call_with_retry(down, RetryPolicy(attempts=3), sleep=clock.sleep)
+    assert caught.value.attempts == 3 and len(clock.slept) == 2
 
     def rejected() -> str:
         raise ChannelError("535 authentication failed", transient=False)
 
     with pytest.raises(ChannelError) as caught:
-        call_with_retry(rejected, RetryPolicy(attempts=3), sleep=waits.append)
-    assert caught.value.attempts == 1 and len(waits) == 2
+        call_with_retry(rejected, RetryPolicy(attempts=3), sleep=clock.sleep)
+    assert caught.value.attempts == 1 and len(clock.slept) == 2

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from email import message_from_string, policy
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -35,22 +33,18 @@ from .test_channel_smtp import (
     REGION,
     SENDER,
     SingleTryAws,
-    aws_env,
     same_text,
     text_of,
 )
 from .test_channels_http import HOSTILE, LOW, NORMAL
 
-__all__ = ["aws_env"]  # the fixture, imported so pytest finds it here
-
 
 @pytest.fixture
-def ses(aws_env: None) -> Iterator[ChannelContext]:
+def ses(fake_aws: AwsClients) -> ChannelContext:
     """moto's SES with the sender's address verified (sesv2 CreateEmailIdentity)."""
-    with mock_aws():
-        context = ChannelContext(AwsClients(region="us-east-1"))  # the channel's region must win over this
-        context.aws.client("sesv2", REGION).create_email_identity(EmailIdentity="alerts@example.com")
-        yield context
+    context = ChannelContext(AwsClients(region="us-east-1"))  # the channel's region must win over this
+    context.aws.client("sesv2", REGION).create_email_identity(EmailIdentity="alerts@example.com")
+    return context
 
 
 def ses_channel(context: ChannelContext, **options: Any) -> SesEmailChannel:
@@ -115,7 +109,8 @@ def test_an_unverified_sender_is_rejected_permanently(ses: ChannelContext) -> No
     assert sent_raw() == []
 
 
-def test_the_request_carries_the_configuration_set_and_the_raw_bytes(aws_env: None) -> None:
+@pytest.mark.usefixtures("fake_aws_env")
+def test_the_request_carries_the_configuration_set_and_the_raw_bytes() -> None:
     with RecordingServer([Reply(200, b'{"MessageId": "0100-abc"}', content_type="application/json")]) as server:
         context = ChannelContext(AwsClients(region=REGION, endpoint_url=server.url))
         receipt = ses_channel(context, configuration_set="alerts-tracking").send(Alert((LOW,)))
@@ -157,7 +152,8 @@ def ses_error(status: int, code: str, text: str) -> Reply:
         (ses_error(404, "NotFoundException", "no such configuration set"), False, "NotFoundException"),
     ],
 )
-def test_ses_errors_map_to_transient_or_permanent(aws_env: None, reply: Reply, transient: bool, code: str) -> None:
+@pytest.mark.usefixtures("fake_aws_env")
+def test_ses_errors_map_to_transient_or_permanent(reply: Reply, transient: bool, code: str) -> None:
     with RecordingServer([reply]) as server:
         context = ChannelContext(SingleTryAws(region=REGION, endpoint_url=server.url))
         with pytest.raises(ChannelError) as caught:
@@ -167,7 +163,8 @@ def test_ses_errors_map_to_transient_or_permanent(aws_env: None, reply: Reply, t
     assert len(server.requests) == 1 and server.requests[0].path == "/v2/email/outbound-emails"
 
 
-def test_an_unreachable_endpoint_is_transient(aws_env: None) -> None:
+@pytest.mark.usefixtures("fake_aws_env")
+def test_an_unreachable_endpoint_is_transient() -> None:
     context = ChannelContext(SingleTryAws(region=REGION, endpoint_url=closed_port_url()))
     with pytest.raises(ChannelError) as caught:
         ses_channel(context).send(Alert((NORMAL,)))

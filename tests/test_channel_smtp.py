@@ -13,14 +13,12 @@ import logging
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import pytest
-from moto import mock_aws
 
 from trailguard.core.exceptions import ChannelError, ConfigError, DeliveryError
 from trailguard.services.alerts import Alert
@@ -33,6 +31,7 @@ from trailguard.services.retry import RetryPolicy
 from trailguard.services.secrets import SecretCache
 from trailguard.utils.aws_helpers import AwsClients
 
+from .clock import Clock
 from .conftest import DATA_DIR
 from .http_server import RecordingServer, Reply
 from .smtp_server import AuthAttempt, Script, ServerFactory, SmtpServer, smtp_server_factory
@@ -63,37 +62,13 @@ WRONG = Credentials(**DATA["wrong_credentials"])
 INJECTION = HOSTILE._replace(**DATA["header_injection"])
 
 
-class Clock:
-    """An injected monotonic clock for the secret cache's TTL."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Aws(NamedTuple):
     context: ChannelContext
-    secrets: SecretCache
-    clock: Clock
+    secrets: SecretCache  # its TTL runs on the ``clock`` fixture
     client: Any  # the Secrets Manager client the test uses to create and rotate the secret
 
     def put(self, credentials: Credentials) -> None:
         self.client.put_secret_value(SecretId=SECRET_ID, SecretString=credentials.json())
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 class SingleTryAws(AwsClients):
@@ -107,21 +82,19 @@ class SingleTryAws(AwsClients):
         return boto3.client(service, region_name=region or self.region, endpoint_url=self.endpoint_url, config=config)
 
 
-def make_context(endpoint_url: str | None = None) -> tuple[ChannelContext, SecretCache, Clock]:
-    clock = Clock()
+def make_context(clock: Clock, endpoint_url: str | None = None) -> tuple[ChannelContext, SecretCache]:
     aws = SingleTryAws(region=REGION, endpoint_url=endpoint_url) if endpoint_url else AwsClients(region=REGION)
     secrets = SecretCache(aws, ttl_seconds=TTL, clock=clock)
-    return ChannelContext(aws, secrets), secrets, clock
+    return ChannelContext(aws, secrets), secrets
 
 
 @pytest.fixture
-def aws(aws_env: None) -> Iterator[Aws]:
+def aws(fake_aws: AwsClients, clock: Clock) -> Aws:
     """moto's Secrets Manager holding the SMTP credentials, and a context whose cache has a test clock."""
-    with mock_aws():
-        context, secrets, clock = make_context()
-        client = context.aws.client("secretsmanager")
-        client.create_secret(Name=SECRET_ID, SecretString=CREDENTIALS.json())
-        yield Aws(context, secrets, clock, client)
+    context, secrets = make_context(clock)
+    client = context.aws.client("secretsmanager")
+    client.create_secret(Name=SECRET_ID, SecretString=CREDENTIALS.json())
+    return Aws(context, secrets, client)
 
 
 def smtp_channel(context: ChannelContext, server: SmtpServer | None = None, **options: Any) -> SmtpEmailChannel:
@@ -140,8 +113,9 @@ def smtp_channel(context: ChannelContext, server: SmtpServer | None = None, **op
     return channel
 
 
-def service(channel: SmtpEmailChannel, waits: list[float] | None = None) -> NotificationService:
-    return NotificationService([channel], retry=TINY_RETRY, sleep=(waits if waits is not None else []).append)
+def service(channel: SmtpEmailChannel, clock: Clock | None = None) -> NotificationService:
+    """Retries sleep on ``clock``: the test's, when it reads the waits."""
+    return NotificationService([channel], retry=TINY_RETRY, sleep=(clock or Clock()).sleep)
 
 
 def text_of(message: EmailMessage, subtype: str) -> str:
@@ -319,14 +293,13 @@ def test_a_certificate_the_client_does_not_trust_is_refused_before_auth(
     ids=["421-at-ehlo", "451-at-data"],
 )
 def test_transient_replies_for_two_sessions_are_retried_until_delivered(
-    aws: Aws, smtp_server_factory: ServerFactory, script: Script, code: str
+    aws: Aws, clock: Clock, smtp_server_factory: ServerFactory, script: Script, code: str
 ) -> None:
     server = smtp_server_factory(script, **CREDENTIALS._asdict())
-    waits: list[float] = []
-    report = service(smtp_channel(aws.context, server), waits).notify([NORMAL])
+    report = service(smtp_channel(aws.context, server), clock).notify([NORMAL])
     outcome = report.channel("email")
     assert outcome.attempts == 3 and outcome.messages == 1 and not outcome.failed
-    assert len(waits) == 2
+    assert len(clock.slept) == 2
     assert [s.replies[0][:3] for s in server.sessions[:2]] == [code, code]
     assert len(server.sessions) == 3 and len(server.messages) == 1
     assert aws.secrets.fetches == 1, "the credentials were cached across the attempts"
@@ -350,18 +323,17 @@ def closed_port() -> int:
     return port
 
 
-def test_a_server_that_is_down_is_transient_then_a_delivery_error(aws: Aws) -> None:
+def test_a_server_that_is_down_is_transient_then_a_delivery_error(aws: Aws, clock: Clock) -> None:
     channel = smtp_channel(aws.context, host="127.0.0.1", port=closed_port(), timeout=2)
     with pytest.raises(ChannelError) as caught:
         channel.send(Alert((NORMAL,)))
     assert caught.value.transient and "could not be reached" in str(caught.value)
     assert f"127.0.0.1:{channel.port}" in str(caught.value)
 
-    waits: list[float] = []
     with pytest.raises(DeliveryError) as delivery:
-        service(channel, waits).notify([NORMAL])
+        service(channel, clock).notify([NORMAL])
     assert "1 of 1 findings reached no channel" in str(delivery.value)
-    assert len(waits) == TINY_RETRY.attempts - 1
+    assert len(clock.slept) == TINY_RETRY.attempts - 1
 
 
 def test_a_server_that_never_answers_times_out_as_transient(aws: Aws) -> None:
@@ -510,7 +482,7 @@ def test_failing_runs_never_show_the_credentials_in_logs_or_errors(
 
 # -- the secret cache ------------------------------------------------------------------------------
 def test_the_secret_is_read_once_for_many_sends_and_again_after_the_ttl(
-    aws: Aws, smtp_server_factory: ServerFactory
+    aws: Aws, clock: Clock, smtp_server_factory: ServerFactory
 ) -> None:
     server = smtp_server_factory(**CREDENTIALS._asdict())
     channel = smtp_channel(aws.context, server)
@@ -518,11 +490,11 @@ def test_the_secret_is_read_once_for_many_sends_and_again_after_the_ttl(
         channel.send(Alert((LOW,)))
     assert aws.secrets.fetches == 1 and len(server.messages) == 5
 
-    aws.clock.now += TTL - 1
+    clock.advance(TTL - 1)
     channel.send(Alert((LOW,)))
     assert aws.secrets.fetches == 1, "still within the TTL"
 
-    aws.clock.now += 2
+    clock.advance(2)
     server.rotate(*ROTATED)
     aws.put(ROTATED)
     channel.send(Alert((LOW,)))
@@ -531,8 +503,9 @@ def test_the_secret_is_read_once_for_many_sends_and_again_after_the_ttl(
     assert server.messages[-1].login == ROTATED.username
 
 
+@pytest.mark.usefixtures("fake_aws_env")
 def test_a_throttled_secrets_manager_is_transient_and_no_connection_is_made(
-    aws_env: None, smtp_server_factory: ServerFactory
+    clock: Clock, smtp_server_factory: ServerFactory
 ) -> None:
     server = smtp_server_factory(**CREDENTIALS._asdict())
     throttled = Reply(
@@ -541,7 +514,7 @@ def test_a_throttled_secrets_manager_is_transient_and_no_connection_is_made(
         content_type="application/x-amz-json-1.1",
     )
     with RecordingServer([throttled]) as secrets_manager:
-        context, _secrets, _clock = make_context(endpoint_url=secrets_manager.url)
+        context, _secrets = make_context(clock, endpoint_url=secrets_manager.url)
         with pytest.raises(ChannelError) as caught:
             smtp_channel(context, server).send(Alert((NORMAL,)))
     assert caught.value.transient
@@ -550,12 +523,12 @@ def test_a_throttled_secrets_manager_is_transient_and_no_connection_is_made(
     assert server.sessions == []
 
 
-def test_a_missing_secret_is_permanent_and_named(aws_env: None, smtp_server_factory: ServerFactory) -> None:
+@pytest.mark.usefixtures("fake_aws")
+def test_a_missing_secret_is_permanent_and_named(clock: Clock, smtp_server_factory: ServerFactory) -> None:
     server = smtp_server_factory(**CREDENTIALS._asdict())
-    with mock_aws():
-        context, _secrets, _clock = make_context()
-        channel = smtp_channel(context, server, secret_id="trailguard/no-such-secret")
-        report = service(channel).notify([NORMAL], raise_on_undelivered=False)
+    context, _secrets = make_context(clock)
+    channel = smtp_channel(context, server, secret_id="trailguard/no-such-secret")
+    report = service(channel).notify([NORMAL], raise_on_undelivered=False)
     outcome = report.channel("email")
     assert outcome.attempts == 1
     assert "trailguard/no-such-secret" in outcome.errors[0] and "ResourceNotFoundException" in outcome.errors[0]

@@ -7,11 +7,9 @@ which answers as SNS does when it throttles, fails, or refuses.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard.core.exceptions import ChannelError, ConfigError, DeliveryError
 from trailguard.services.alerts import Alert
@@ -31,23 +29,13 @@ ACCOUNT = "123456789012"  # moto's default account
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+def fake_aws_region() -> str:
+    return "us-east-1"  # the channel's default region differs from the topic's: it must come from the ARN
 
 
 @pytest.fixture
-def aws(aws_env: None) -> Iterator[ChannelContext]:
-    with mock_aws():
-        # The channel's default region differs from the topic's: the region must come from the ARN.
-        yield ChannelContext(AwsClients(region="us-east-1"))
+def aws(fake_aws: AwsClients) -> ChannelContext:
+    return ChannelContext(fake_aws)
 
 
 def subscribed_queue(context: ChannelContext, topic_name: str, fifo: bool = False) -> tuple[str, str]:
@@ -161,7 +149,8 @@ def sns_error(status: int, code: str, sender: bool = True) -> Reply:
         (sns_error(404, "NotFound"), False, "NotFound"),
     ],
 )
-def test_aws_errors_map_to_transient_or_permanent(aws_env: None, reply: Reply, transient: bool, code: str) -> None:
+@pytest.mark.usefixtures("fake_aws_env")
+def test_aws_errors_map_to_transient_or_permanent(reply: Reply, transient: bool, code: str) -> None:
     with RecordingServer([reply]) as server:
         context = ChannelContext(AwsClients(region="us-east-1", endpoint_url=server.url))
         channel = sns_channel(context, f"arn:aws:sns:{TOPIC_REGION}:{ACCOUNT}:alerts")
@@ -172,7 +161,8 @@ def test_aws_errors_map_to_transient_or_permanent(aws_env: None, reply: Reply, t
     assert b"Action=Publish" in server.requests[0].body, "the request really reached the server"
 
 
-def test_an_unreachable_endpoint_is_transient(aws_env: None) -> None:
+@pytest.mark.usefixtures("fake_aws_env")
+def test_an_unreachable_endpoint_is_transient() -> None:
     from .http_server import closed_port_url
 
     context = ChannelContext(AwsClients(region="us-east-1", endpoint_url=closed_port_url()))

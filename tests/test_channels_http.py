@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import Actor, Finding, Resource
@@ -32,6 +31,7 @@ from trailguard.services.rendering.webhook import render_webhook
 from trailguard.services.retry import RetryPolicy
 from trailguard.utils.aws_helpers import AwsClients
 
+from .clock import Clock
 from .conftest import DATA_DIR
 from .http_server import RecordingServer, Reply, closed_port_url
 
@@ -75,29 +75,17 @@ def channel(config: dict[str, Any], context: ChannelContext | None = None) -> Ch
     return build_channel(config, "test channel", context or ChannelContext(AwsClients(region="us-east-1")))
 
 
-def service(*channels: Channel, waits: list[float] | None = None) -> NotificationService:
-    sleep = waits.append if waits is not None else (lambda _seconds: None)
-    return NotificationService(channels, retry=TINY_RETRY, sleep=sleep)
+def service(*channels: Channel, clock: Clock | None = None) -> NotificationService:
+    """Retries sleep on ``clock``: the test's, when it reads the waits."""
+    return NotificationService(channels, retry=TINY_RETRY, sleep=(clock or Clock()).sleep)
 
 
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """urllib honours proxy variables: requests to the local server must not go through one."""
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("no_proxy")  # every test posts to a server on 127.0.0.1
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChannelContext]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield ChannelContext(AwsClients(region="us-east-1"))
+def aws(fake_aws: AwsClients) -> ChannelContext:
+    return ChannelContext(fake_aws)
 
 
 def put_secret(context: ChannelContext, name: str, value: str) -> None:
@@ -235,15 +223,14 @@ def test_bad_secret_values_are_permanent_errors_that_do_not_quote_the_value(aws:
 # Failures and retries ----------------------------------------------------------------------------
 
 
-def test_429_then_200_is_delivered_after_a_retry() -> None:
-    waits: list[float] = []
+def test_429_then_200_is_delivered_after_a_retry(clock: Clock) -> None:
     with RecordingServer.throttled_then_ok(times=2) as server:
         slack = channel({"type": "slack", "name": "slack", "webhook_url": server.url + SECRET_PATHS["slack"]})
-        report = service(slack, waits=waits).notify([NORMAL])
+        report = service(slack, clock=clock).notify([NORMAL])
     outcome = report.channel("slack")
     assert outcome.delivered == (NORMAL.key,) and outcome.failed == ()
     assert outcome.attempts == 3 and outcome.messages == 1
-    assert len(server.requests) == 3 and len(waits) == 2
+    assert len(server.requests) == 3 and len(clock.slept) == 2
     assert server.requests[0].body == server.requests[2].body, "the retry sends the same message"
 
 

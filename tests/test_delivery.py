@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard.cli import EXIT_FINDINGS, main
 from trailguard.core.engine import Engine
@@ -26,7 +24,6 @@ from .conftest import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
-REGION = "eu-west-1"
 TABLE = "trailguard-state"
 
 
@@ -37,15 +34,6 @@ def sg_findings() -> list[Finding]:
 
 def folder_notifier(path: Path) -> NotificationService:
     return NotificationService(build_channels([{"type": "folder", "name": "box", "path": str(path)}], ChannelContext()))
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
-        yield AwsClients(region=REGION)
 
 
 def test_outcomes_say_what_is_retried_and_what_is_done() -> None:
@@ -67,9 +55,9 @@ def test_without_a_channel_findings_are_unrouted(tmp_path: Path) -> None:
     assert batch.report is None and batch.worst is Outcome.UNROUTED
 
 
-def test_a_table_that_fails_is_reported_and_the_alert_still_goes_out(aws: AwsClients, tmp_path: Path) -> None:
+def test_a_table_that_fails_is_reported_and_the_alert_still_goes_out(fake_aws: AwsClients, tmp_path: Path) -> None:
     problems: list[tuple[str, str]] = []
-    missing = DynamoDBStore("no-such-table", aws)  # real DynamoDB errors (moto): the table does not exist
+    missing = DynamoDBStore("no-such-table", fake_aws)  # real DynamoDB errors (moto): the table does not exist
     store = FailOpenStore(missing, lambda what, finding, error: problems.append((what, str(error))))
     delivery = Delivery(lambda: folder_notifier(tmp_path), store, quiet_periods=[("sg.*", 3600)])
     batch = delivery.deliver(sg_findings(), 60)
@@ -82,9 +70,9 @@ def test_a_table_that_fails_is_reported_and_the_alert_still_goes_out(aws: AwsCli
         missing.claim(sg_findings()[0], 60)
 
 
-def test_a_notifier_that_raises_gives_the_claim_back(aws: AwsClients, tmp_path: Path) -> None:
-    create_table(aws.client("dynamodb"), TABLE)
-    store = DynamoDBStore(TABLE, aws)
+def test_a_notifier_that_raises_gives_the_claim_back(fake_aws: AwsClients, tmp_path: Path) -> None:
+    create_table(fake_aws.client("dynamodb"), TABLE)
+    store = DynamoDBStore(TABLE, fake_aws)
 
     def broken() -> NotificationService:
         raise RuntimeError("channel settings could not be read")
@@ -102,9 +90,9 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def test_scan_notify_with_a_table_sends_nothing_twice_and_keeps_a_history(
-    aws: AwsClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_aws: AwsClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    create_table(aws.client("dynamodb"), TABLE)
+    create_table(fake_aws.client("dynamodb"), TABLE)
     box = tmp_path / "box"
     monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([{"type": "folder", "name": "box", "path": str(box)}]))
     monkeypatch.setenv("TRAILGUARD_TABLE_NAME", TABLE)
@@ -119,14 +107,13 @@ def test_scan_notify_with_a_table_sends_nothing_twice_and_keeps_a_history(
     assert code == EXIT_FINDINGS, "findings are still reported; only the alerts are not sent again"
     assert sorted(box.glob("*.eml")) == first
     assert f"not sent: {len(findings)} deduplicated" in err
-    history = DynamoDBStore(TABLE, aws).query_history("2026-11-01T00:00:00Z", "2026-11-30T23:59:59Z")
+    history = DynamoDBStore(TABLE, fake_aws).query_history("2026-11-01T00:00:00Z", "2026-11-30T23:59:59Z")
     assert sorted(r.event_id for r in history) == sorted(f["event_id"] for f in findings)
     assert {r.outcome for r in history} == {"delivered"} and {r.attempts for r in history} == {1}
 
 
-def test_scan_outbox_alone_never_uses_the_table(
-    aws: AwsClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("fake_aws")
+def test_scan_outbox_alone_never_uses_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRAILGUARD_TABLE_NAME", "no-such-table")  # would fail loudly if it were used
     for run_number in (1, 2):
         outbox = tmp_path / f"outbox{run_number}"

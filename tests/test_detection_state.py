@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard.core.state import DAY, DetectionState, MemoryState, event_epoch
 from trailguard.services.stores.dynamodb import create_table
@@ -26,19 +25,16 @@ Backend = Callable[[], DetectionState]
 
 
 @pytest.fixture(params=["memory", "sqlite", "dynamodb"])
-def state(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DetectionState]:
+def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DetectionState]:
     if request.param == "memory":
         yield MemoryState()
     elif request.param == "sqlite":
         with SqliteState(tmp_path / "state.sqlite") as backend:
             yield backend
     else:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            monkeypatch.setenv(name, "testing")
-        with mock_aws():
-            aws = AwsClients(region="eu-west-1")
-            create_table(aws.client("dynamodb"), "trailguard-state")
-            yield DynamoDetectionState(Table("trailguard-state", aws))
+        aws: AwsClients = request.getfixturevalue("fake_aws")
+        create_table(aws.client("dynamodb"), "trailguard-state")
+        yield DynamoDetectionState(Table("trailguard-state", aws))
 
 
 def test_event_time_parses_cloudtrail_times_only() -> None:
@@ -171,49 +167,41 @@ def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(serialised))
 
 
-def test_dynamodb_counts_concurrent_invocations_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dynamodb_counts_concurrent_invocations_exactly(fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> None:
     """Several containers (threads, each with its own cache) counting and opening windows at once."""
     import threading
 
     atomic_requests(monkeypatch)
 
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        aws = AwsClients(region="eu-west-1")
-        create_table(aws.client("dynamodb"), "trailguard-state")
-        opened: list[bool] = []
-        errors: list[BaseException] = []
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    opened: list[bool] = []
+    errors: list[BaseException] = []
 
-        def container(number: int) -> None:
-            try:
-                state = DynamoDetectionState(Table("trailguard-state", AwsClients(region="eu-west-1")))
-                for event in range(10):
-                    state.tally("burst", "alice", f"secret-{number}-{event}", T0 + event, 600)
-                opened.append(state.first_in_window("burst", "alice", T0 + 30, 600))
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-                errors.append(exc)
+    def container(number: int) -> None:
+        try:
+            state = DynamoDetectionState(Table("trailguard-state", AwsClients(region="eu-west-1")))
+            for event in range(10):
+                state.tally("burst", "alice", f"secret-{number}-{event}", T0 + event, 600)
+            opened.append(state.first_in_window("burst", "alice", T0 + 30, 600))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
 
-        threads = [threading.Thread(target=container, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert errors == []
-        final = DynamoDetectionState(Table("trailguard-state", aws)).tally("burst", "alice", "last", T0 + 11, 600)
-        assert final == (41, 41), "4 x 10 counted, and this one"
-        assert sorted(opened) == [False, False, False, True], "exactly one invocation opens the window"
+    threads = [threading.Thread(target=container, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    final = DynamoDetectionState(Table("trailguard-state", fake_aws)).tally("burst", "alice", "last", T0 + 11, 600)
+    assert final == (41, 41), "4 x 10 counted, and this one"
+    assert sorted(opened) == [False, False, False, True], "exactly one invocation opens the window"
 
 
-def test_dynamodb_state_reads_a_known_profile_once_per_container(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        aws = AwsClients(region="eu-west-1")
-        create_table(aws.client("dynamodb"), "trailguard-state")
-        state = DynamoDetectionState(Table("trailguard-state", aws))
-        state.first_seen("region", "alice", "eu-west-1", T0, ttl=90 * DAY)
-        before = state.requests
-        for minute in range(100):
-            assert not state.first_seen("region", "alice", "eu-west-1", T0 + minute * MINUTE, ttl=90 * DAY).new
-        assert state.requests == before, "routine activity costs no request once the profile is cached"
+def test_dynamodb_state_reads_a_known_profile_once_per_container(fake_aws: AwsClients) -> None:
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    state = DynamoDetectionState(Table("trailguard-state", fake_aws))
+    state.first_seen("region", "alice", "eu-west-1", T0, ttl=90 * DAY)
+    before = state.requests
+    for minute in range(100):
+        assert not state.first_seen("region", "alice", "eu-west-1", T0 + minute * MINUTE, ttl=90 * DAY).new
+    assert state.requests == before, "routine activity costs no request once the profile is cached"

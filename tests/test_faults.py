@@ -36,6 +36,7 @@ from trailguard.services.alerts import Alert
 from trailguard.services.stores import HistoryRecord
 from trailguard.services.stores.dynamodb import CLAIM_MARGIN_SECONDS
 
+from .clock import Clock
 from .lambda_world import (
     PASSWORD,
     SETUP,
@@ -60,16 +61,6 @@ MAX_POLLS = 40
 # ----------------------------------------------------------------------------------------------
 # The pieces a fault needs that the world does not have
 # ----------------------------------------------------------------------------------------------
-
-
-class Clock:
-    """A clock a test moves by hand."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class DeadlineContext(LambdaContext):
@@ -153,15 +144,6 @@ class FaultPoller(Poller):
         return [message_id for _handed, failed in self.rounds for message_id in failed]
 
 
-@pytest.fixture
-def servers() -> Iterator[list[SmtpServer]]:
-    """SMTP servers a test started, stopped after it whatever happened."""
-    started: list[SmtpServer] = []
-    yield started
-    for server in started:
-        server.stop()
-
-
 def deployed_redrive(world: World) -> None:
     """The queue's maxReceiveCount as infra/template.yaml deploys it (the world's is 2, for speed)."""
     sqs = world.poller.sqs
@@ -235,22 +217,18 @@ class DynamoOutage:
 class _SdkTime:
     """botocore.endpoint's ``time``: its retry backoff is recorded, not slept."""
 
-    def __init__(self, sleeps: list[float]) -> None:
-        self.sleeps = sleeps
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
+    def __init__(self, clock: Clock) -> None:
+        self.sleep = clock.sleep
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
 
 
 @pytest.fixture
-def sdk_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def sdk_backoff(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> list[float]:
     """The delays botocore's retries asked for: one per SDK retry."""
-    sleeps: list[float] = []
-    monkeypatch.setattr(botocore.endpoint, "time", _SdkTime(sleeps))
-    return sleeps
+    monkeypatch.setattr(botocore.endpoint, "time", _SdkTime(clock))
+    return clock.slept
 
 
 # ----------------------------------------------------------------------------------------------
@@ -333,12 +311,11 @@ DROP_RATE = 0.3
 
 
 def test_connections_cut_at_random_points_every_alert_arrives_exactly_once(
-    world: World, servers: list[SmtpServer], caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     deployed_redrive(world)
     server = world.start_smtp("smtp", Script(drop_rate=DROP_RATE, seed=SEED))
-    servers.append(server)
     world.new_container()  # two attempts per alert (TINY_RETRY), no sleeping
     poller = FaultPoller(world)
     messages = send_events(poller, range(DROP_EVENTS))
@@ -393,13 +370,11 @@ BUSY_POLLS = 2
 
 
 def test_a_server_busy_for_a_while_fails_the_first_polls_then_each_alert_arrives_once(
-    world: World, servers: list[SmtpServer], caplog: pytest.LogCaptureFixture
+    world: World, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     deployed_redrive(world)
-    clock = Clock(0.0)
     server = world.start_smtp("smtp", Script(busy_seconds=BUSY_SECONDS), clock=clock)
-    servers.append(server)
     world.new_container()
     poller = FaultPoller(world)
     messages = send_events(poller, range(BUSY_EVENTS))
@@ -426,7 +401,7 @@ def test_a_server_busy_for_a_while_fails_the_first_polls_then_each_alert_arrives
     assert len(gave_up) == BUSY_POLLS * 10
 
     # The busy period ends (by the server's clock): everything arrives, once.
-    clock.now = BUSY_SECONDS
+    clock.advance(BUSY_SECONDS)
     poller.drain(check)
     events = set(messages.values())
     assert emails_per_event(server, events) == dict.fromkeys(events, 1)
@@ -447,11 +422,10 @@ SDK_ATTEMPTS = 3  # AwsClients: retries max_attempts 2, i.e. one request and two
 
 
 def test_secrets_manager_throttling_delays_the_alert_which_still_arrives_once(
-    world: World, servers: list[SmtpServer], sdk_backoff: list[float], caplog: pytest.LogCaptureFixture
+    world: World, sdk_backoff: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = world.start_smtp("smtp")
-    servers.append(server)
     state = world.new_container()
     throttle = AwsErrors(400, "ThrottlingException", "Rate exceeded", lambda number: number < THROTTLES)
     client = state.delivery.context.aws.client("secretsmanager")  # the one the channel's secret cache uses
@@ -504,10 +478,9 @@ OUTAGE_EVENTS = 5
     ("kind", "error"), [("unreachable", "EndpointConnectionError"), ("unavailable", "ServiceUnavailable")]
 )
 def test_with_dynamodb_down_alerts_still_go_out_and_a_redelivery_is_a_duplicate(
-    world: World, servers: list[SmtpServer], sdk_backoff: list[float], kind: str, error: str
+    world: World, sdk_backoff: list[float], kind: str, error: str
 ) -> None:
     server = world.start_smtp("smtp")
-    servers.append(server)
     state = world.new_container()
     outage = DynamoOutage(state.delivery.context.aws.client("dynamodb"), kind)
     poller = FaultPoller(world)
@@ -562,11 +535,9 @@ SECONDS_PER_MESSAGE = 20.0
 BUDGET_SECONDS = main.MIN_SECONDS_PER_MESSAGE + 4 * SECONDS_PER_MESSAGE + 10  # room to start 5 messages
 
 
-def test_the_deadline_stops_a_batch_half_way_and_the_rest_comes_back(world: World, servers: list[SmtpServer]) -> None:
+def test_the_deadline_stops_a_batch_half_way_and_the_rest_comes_back(world: World, clock: Clock) -> None:
     server = world.start_smtp("smtp")
-    servers.append(server)
     world.new_container()
-    clock = Clock(0.0)
     poller = FaultPoller(world, context=lambda: DeadlineContext(clock, BUDGET_SECONDS))
     process_record = main.process_record
 
@@ -574,7 +545,7 @@ def test_the_deadline_stops_a_batch_half_way_and_the_rest_comes_back(world: Worl
         try:
             return process_record(*args, **kwargs)
         finally:
-            clock.now += SECONDS_PER_MESSAGE  # what each message costs of the invocation's time
+            clock.advance(SECONDS_PER_MESSAGE)  # what each message costs of the invocation's time
 
     world.monkeypatch.setattr(main, "process_record", slow)
     messages = send_events(poller, range(10))
@@ -596,13 +567,11 @@ def test_the_deadline_stops_a_batch_half_way_and_the_rest_comes_back(world: Worl
 
 @pytest.mark.parametrize("sent_before_the_kill", [False, True], ids=["killed-before-sending", "killed-after-sending"])
 def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
-    world: World, servers: list[SmtpServer], sent_before_the_kill: bool
+    world: World, clock: Clock, sent_before_the_kill: bool
 ) -> None:
     deployed_redrive(world)  # received three times: the world's maxReceiveCount of 2 would dead-letter it
     server = world.start_smtp("smtp")
-    servers.append(server)
     state = world.new_container()
-    clock = Clock(1_793_700_000.0)
     table_store(state).table.clock = clock
     # The runtime stops in the channel (after the server took the email, or before it was sent);
     # from then on nothing of this invocation reaches AWS: it cannot release its claim.
@@ -635,14 +604,14 @@ def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
     state = world.new_container()
     table_store(state).table.clock = clock
     claim_seconds = 60 + CLAIM_MARGIN_SECONDS
-    clock.now += claim_seconds - 1
+    clock.advance(claim_seconds - 1)
     assert poller.poll() == ([message_id], [message_id])
     assert world.events()[-1]["outcome"] == "in_flight" and world.events()[-1]["level"] == "WARNING"
     assert len(server.messages) == sent
 
     # Then the claim has expired: the retry is not blocked. It sends the alert, a second time if
     # the email had gone out before the kill (nothing could tell the two apart).
-    clock.now += 2
+    clock.advance(2)
     assert poller.poll() == ([message_id], [])
     assert emails_per_event(server, {event_id(1)}) == {event_id(1): sent + 1}
     [record] = world.records()
@@ -653,11 +622,10 @@ def test_an_invocation_killed_mid_message_is_retried_once_its_claim_expires(
 
 
 def test_a_connection_cut_after_the_server_accepted_the_message_makes_a_duplicate(
-    world: World, servers: list[SmtpServer], caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     server = world.start_smtp("smtp", Script(drop_at=(ACCEPTED,)))
-    servers.append(server)
     world.new_container()
     poller = FaultPoller(world)
     poller.send(json.dumps(sg_event(1)))

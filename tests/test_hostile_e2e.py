@@ -398,8 +398,8 @@ class Outlets:
         self.aws.client("sesv2").create_email_identity(EmailIdentity=CHANNELS["ses_identity"])
         self.sns_queue = make_topic_subscriber(self.aws)
         secrets = self.aws.client("secretsmanager")
-        self.smtp = SmtpServer(world.tmp_path / "smtp", username=USERNAME, password=PASSWORD).start()
-        self.http = RecordingServer.ok().start()
+        self.smtp = world.servers.start(SmtpServer(world.tmp_path / "smtp", username=USERNAME, password=PASSWORD))
+        self.http = world.servers.start(RecordingServer.ok())
         slack_url = self.http.url + CHANNELS["slack_path"]
         secrets.create_secret(Name=CHANNELS["slack_secret_id"], SecretString=json.dumps({"url": slack_url}))
         self.hmac_key = CHANNELS["webhook_hmac_secret"]
@@ -458,10 +458,6 @@ class Outlets:
             sns=read_subscriber(self.aws, self.sns_queue),
             files=files,
         )
-
-    def close(self) -> None:
-        self.smtp.stop()
-        self.http.stop()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -607,32 +603,29 @@ def test_hostile_text_in_every_field_that_reaches_an_alert_is_delivered_inert_th
     runs = schedule(plans, HOSTILE)
     outlets = Outlets(world)
     logs = LogReader(world)
-    try:
-        world.new_container()
-        for run in runs:
-            event = envelope(run)
-            body = json.dumps(event)  # ASCII escapes: a lone surrogate travels as \ud800
-            if run.number % 2 == 0 and len(body) <= SQS_BODY_LIMIT:
-                world.poller.send(body)
-                handed, failed = world.poller.poll()
-                assert len(handed) == 1 and failed == [], run.name
-            else:  # a direct EventBridge invocation; the only way for an event larger than SQS takes
-                result = main.lambda_handler(event, LambdaContext())
-                assert result["outcome"] == "delivered", (run.name, result)
-            [line] = [line for line in logs.new_lines() if line["message"] == "event"]
-            assert line["outcome"] == "delivered", (run.name, line["outcome"])
-            assert line["rule_ids"] == sorted({finding.rule_id for finding in run.findings}), run.name
+    world.new_container()
+    for run in runs:
+        event = envelope(run)
+        body = json.dumps(event)  # ASCII escapes: a lone surrogate travels as \ud800
+        if run.number % 2 == 0 and len(body) <= SQS_BODY_LIMIT:
+            world.poller.send(body)
+            handed, failed = world.poller.poll()
+            assert len(handed) == 1 and failed == [], run.name
+        else:  # a direct EventBridge invocation; the only way for an event larger than SQS takes
+            result = main.lambda_handler(event, LambdaContext())
+            assert result["outcome"] == "delivered", (run.name, result)
+        [line] = [line for line in logs.new_lines() if line["message"] == "event"]
+        assert line["outcome"] == "delivered", (run.name, line["outcome"])
+        assert line["rule_ids"] == sorted({finding.rule_id for finding in run.findings}), run.name
 
-            received = outlets.take()
-            alerts = len(group_alerts(run.findings, MAX_INDIVIDUAL))
-            assert received.counts() == dict.fromkeys(received.counts(), alerts), (run.name, received.counts())
-            check_received(run, received, outlets.hmac_key, outlets.outbox)
-            check_history(run, history_items(outlets.aws), outlets.names)
-        # The folder channel wrote nothing anywhere else, whatever the event text said.
-        written = {path.relative_to(world.tmp_path).parts[0] for path in world.tmp_path.rglob("*") if path.is_file()}
-        assert written <= {CHANNELS["folder"], "smtp"}, written
-    finally:
-        outlets.close()
+        received = outlets.take()
+        alerts = len(group_alerts(run.findings, MAX_INDIVIDUAL))
+        assert received.counts() == dict.fromkeys(received.counts(), alerts), (run.name, received.counts())
+        check_received(run, received, outlets.hmac_key, outlets.outbox)
+        check_history(run, history_items(outlets.aws), outlets.names)
+    # The folder channel wrote nothing anywhere else, whatever the event text said.
+    written = {path.relative_to(world.tmp_path).parts[0] for path in world.tmp_path.rglob("*") if path.is_file()}
+    assert written <= {CHANNELS["folder"], "smtp"}, written
 
 
 def test_bug_an_encoded_word_in_event_text_became_headers_of_the_folder_eml(tmp_path: Path) -> None:
@@ -707,6 +700,14 @@ def load_secrets() -> dict[str, str]:
     return {name: "".join(parts) for name, parts in SCENARIO["parts"].items()}
 
 
+def sign_as_the_lambda(world: World, secrets: Mapping[str, str]) -> None:
+    """The world's fake credentials replaced by the scenario's real-looking ones: a leak of them shows."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        world.monkeypatch.setenv(name, secrets[name.lower()])
+    # boto3's default session keeps the credentials it first read: the Lambda's are read afresh.
+    world.monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
 def _b64(value: str) -> str:
     return base64.b64encode(value.encode("utf-8")).decode("ascii")
 
@@ -765,77 +766,68 @@ def test_no_secret_reaches_a_log_an_exception_the_history_or_an_alert(
     quota = Script(data_failures=1000, data_failure_reply=SCENARIO["smtp_data_reply"].format(**secrets))
     smtp_data = SmtpServer(world.tmp_path / "smtp-data", secrets["smtp_username"], secrets["smtp_password"], quota)
     slack_echo, teams_echo, webhook_echo = EchoServer(403), EchoServer(500), EchoServer(401)
-    servers: list[SmtpServer | EchoServer] = [smtp_auth, smtp_busy, smtp_data, slack_echo, teams_echo, webhook_echo]
-    for server in servers:
-        server.start()
-    try:
-        smtp_secret = {"username": secrets["smtp_username"], "password": secrets["smtp_password"]}
-        manager.create_secret(Name=SCENARIO["smtp_secret_id"], SecretString=json.dumps(smtp_secret))
-        slack_url = slack_echo.url + SCENARIO["slack_path"].format(**secrets)
-        manager.create_secret(Name=SCENARIO["slack_secret_id"], SecretString=slack_url)
-        webhook_url = webhook_echo.url + SCENARIO["webhook_path"].format(**secrets)
-        manager.create_secret(Name=SCENARIO["webhook_url_secret_id"], SecretString=json.dumps({"url": webhook_url}))
-        manager.create_secret(Name=SCENARIO["webhook_hmac_secret_id"], SecretString=secrets["webhook_hmac"])
-        aws.client("sesv2").create_email_identity(EmailIdentity=CHANNELS["ses_identity"])
-        sns_queue = make_topic_subscriber(aws)
-        outbox = world.tmp_path / CHANNELS["folder"]
+    for server in (smtp_auth, smtp_busy, smtp_data, slack_echo, teams_echo, webhook_echo):
+        world.servers.start(server)
+    smtp_secret = {"username": secrets["smtp_username"], "password": secrets["smtp_password"]}
+    manager.create_secret(Name=SCENARIO["smtp_secret_id"], SecretString=json.dumps(smtp_secret))
+    slack_url = slack_echo.url + SCENARIO["slack_path"].format(**secrets)
+    manager.create_secret(Name=SCENARIO["slack_secret_id"], SecretString=slack_url)
+    webhook_url = webhook_echo.url + SCENARIO["webhook_path"].format(**secrets)
+    manager.create_secret(Name=SCENARIO["webhook_url_secret_id"], SecretString=json.dumps({"url": webhook_url}))
+    manager.create_secret(Name=SCENARIO["webhook_hmac_secret_id"], SecretString=secrets["webhook_hmac"])
+    aws.client("sesv2").create_email_identity(EmailIdentity=CHANNELS["ses_identity"])
+    sns_queue = make_topic_subscriber(aws)
+    outbox = world.tmp_path / CHANNELS["folder"]
 
-        email_channel = {"sender": SETUP["sender"], "recipients": SETUP["recipients"], "region": REGION}
-        smtp = {"type": "smtp", "secret_id": SCENARIO["smtp_secret_id"], **email_channel}
-        working = {"min_severity": "CRITICAL"}  # so the HIGH event reaches no channel that works
-        channels = [
-            {"name": "smtp-auth", **smtp, **smtp_auth.channel_options()},
-            {"name": "smtp-busy", **smtp, **smtp_busy.channel_options()},
-            {"name": "smtp-quota", **smtp, **smtp_data.channel_options()},
-            {"type": "slack", "name": "slack", "webhook_secret_id": SCENARIO["slack_secret_id"]},
-            {
-                "type": "teams",
-                "name": "teams",
-                "webhook_url": teams_echo.url + SCENARIO["teams_path"].format(**secrets),
-            },
-            {
-                "type": "webhook",
-                "name": "webhook",
-                "url_secret_id": SCENARIO["webhook_url_secret_id"],
-                "hmac_secret_id": SCENARIO["webhook_hmac_secret_id"],
-                "headers": {"Authorization": f"Bearer {secrets['webhook_bearer']}"},
-            },
-            {
-                "type": "webhook",
-                "name": "webhook-down",
-                "url": closed_port_url() + SCENARIO["unreachable_path"].format(**secrets),
-            },
-            {"type": "ses", "name": "ses", **email_channel, **working},
-            {"type": "sns", "name": "sns", "topic_arn": TOPIC_ARN, **working},
-            {"type": "folder", "name": "folder", "path": str(outbox), **working},
-        ]
-        world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps(channels))
-        world.monkeypatch.setenv("AWS_ACCESS_KEY_ID", secrets["aws_access_key_id"])
-        world.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets["aws_secret_access_key"])
-        world.monkeypatch.setenv("AWS_SESSION_TOKEN", secrets["aws_session_token"])
-        # boto3's default session keeps the credentials it first read: the Lambda's are read afresh.
-        world.monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-        caplog.set_level(logging.DEBUG)
-        caplog.clear()
+    email_channel = {"sender": SETUP["sender"], "recipients": SETUP["recipients"], "region": REGION}
+    smtp = {"type": "smtp", "secret_id": SCENARIO["smtp_secret_id"], **email_channel}
+    working = {"min_severity": "CRITICAL"}  # so the HIGH event reaches no channel that works
+    channels = [
+        {"name": "smtp-auth", **smtp, **smtp_auth.channel_options()},
+        {"name": "smtp-busy", **smtp, **smtp_busy.channel_options()},
+        {"name": "smtp-quota", **smtp, **smtp_data.channel_options()},
+        {"type": "slack", "name": "slack", "webhook_secret_id": SCENARIO["slack_secret_id"]},
+        {
+            "type": "teams",
+            "name": "teams",
+            "webhook_url": teams_echo.url + SCENARIO["teams_path"].format(**secrets),
+        },
+        {
+            "type": "webhook",
+            "name": "webhook",
+            "url_secret_id": SCENARIO["webhook_url_secret_id"],
+            "hmac_secret_id": SCENARIO["webhook_hmac_secret_id"],
+            "headers": {"Authorization": f"Bearer {secrets['webhook_bearer']}"},
+        },
+        {
+            "type": "webhook",
+            "name": "webhook-down",
+            "url": closed_port_url() + SCENARIO["unreachable_path"].format(**secrets),
+        },
+        {"type": "ses", "name": "ses", **email_channel, **working},
+        {"type": "sns", "name": "sns", "topic_arn": TOPIC_ARN, **working},
+        {"type": "folder", "name": "folder", "path": str(outbox), **working},
+    ]
+    world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps(channels))
+    sign_as_the_lambda(world, secrets)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
 
-        state = world.new_container()
-        state.delivery.context.aws.client("sns")
-        credentials = boto3.DEFAULT_SESSION.get_credentials()
-        assert credentials.secret_key == secrets["aws_secret_access_key"], "the Lambda signs with these"
-        high = {**SG_EVENT, "id": "0e2e0000-0000-4000-8000-00000000high", "detail": record_of(SCENARIO["high_event"])}
-        # 1. A direct invocation: the HIGH finding reaches no channel, so the handler raises for a retry.
-        with pytest.raises(DeliveryError) as caught:
-            main.lambda_handler(high, LambdaContext())
-        exception = "".join(traceback.format_exception(caught.value))
-        # 2. An SQS batch: the CRITICAL event goes out through the working channels but not the others,
-        # the HIGH one through none: both are reported failed, to be retried.
-        ids = world.poller.send(json.dumps(SG_EVENT), json.dumps(high))
-        handed, failed = world.poller.poll()
-        assert sorted(handed) == sorted(failed) == sorted(ids)
-        library_logs = formatted(caplog.records)
-    finally:
-        for server in servers:
-            server.stop()
+    state = world.new_container()
+    state.delivery.context.aws.client("sns")
+    credentials = boto3.DEFAULT_SESSION.get_credentials()
+    assert credentials.secret_key == secrets["aws_secret_access_key"], "the Lambda signs with these"
+    high = {**SG_EVENT, "id": "0e2e0000-0000-4000-8000-00000000high", "detail": record_of(SCENARIO["high_event"])}
+    # 1. A direct invocation: the HIGH finding reaches no channel, so the handler raises for a retry.
+    with pytest.raises(DeliveryError) as caught:
+        main.lambda_handler(high, LambdaContext())
+    exception = "".join(traceback.format_exception(caught.value))
+    # 2. An SQS batch: the CRITICAL event goes out through the working channels but not the others,
+    # the HIGH one through none: both are reported failed, to be retried.
+    ids = world.poller.send(json.dumps(SG_EVENT), json.dumps(high))
+    handed, failed = world.poller.poll()
+    assert sorted(handed) == sorted(failed) == sorted(ids)
+    library_logs = formatted(caplog.records)
 
     # The servers did echo the secrets back: the test could have caught a leak.
     assert {attempt.login for attempt in smtp_auth.auth_attempts} == {secrets["smtp_username"]}
@@ -906,10 +898,7 @@ def test_bug_botocore_debug_lines_named_the_lambdas_credentials(world: World, ca
     """At DEBUG, botocore logs the canonical request (with the session token) and the request sent
     (its Authorization header names the access key id, X-Amz-Security-Token holds the token)."""
     secrets = load_secrets()
-    world.monkeypatch.setenv("AWS_ACCESS_KEY_ID", secrets["aws_access_key_id"])
-    world.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secrets["aws_secret_access_key"])
-    world.monkeypatch.setenv("AWS_SESSION_TOKEN", secrets["aws_session_token"])
-    world.monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    sign_as_the_lambda(world, secrets)
     for name in ("botocore.auth", "botocore.endpoint", "botocore.parsers", "botocore.hooks"):
         world.monkeypatch.setattr(logging.getLogger(name), "filters", [])  # as in a fresh process
     caplog.set_level(logging.DEBUG)

@@ -29,7 +29,6 @@ import re
 import sys
 import warnings
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,6 @@ import boto3
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file  # type: ignore[import-untyped]
 from cfnlint.decode import decode  # type: ignore[import-untyped]
-from moto import mock_aws
 from moto.cloudformation.parsing import NULL_MODELS, get_model_map
 from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
@@ -216,11 +214,8 @@ def as_list(value: Any) -> list[Any]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The translator asks boto3 for the region of its pseudo parameters.
-    monkeypatch.setenv("AWS_DEFAULT_REGION", HOME)
-    with mock_aws():
-        yield
+def fake_aws_region() -> str:
+    return HOME  # the translator asks boto3 for the region of its pseudo parameters
 
 
 @pytest.fixture(scope="module")
@@ -311,7 +306,7 @@ def test_custom_rules_events_reach_both_templates_which_still_lint_clean(custom_
     assert template_patterns.main(["--check"]) == 1
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_a_stack_with_custom_rules_gives_the_function_their_modules_and_queues_their_events(
     custom_templates: dict[str, Path],
 ) -> None:
@@ -389,7 +384,7 @@ def test_every_timeout_has_a_queue_visibility_six_times_longer(home_template: di
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_translated_template_is_plain_cloudformation_and_lints_clean(home_template: dict[str, Any]) -> None:
     translated = translate(home_template, {"Recipients": RECIPIENTS, "Sender": SENDER})
     assert "Transform" not in translated
@@ -398,7 +393,7 @@ def test_translated_template_is_plain_cloudformation_and_lints_clean(home_templa
     assert [str(m) for m in matches] == []
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_function_code_layer_logs_and_dead_letters(home_template: dict[str, Any]) -> None:
     translated = translate(home_template, {"Recipients": RECIPIENTS, "Sender": SENDER})
     resources = translated["Resources"]
@@ -421,7 +416,7 @@ def test_function_code_layer_logs_and_dead_letters(home_template: dict[str, Any]
     assert function["Handler"] == "index.lambda_handler"
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_a_new_secret_holds_empty_placeholders_and_is_the_one_read(home_template: dict[str, Any]) -> None:
     translated = translate(home_template, {"Recipients": RECIPIENTS, "Sender": SENDER})
     secret = translated["Resources"]["SmtpSecret"]
@@ -499,7 +494,7 @@ def test_roles_use_no_wildcard_actions_and_no_wildcard_resources(path: Path) -> 
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
     upload_layer()
     secret = existing_secret()
@@ -593,7 +588,7 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
     assert sorted(received_event_ids(HOME, created["Queue"])) == expected
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_stack_without_queue_table_or_trail_at_the_architectures_size(home_template: dict[str, Any]) -> None:
     upload_layer()
     parameters = {
@@ -638,7 +633,7 @@ def test_stack_without_queue_table_or_trail_at_the_architectures_size(home_templ
     assert grants == {"WriteOwnLogs", "ReadSmtpSecret", "SendAsSenderOnly", "DeadLetterOwnQueueOnly"}
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_forwarder_brings_us_east_1_events_to_the_home_region(
     home_template: dict[str, Any], forwarder_template: dict[str, Any]
 ) -> None:
@@ -663,7 +658,7 @@ def test_forwarder_brings_us_east_1_events_to_the_home_region(
     assert sorted(received_event_ids(HOME, home["Queue"])) == expected
 
 
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("fake_aws")
 def test_forwarder_in_the_home_region_forwards_nothing(forwarder_template: dict[str, Any]) -> None:
     """A StackSet over every region of every account may include the home one: no loop there."""
     created = create_stack(HOME, "trailguard-forwarder", for_moto(forwarder_template, {}), {"HomeRegion": HOME})

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard import main
 from trailguard.core.enums import Outcome
@@ -275,13 +274,10 @@ def test_with_a_table_there_is_no_such_warning(logs: Logs, monkeypatch: pytest.M
     assert not any("no table_name" in line["message"] for line in logs.lines())
 
 
+@pytest.mark.usefixtures("fake_aws")
 def test_a_broken_table_does_not_stop_the_alert(outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("TRAILGUARD_TABLE_NAME", "table-that-does-not-exist")
-    with mock_aws():
-        result = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
+    result = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
     assert result["outcome"] == "delivered", "an alert twice beats no alert"
     assert len(alerts_in(outbox)) == 1
     errors = [line for line in logs.lines() if line["level"] == "ERROR"]
@@ -385,11 +381,8 @@ def test_importing_the_entry_point_and_an_event_without_findings_stay_light(tmp_
 
 
 def test_one_resource_reported_twice_by_a_rule_shares_one_claim(
-    outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch
+    outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch, fake_aws: AwsClients
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("TRAILGUARD_TABLE_NAME", "trailguard-state")
     engine = main.get_engine()
     evaluate = engine.evaluate
@@ -399,43 +392,37 @@ def test_one_resource_reported_twice_by_a_rule_shares_one_claim(
         return [f._replace(details={**f.details, "Hit": str(n)}) for f in evaluate(record) for n in (1, 2)]
 
     monkeypatch.setattr(engine, "evaluate", twice)
-    with mock_aws():
-        create_table(AwsClients(region="eu-west-1").client("dynamodb"), "trailguard-state")
-        first = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
-        assert [f["outcome"] for f in first["findings"]] == ["delivered", "delivered"], "not in flight by itself"
-        again = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
-        assert [f["outcome"] for f in again["findings"]] == ["deduplicated", "deduplicated"]
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    first = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
+    assert [f["outcome"] for f in first["findings"]] == ["delivered", "delivered"], "not in flight by itself"
+    again = main.lambda_handler(load("eventbridge_sg_world_open.json"), None)
+    assert [f["outcome"] for f in again["findings"]] == ["deduplicated", "deduplicated"]
     assert len(alerts_in(outbox)) == 2
 
 
 def test_a_concurrent_duplicate_is_retried_later_not_dropped(
-    outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch
+    outbox: Path, logs: Logs, monkeypatch: pytest.MonkeyPatch, fake_aws: AwsClients
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("TRAILGUARD_TABLE_NAME", "trailguard-state")
     event = load("eventbridge_sg_world_open.json")
-    with mock_aws():
-        aws = AwsClients(region="eu-west-1")
-        create_table(aws.client("dynamodb"), "trailguard-state")
-        # Another invocation received the same event a moment ago and is sending it right now.
-        other = DynamoDBStore("trailguard-state", aws)
-        [finding] = main.get_engine().evaluate(event["detail"])
-        claim = other.claim(finding, hold_seconds=60)
-        with pytest.raises(DeliveryError, match=r"in_flight: sg\.ingress-open-to-world"):
-            main.lambda_handler(event, FakeContext())
-        batch = load("sqs_batch_mixed.json")
-        batch["Records"] = batch["Records"][:1]
-        assert main.lambda_handler(batch, FakeContext()) == {
-            "batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]
-        }
-        assert alerts_in(outbox) == []
-        assert [line["outcome"] for line in logs.events()] == ["in_flight", "in_flight"]
-        assert logs.events()[0]["level"] == "WARNING"
-        # The other invocation delivered it: AWS's retry of this copy sends nothing.
-        other.finish(finding, claim, Outcome.DELIVERED)
-        assert main.lambda_handler(event, FakeContext())["outcome"] == "deduplicated"
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    # Another invocation received the same event a moment ago and is sending it right now.
+    other = DynamoDBStore("trailguard-state", fake_aws)
+    [finding] = main.get_engine().evaluate(event["detail"])
+    claim = other.claim(finding, hold_seconds=60)
+    with pytest.raises(DeliveryError, match=r"in_flight: sg\.ingress-open-to-world"):
+        main.lambda_handler(event, FakeContext())
+    batch = load("sqs_batch_mixed.json")
+    batch["Records"] = batch["Records"][:1]
+    assert main.lambda_handler(batch, FakeContext()) == {
+        "batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]
+    }
+    assert alerts_in(outbox) == []
+    assert [line["outcome"] for line in logs.events()] == ["in_flight", "in_flight"]
+    assert logs.events()[0]["level"] == "WARNING"
+    # The other invocation delivered it: AWS's retry of this copy sends nothing.
+    other.finish(finding, claim, Outcome.DELIVERED)
+    assert main.lambda_handler(event, FakeContext())["outcome"] == "deduplicated"
     assert alerts_in(outbox) == []
 
 

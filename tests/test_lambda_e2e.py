@@ -13,6 +13,7 @@ import pytest
 from trailguard import main
 from trailguard.services.stores import iso
 
+from .clock import Clock
 from .lambda_world import PASSWORD, SETUP, SG_EVENT, USERNAME, LambdaContext, World, body_text, sg_event, table_store
 
 
@@ -73,7 +74,6 @@ def test_an_alert_goes_out_once_survives_an_smtp_outage_and_is_delivered_exactly
     delivered = next(r for r in world.records() if r.event_id == outage_event["detail"]["eventID"])
     assert delivered.outcome == "delivered" and delivered.attempts == 2
     assert delivered.failures == failed.failures, "the outage stays in the history"
-    back.stop()
 
     # Nothing secret was logged, by trailguard or by the libraries under it.
     everything = world.logs.getvalue() + caplog.text
@@ -101,23 +101,21 @@ def test_a_batch_of_ten_with_one_poison_message(world: World) -> None:
     [dead] = world.poller.sqs.receive_message(QueueUrl=world.dead_letter_url)["Messages"]
     assert dead["Body"] == poison
     assert len(server.messages) == 9, "the others were never sent again"
-    server.stop()
 
 
-def test_repeats_within_a_quiet_period_are_folded_into_the_next_alert(world: World) -> None:
+def test_repeats_within_a_quiet_period_are_folded_into_the_next_alert(world: World, clock: Clock) -> None:
     world.monkeypatch.setenv("TRAILGUARD_QUIET_PERIODS", json.dumps({"sg.*": 3600}))
     server = world.start_smtp("smtp")
     state = world.new_container()
     store = table_store(state)
-    now = [1_793_700_000.0]
-    store.table.clock = lambda: now[0]
-    opened = iso(now[0])
+    store.table.clock = clock
+    opened = iso(clock())
 
     # Direct EventBridge invocations this time: three in the window, one email.
     for number in (1, 2, 3):
         result = main.lambda_handler(sg_event(number), LambdaContext())
         assert result["outcome"] == ("delivered" if number == 1 else "quiet")
-        now[0] += 60
+        clock.advance(60)
     assert len(server.messages) == 1
     quiet = [r for r in world.records() if r.outcome == "quiet"]
     assert sorted(r.folded for r in quiet) == [1, 2], "counted as they came"
@@ -125,7 +123,7 @@ def test_repeats_within_a_quiet_period_are_folded_into_the_next_alert(world: Wor
     # A redelivery of a folded event is a duplicate, not one more repeat.
     assert main.lambda_handler(sg_event(3), LambdaContext())["outcome"] == "deduplicated"
 
-    now[0] += 3600
+    clock.advance(3600)
     assert main.lambda_handler(sg_event(4), LambdaContext())["outcome"] == "delivered"
     assert len(server.messages) == 2
     text = body_text(server.messages[1])
@@ -135,7 +133,6 @@ def test_repeats_within_a_quiet_period_are_folded_into_the_next_alert(world: Wor
     assert fourth.folded == 2 and fourth.outcome == "delivered"
 
     # The window restarted with that alert: the count starts again from nothing.
-    now[0] += 60
+    clock.advance(60)
     assert main.lambda_handler(sg_event(5), LambdaContext())["outcome"] == "quiet"
     assert next(r for r in world.records() if r.event_id == sg_event(5)["detail"]["eventID"]).folded == 1
-    server.stop()

@@ -97,7 +97,6 @@ def test_a_channel_down_gets_the_alert_later_and_the_working_one_gets_it_once(
     world.poller.send(*(json.dumps(sg_event(n)) for n in range(EVENTS)))
     assert world.poller.poll()[1] == []
     assert len(email.messages) == EVENTS and len(event_ids_in(chat, since=requests_before)) == EVENTS
-    email.stop()
 
 
 def test_a_channel_that_stays_down_sends_the_event_to_the_dead_letter_queue_not_into_silence(
@@ -120,7 +119,6 @@ def test_a_channel_that_stays_down_sends_the_event_to_the_dead_letter_queue_not_
     [record] = world.records()
     assert record.outcome == "failed" and record.attempts == receives
     assert record.channels["email"] == "delivered" and record.channels["slack"].startswith("failed")
-    email.stop()
 
 
 def test_without_a_table_a_partial_failure_is_retried_everywhere(world: World, chat: RecordingServer) -> None:
@@ -137,7 +135,6 @@ def test_without_a_table_a_partial_failure_is_retried_everywhere(world: World, c
     assert main.lambda_handler(sg_event(2), LambdaContext())["outcome"] == "delivered"
     assert len(email.messages) == 2, "the working channel got it twice"
     assert len(event_ids_in(chat, since=requests_before)) == 1
-    email.stop()
 
 
 def test_the_store_remembers_the_channels_that_delivered_until_the_claim_is_finished(world: World) -> None:

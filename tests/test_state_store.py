@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from trailguard.core.engine import Engine
 from trailguard.core.enums import Outcome
@@ -33,23 +31,13 @@ from trailguard.services.stores.dynamodb import (
 )
 from trailguard.utils.aws_helpers import AwsClients
 
+from .clock import START, Clock
 from .conftest import DATA_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_DATA = DATA_DIR / "lambda"
 SETUP = json.loads((LAMBDA_DATA / "e2e_setup.json").read_text(encoding="utf-8"))
-REGION: str = SETUP["region"]
 TABLE: str = SETUP["table_name"]
-START = 1_793_700_000.0  # 2026-11-03T08:00:00Z
-
-
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 RULE = "sg.ingress-open-to-world"
 
@@ -69,18 +57,9 @@ def sg_finding(event_id: str = "", event_time: str = "", actor_arn: str = "") ->
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        clients = AwsClients(region=REGION)
-        create_table(clients.client("dynamodb"), TABLE)
-        yield clients
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def aws(fake_aws: AwsClients) -> AwsClients:
+    create_table(fake_aws.client("dynamodb"), TABLE)
+    return fake_aws
 
 
 @pytest.fixture
@@ -122,18 +101,18 @@ def test_a_claim_is_exclusive_until_released_and_done_after_finish(store: Dynamo
 def test_a_stale_claim_expires_with_the_claimants_deadline(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding()
     assert store.claim(finding, hold_seconds=100).status == "claimed"
-    clock.now += 100 + CLAIM_MARGIN_SECONDS - 1
+    clock.advance(100 + CLAIM_MARGIN_SECONDS - 1)
     assert store.claim(finding, hold_seconds=100).status == ClaimStatus.IN_FLIGHT, (
         "still inside the deadline and margin"
     )
-    clock.now += 2
+    clock.advance(2)
     assert store.claim(finding, hold_seconds=100).status == "claimed", "the claimant died: its retry may deliver"
 
 
 def test_releasing_someone_elses_claim_changes_nothing(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding()
     stale = store.claim(finding, hold_seconds=1)
-    clock.now += 1 + CLAIM_MARGIN_SECONDS + 1
+    clock.advance(1 + CLAIM_MARGIN_SECONDS + 1)
     current = store.claim(finding, hold_seconds=60)
     assert current.status == "claimed"
     store.release(finding, stale)  # the old claimant gives up late
@@ -205,7 +184,7 @@ def test_repeats_inside_the_window_are_folded_and_counted_and_reported_by_the_ne
     store.alerted(first, gate)
     opened_at = iso(clock.now)
     for number in (2, 3, 4):
-        clock.now += 60
+        clock.advance(60)
         repeat = store.quiet_gate(sg_finding(event_id=f"ev-{number}"), window)
         assert not repeat.alert
         assert repeat.folded == number - 1
@@ -223,7 +202,7 @@ def test_repeats_inside_the_window_are_folded_and_counted_and_reported_by_the_ne
     assert item["folded"] == {"N": "0"}
     assert int(item["until"]["N"]) == int(clock.now) + window
     assert int(item[TTL_ATTRIBUTE]["N"]) > int(item["until"]["N"])
-    clock.now += 10
+    clock.advance(10)
     assert store.quiet_gate(sg_finding(event_id="ev-6"), window).folded == 1, "the count starts again"
 
 
@@ -231,7 +210,7 @@ def test_an_undelivered_alert_gives_its_window_back(store: DynamoDBStore, clock:
     window = 600
     first = sg_finding(event_id="ev-1")
     store.alerted(first, store.quiet_gate(first, window))
-    clock.now += 10
+    clock.advance(10)
     assert not store.quiet_gate(sg_finding(event_id="ev-2"), window).alert
     clock.now = START + window + 5
     failing = sg_finding(event_id="ev-3")
@@ -239,7 +218,7 @@ def test_an_undelivered_alert_gives_its_window_back(store: DynamoDBStore, clock:
     assert gate.alert and gate.folded == 1
     # Delivery failed: the repeat that comes next must not be silenced by an alert nobody got.
     store.rolled_back(failing, gate)
-    clock.now += 1
+    clock.advance(1)
     retry = store.quiet_gate(failing, window)
     assert retry.alert and retry.folded == 1 and retry.since == iso(START), "the count and its start survive"
 
@@ -247,7 +226,7 @@ def test_an_undelivered_alert_gives_its_window_back(store: DynamoDBStore, clock:
 def test_a_retry_of_the_window_owner_is_not_folded_into_its_own_window(store: DynamoDBStore, clock: Clock) -> None:
     finding = sg_finding(event_id="ev-1")
     assert store.quiet_gate(finding, 600).alert
-    clock.now += 5
+    clock.advance(5)
     assert store.quiet_gate(finding, 600).alert, "its own retry after a crash must still alert"
 
 
@@ -258,7 +237,7 @@ def test_a_quiet_window_works_for_a_resource_with_megabytes_of_name(store: Dynam
     gate = store.quiet_gate(first, 3600)
     assert gate.alert
     store.alerted(first, gate)
-    clock.now += 60
+    clock.advance(60)
     assert not store.quiet_gate(sg_finding(event_id="ev-2")._replace(resource=huge), 3600).alert
     assert store.quiet_gate(first, 3600).alert, "the opener's retry is not folded into its own window"
 
@@ -315,7 +294,7 @@ def test_a_failed_then_delivered_finding_keeps_its_failure_in_the_history(store:
     assert failed.outcome == "failed" and failed.attempts == 1
     assert failed.channels["email"].startswith("failed: SMTP")
     assert failed.failures == (f"{iso(START)} email: unreachable",)
-    clock.now += 120
+    clock.advance(120)
     store.record(finding, Outcome.DELIVERED, {"email": "delivered"}, folded=2)
     [delivered] = store.query_history("2026-11-03T00:00:00Z", "2026-11-03T23:59:59Z")
     assert delivered.outcome == "delivered" and delivered.attempts == 2 and delivered.folded == 2
