@@ -68,6 +68,7 @@ def test_suppressions_from_environment_json() -> None:
         ("bad_rule.toml", r"disabled_rules: 'no.such-rule' matches no rule id"),
         ("bad_severity.toml", r"min_severity: unknown severity 'urgent'"),
         ("bad_cidr.toml", r"allowed_cidrs: '10.0.0.0/33' is not an IPv4 or IPv6 CIDR"),
+        ("bad_instance_type.toml", r"unusual_instance_types: 'p4d 24xlarge' is not an EC2 instance type or glob"),
     ],
 )
 def test_bad_config_file_names_key_and_problem(file_name: str, expected: str) -> None:

@@ -99,6 +99,8 @@ class Settings(NamedTuple):
     history_ttl_days: int = 90
     # (rule-id glob, seconds), in the order given; see quiet_period_for in services/state_store.
     quiet_periods: tuple[tuple[str, int], ...] = ()
+    # Instance types (globs) that ec2.unusual-instance-type reports besides the GPU families.
+    unusual_instance_types: tuple[str, ...] = ()
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -112,6 +114,7 @@ class Settings(NamedTuple):
             allowed_cidrs=networks,
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
+            unusual_instance_types=self.unusual_instance_types,
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -163,6 +166,7 @@ _KEYS = (
     "dedupe_ttl_days",
     "history_ttl_days",
     "quiet_periods",
+    "unusual_instance_types",
 )
 _JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
@@ -404,6 +408,20 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(periods)
 
 
+# An EC2 instance type (p4d.24xlarge, u-6tb1.metal) or an fnmatch glob of them (x2iedn.*).
+_INSTANCE_TYPE_GLOB = re.compile(r"^[a-z0-9.*?\[\]!-]{1,64}$", re.ASCII)
+
+
+def _parse_instance_types(raw: Any) -> tuple[str, ...]:
+    types = []
+    for value in _split(raw):
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if not _INSTANCE_TYPE_GLOB.match(text):
+            raise ConfigError(f"{value!r} is not an EC2 instance type or glob (such as 'x2iedn.*')")
+        types.append(text)
+    return tuple(types)
+
+
 _PARSERS: dict[str, Any] = {
     "allowed_ports": _parse_ports,
     "allowed_cidrs": _parse_cidrs,
@@ -418,4 +436,5 @@ _PARSERS: dict[str, Any] = {
     "dedupe_ttl_days": _parse_days,
     "history_ttl_days": _parse_days,
     "quiet_periods": _parse_quiet_periods,
+    "unusual_instance_types": _parse_instance_types,
 }

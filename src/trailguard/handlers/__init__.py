@@ -11,7 +11,7 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "alb_handler": ("elasticloadbalancing.amazonaws.com", "wafv2.amazonaws.com", "waf-regional.amazonaws.com"),
     "cloudtrail_handler": ("cloudtrail.amazonaws.com",),
     "config_handler": ("config.amazonaws.com",),
-    "ec2_handler": ("ec2.amazonaws.com",),
+    "ec2_handler": ("ec2.amazonaws.com", "ec2-instance-connect.amazonaws.com"),
     "guardduty_handler": ("guardduty.amazonaws.com",),
     "iam_handler": ("iam.amazonaws.com",),
     "kms_handler": ("kms.amazonaws.com",),
