@@ -18,10 +18,13 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "lambda_handler": ("lambda.amazonaws.com",),
     "organizations_handler": ("organizations.amazonaws.com",),
     "rds_handler": ("rds.amazonaws.com",),
+    "rolesanywhere_handler": ("rolesanywhere.amazonaws.com",),
     "s3_handler": ("s3.amazonaws.com",),
     "security_group_handler": ("ec2.amazonaws.com",),
     "securityhub_handler": ("securityhub.amazonaws.com",),
     "signin_handler": ("signin.amazonaws.com",),
+    "ssm_handler": ("ssm.amazonaws.com",),
+    "sts_handler": ("sts.amazonaws.com",),
     "vpc_handler": ("ec2.amazonaws.com",),
 }
 # Modules with rules routed by userIdentity.type rather than by event name.
