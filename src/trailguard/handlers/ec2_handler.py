@@ -580,7 +580,11 @@ def _profile_label(profile: Any) -> str:
     """An instance profile as a request or response names it: by ARN, name or id."""
     if not isinstance(profile, dict):
         return ""
-    return next((as_text(_member(profile, key)) for key in ("Arn", "Name", "Id") if as_text(_member(profile, key))), "")
+    for key in ("Arn", "Name", "Id"):
+        label = as_text(_member(profile, key))
+        if label:
+            return label
+    return ""
 
 
 @rule(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_text
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_text, items_of
 
 SOURCE = "rolesanywhere.amazonaws.com"
 
@@ -48,7 +48,8 @@ def roles_anywhere_trust(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if event.event_name == "CreateProfile":
         profile = event.get_dict("responseElements", "profile")
         name = as_text(params.get("name")) or as_text(profile.get("name"))
-        roles = [r for r in (as_text(x) for x in params.get("roleArns") or profile.get("roleArns") or []) if r]
+        listed = items_of(params.get("roleArns")) or items_of(profile.get("roleArns"))
+        roles = [role for role in (as_text(x) for x in listed) if role]
         details = {"Profile": name or "unknown", "Roles": ", ".join(roles) or "none"}
         enabled = as_bool(params.get("enabled"))
         if enabled is not None:

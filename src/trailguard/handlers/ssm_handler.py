@@ -13,7 +13,7 @@ from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int, as_text
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int, as_text, items_of
 
 SOURCE = "ssm.amazonaws.com"
 
@@ -82,7 +82,7 @@ def _document_arn(event: CloudTrailEvent, document: str) -> str:
 
 
 def _texts(value: Any) -> list[str]:
-    return [as_text(item) for item in value if as_text(item)] if isinstance(value, list) else []
+    return [text for text in (as_text(item) for item in items_of(value)) if text]
 
 
 @rule(
@@ -114,7 +114,7 @@ def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         return
     instances = _texts(params.get("instanceIds"))
     fleet_targets: list[str] = []
-    for target in params.get("targets") or []:
+    for target in items_of(params.get("targets")):
         if not isinstance(target, dict):
             continue
         key = as_text(target.get("key") or target.get("Key"))
