@@ -75,6 +75,7 @@ def test_suppressions_from_environment_json() -> None:
         ("bad_rule.toml", r"disabled_rules: 'no.such-rule' matches no rule id"),
         ("bad_severity.toml", r"min_severity: unknown severity 'urgent'"),
         ("bad_cidr.toml", r"allowed_cidrs: '10.0.0.0/33' is not an IPv4 or IPv6 CIDR"),
+        ("bad_instance_type.toml", r"unusual_instance_types: 'p4d 24xlarge' is not an EC2 instance type or glob"),
     ],
 )
 def test_bad_config_file_names_key_and_problem(file_name: str, expected: str) -> None:
@@ -136,6 +137,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     ),
     # An absolute path: from a file, relative paths start from the file's directory, not from here.
     "rule_modules": (f"rule_modules = [{json.dumps(str(CUSTOM_RULES))}]", str(CUSTOM_RULES)),
+    "unusual_instance_types": ('unusual_instance_types = ["x2iedn.*", "u-*"]', "x2iedn.*,u-*"),
 }
 
 

@@ -53,6 +53,8 @@ ACCOUNT_ID = Pattern(ACCOUNT_PART)
 # CloudTrail writes UUIDs; the bound only keeps a hostile one out of URLs.
 EVENT_ID = Pattern(r"[A-Za-z0-9-]{1,128}")
 PARTITION = Pattern(PARTITION_PART)
+# An EC2 instance type (p4d.24xlarge, u-6tb1.metal) or an fnmatch glob of them (x2iedn.*).
+INSTANCE_TYPE_GLOB = Pattern(r"[a-z0-9.*?\[\]!-]{1,64}")
 
 # ARNs and the start of ARNs (``match``); groups are numbered as written.
 ARN_PARTITION = Pattern(rf"arn:({PARTITION_PART}):")

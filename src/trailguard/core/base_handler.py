@@ -307,6 +307,7 @@ class RuleContext(NamedTuple):
     allowed_cidrs: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     trusted_accounts: frozenset[str] = frozenset()
     admin_ports: tuple[PortRange, ...] = ()
+    unusual_instance_types: tuple[str, ...] = ()
     lookup: Any = None
 
     def is_trusted_account(self, account_id: str, event: CloudTrailEvent | None = None) -> bool:

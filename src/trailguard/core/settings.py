@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME
+from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB
 from trailguard.core.base_handler import REGISTRY, PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
@@ -108,6 +108,8 @@ class Settings(NamedTuple):
     quiet_periods: tuple[tuple[str, int], ...] = ()
     # Users' own rule modules, resolved (see trailguard.custom_rules); imported as settings load.
     rule_modules: tuple[str, ...] = ()
+    # Instance types (globs) that ec2.unusual-instance-type reports besides the GPU families.
+    unusual_instance_types: tuple[str, ...] = ()
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -123,6 +125,7 @@ class Settings(NamedTuple):
             allowed_cidrs=networks,
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
+            unusual_instance_types=self.unusual_instance_types,
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -435,6 +438,16 @@ def _load_rule_modules(raw: Any, where: str, base: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def _parse_instance_types(raw: Any) -> tuple[str, ...]:
+    types = []
+    for value in _split(raw):
+        text = value.strip().lower() if isinstance(value, str) else ""
+        if not INSTANCE_TYPE_GLOB.fullmatch(text):
+            raise ConfigError(f"{value!r} is not an EC2 instance type or glob (such as 'x2iedn.*')")
+        types.append(text)
+    return tuple(types)
+
+
 class Field:
     """One configuration key: how its value is read, and how the README's table describes it.
 
@@ -558,6 +571,14 @@ FIELDS: tuple[Field, ...] = (
         "rules; relative paths start from the TOML file's directory (in the environment, from the working "
         "directory). See [Writing your own rules](#writing-your-own-rules)",
         env_note="(comma-separated)",
+    ),
+    Field(
+        "unusual_instance_types",
+        _parse_instance_types,
+        "`[]`",
+        "instance types or globs whose launch `ec2.unusual-instance-type` reports (MEDIUM, the denied attempt "
+        "too), besides the GPU and accelerator families it always reports (p*, g*, inf*, trn*, dl*)",
+        env_note="(`x2iedn.*,u-*`)",
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

@@ -1,18 +1,23 @@
-"""EC2 instances and resource exposure: launches, shared AMIs and snapshots, account settings.
+"""EC2 instances and resource exposure: launches, shared AMIs and snapshots, account settings, and
+the ways into an instance and its credentials: SSH keys, instance profiles, the metadata service,
+exports, unusual instance types.
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
+from trailguard.handlers.tamper_handler import is_access_denied
 
 SOURCE = "ec2.amazonaws.com"
+INSTANCE_CONNECT_SOURCE = "ec2-instance-connect.amazonaws.com"
 
 # How many instance ids an alert lists before it says "and N more".
 _MAX_LISTED = 10
@@ -23,6 +28,10 @@ def _arn(event: CloudTrailEvent, kind: str, resource_id: str, *, owned: bool = T
     if not resource_id or not event.region:
         return ""
     return event.arn("ec2", f"{kind}/{resource_id}", account=None if owned else "")
+
+
+def _instance(event: CloudTrailEvent, instance_id: str) -> Resource:
+    return Resource(type="AWS::EC2::Instance", id=instance_id, arn=_arn(event, "instance", instance_id))
 
 
 def _listing(values: list[str]) -> str:
@@ -138,7 +147,7 @@ def instance_launched(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     v1_allowed, imds_label = _imds(params, launched)
 
     if len(instance_ids) == 1:
-        resource = Resource(type="AWS::EC2::Instance", id=instance_ids[0], arn=_arn(event, "instance", instance_ids[0]))
+        resource = _instance(event, instance_ids[0])
     else:
         # Several instances share one reservation: one finding about the reservation.
         reservation = event.get_str("responseElements", "reservationId")
@@ -464,6 +473,314 @@ def userdata_modified(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     instance = event.get_str("requestParameters", "instanceId")
     yield Hit(
         summary=f"User data of instance {instance or '(unknown)'} replaced (content redacted in CloudTrail)",
-        resource=Resource(type="AWS::EC2::Instance", id=instance, arn=_arn(event, "instance", instance)),
+        resource=_instance(event, instance),
         details={"Instance": instance or "unknown"},
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Ways into an instance and its credentials
+# --------------------------------------------------------------------------------------------
+
+
+def _request_body(event: CloudTrailEvent) -> dict[str, Any]:
+    """The request of EC2's newer APIs, which CloudTrail nests under ``<EventName>Request`` with
+    the API's own (PascalCase) member names; older APIs log camelCase members at the top level."""
+    nested = event.request.get(f"{event.event_name}Request")
+    return nested if isinstance(nested, dict) else event.request
+
+
+def _member(body: Mapping[str, Any], name: str) -> Any:
+    """``InstanceId`` or ``instanceId``: the spelling depends on the API's age (see _request_body)."""
+    value = body.get(name)
+    return body.get(name[0].lower() + name[1:]) if value is None else value
+
+
+@rule(
+    id="ec2.instance-connect-key",
+    severity=Severity.MEDIUM,
+    on={INSTANCE_CONNECT_SOURCE: ["SendSSHPublicKey", "SendSerialConsoleSSHPublicKey"]},
+    title="SSH key pushed to an instance (Instance Connect)",
+    description=(
+        "An SSH public key was pushed to an instance through EC2 Instance Connect, or to its serial "
+        "console. For the next 60 seconds the holder of the private key can log in as that OS user "
+        "(the serial console bypasses security groups and the network entirely): a way onto an "
+        "instance, and to its role's credentials, that needs no key pair and leaves no key behind. "
+        "A person using the console's Connect button sends the same call, which is why it is not "
+        "higher; the event cannot tell them apart, so check that the caller meant to log in."
+    ),
+    remediation=(
+        "Confirm with the caller. If unexpected, look at what the instance ran since (Session "
+        "Manager or OS logs), rotate the instance role's credentials by stopping and starting it, "
+        "and restrict ec2-instance-connect:SendSSHPublicKey and SendSerialConsoleSSHPublicKey to "
+        "named roles and instances (`aws ec2 disable-serial-console-access` if unused)."
+    ),
+    mitre="T1021.004",
+)
+def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    params = event.request
+    instance = as_text(params.get("instanceId"))
+    serial = event.event_name == "SendSerialConsoleSSHPublicKey"
+    details = {"Instance": instance or "unknown"}
+    os_user = as_text(params.get("instanceOSUser"))
+    if os_user:
+        details["OS user"] = os_user
+    if serial:
+        details["Serial port"] = as_text(params.get("serialPort")) or "0"
+    key_type = as_text(params.get("sSHPublicKey")).partition(" ")[0]
+    if key_type:
+        details["Key type"] = key_type
+    target = f"{'the serial console of ' if serial else ''}instance {instance or '(unknown)'}"
+    who = f" for OS user {os_user}" if os_user else ""
+    yield Hit(
+        summary=f"SSH public key pushed to {target}{who} through EC2 Instance Connect",
+        resource=_instance(event, instance),
+        details=details,
+    )
+
+
+@rule(
+    id="ec2.key-pair-added",
+    severity=Severity.LOW,
+    on={SOURCE: ["CreateKeyPair", "ImportKeyPair"]},
+    title="EC2 key pair created or imported",
+    description=(
+        "A key pair was created or imported. Any instance launched with it accepts SSH logins with "
+        "the private key, and an imported key's private half never touched AWS: a quiet way to keep "
+        "access to instances launched later. Creating a key for a new instance (the launch wizard "
+        "does it too) is routine, hence LOW; the event cannot tell whose key it is."
+    ),
+    remediation=(
+        "If the key is not expected, delete it (`aws ec2 delete-key-pair --key-name <name>`) and "
+        "look for instances launched with it (`aws ec2 describe-instances --filters "
+        "Name=key-name,Values=<name>`). Prefer Session Manager or Instance Connect to long-lived keys."
+    ),
+    mitre="T1098.004",
+)
+def key_pair_added(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    name = event.get_str("requestParameters", "keyName") or event.get_str("responseElements", "keyName")
+    imported = event.event_name == "ImportKeyPair"
+    details = {
+        "Key pair": name or "unknown",
+        "Private key": "held by the caller only (imported)" if imported else "generated by AWS, returned to the caller",
+    }
+    for label, value in (
+        ("Key type", event.get_str("requestParameters", "keyType")),
+        ("Key pair id", event.get_str("responseElements", "keyPairId")),
+        ("Fingerprint", event.get_str("responseElements", "keyFingerprint")),
+    ):
+        if value:
+            details[label] = value
+    yield Hit(
+        summary=f"Key pair {name or '(unknown)'} {'imported' if imported else 'created'}",
+        resource=Resource(type="AWS::EC2::KeyPair", id=name, arn=_arn(event, "key-pair", name)),
+        details=details,
+    )
+
+
+def _profile_label(profile: Any) -> str:
+    """An instance profile as a request or response names it: by ARN, name or id."""
+    if not isinstance(profile, dict):
+        return ""
+    for key in ("Arn", "Name", "Id"):
+        label = as_text(_member(profile, key))
+        if label:
+            return label
+    return ""
+
+
+@rule(
+    id="ec2.instance-profile-replaced",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["AssociateIamInstanceProfile", "ReplaceIamInstanceProfileAssociation"]},
+    title="IAM role attached to a running instance",
+    description=(
+        "An instance profile was attached to an instance, or the one it had was swapped. Everything "
+        "running on the instance now gets that role's credentials from the metadata service: with "
+        "iam:PassRole, someone who runs code on an instance can hand it a more powerful role. "
+        "Profiles given at launch, and Auto Scaling's own calls, are not reported here."
+    ),
+    remediation=(
+        "Check the role is the intended one. Otherwise restore the previous profile (`aws ec2 "
+        "replace-iam-instance-profile-association --association-id <id> --iam-instance-profile "
+        "Name=<profile>`) or remove it (`aws ec2 disassociate-iam-instance-profile --association-id "
+        "<id>`), and limit iam:PassRole to the roles each team may hand to instances."
+    ),
+    mitre="T1098.003",
+)
+def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    body = _request_body(event)
+    # The response is nested the same way: <EventName>Response.iamInstanceProfileAssociation.
+    association = event.get_dict("responseElements", f"{event.event_name}Response", "iamInstanceProfileAssociation")
+    instance = as_text(_member(body, "InstanceId")) or as_text(association.get("instanceId"))
+    profile = _profile_label(_member(body, "IamInstanceProfile"))
+    profile = profile or _profile_label(association.get("iamInstanceProfile"))
+    details = {"Instance": instance or "unknown", "Instance profile": profile or "unknown"}
+    association_id = as_text(_member(body, "AssociationId")) or as_text(association.get("associationId"))
+    if association_id:
+        details["Association"] = association_id
+    verb = "replaced on" if event.event_name.startswith("Replace") else "attached to"
+    name = profile.rsplit("/", 1)[-1] if profile.startswith("arn:") else profile
+    yield Hit(
+        summary=f"Instance profile {name or '(unknown)'} {verb} instance {instance or '(unknown)'}",
+        resource=_instance(event, instance),
+        details=details,
+    )
+
+
+@rule(
+    id="ec2.imds-v1-enabled",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["ModifyInstanceMetadataOptions"]},
+    title="IMDSv1 re-enabled on an instance",
+    description=(
+        "An instance's metadata service was set to answer IMDSv1 (httpTokens optional). IMDSv1 hands "
+        "the instance role's credentials to any plain GET request, so one server-side request "
+        "forgery in an application on the instance is enough to steal them. Legacy software that "
+        "cannot use IMDSv2 is the legitimate reason; it is rare and worth a record."
+    ),
+    remediation=(
+        "Require IMDSv2 again: `aws ec2 modify-instance-metadata-options --instance-id <id> "
+        "--http-tokens required`, and enforce it for new instances (`aws ec2 "
+        "modify-instance-metadata-defaults --http-tokens required`, or an SCP on "
+        "ec2:MetadataHttpTokens)."
+    ),
+    mitre="T1552.005",
+)
+def imds_v1_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    body = _request_body(event)
+    if as_text(_member(body, "HttpTokens")).lower() != "optional":
+        return
+    if as_text(_member(body, "HttpEndpoint")).lower() == "disabled":
+        return  # the metadata service is turned off altogether: nothing answers IMDSv1
+    instance = as_text(_member(body, "InstanceId"))
+    yield Hit(
+        summary=f"IMDSv1 allowed again on instance {instance or '(unknown)'} (httpTokens optional)",
+        resource=_instance(event, instance),
+        details={"Instance": instance or "unknown", "HTTP tokens": "optional (IMDSv1 answers)"},
+    )
+
+
+@rule(
+    id="ec2.instance-export",
+    severity=Severity.HIGH,
+    on={SOURCE: ["CreateInstanceExportTask"]},
+    title="EC2 instance exported to S3",
+    description=(
+        "An export of an instance to a virtual machine image in S3 was started. The image holds the "
+        "instance's whole disk (data, keys, credentials) and can be downloaded and run anywhere: a "
+        "rare operation outside migrations, and a way to take a server out of the account."
+    ),
+    remediation=(
+        "If unexpected, cancel it (`aws ec2 cancel-export-task --export-task-id <id>`), delete what "
+        "reached the bucket, and find out who can read that bucket. Limit ec2:CreateInstanceExportTask "
+        "to migration roles."
+    ),
+    mitre="T1537",
+)
+def instance_export(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    body = _request_body(event)
+    target = _member(body, "ExportToS3") or _member(body, "ExportToS3Task")
+    target = target if isinstance(target, dict) else {}
+    instance = as_text(_member(body, "InstanceId"))
+    bucket = as_text(_member(target, "S3Bucket"))
+    details = {"Instance": instance or "unknown", "Bucket": bucket or "unknown"}
+    for label, value in (
+        ("Prefix", as_text(_member(target, "S3Prefix"))),
+        ("Format", as_text(_member(target, "DiskImageFormat"))),
+        ("Target environment", as_text(_member(body, "TargetEnvironment"))),
+        ("Export task", event.get_str("responseElements", "exportTask", "exportTaskId")),
+    ):
+        if value:
+            details[label] = value
+    yield Hit(
+        summary=f"Instance {instance or '(unknown)'} exported to S3 bucket {bucket or '(unknown)'}",
+        resource=_instance(event, instance),
+        details=details,
+    )
+
+
+# GPU and accelerator families: what stolen keys launch to mine or to train on someone else's bill.
+ACCELERATOR_INSTANCE_TYPES = ("p*", "g*", "inf*", "trn*", "dl*")
+# A launch refused for these reasons still shows what the caller wanted: permission, a dry run
+# (which answers "you may"), and the account's instance quota, GPUs' being zero in most accounts.
+_TRIED_ERROR_CODES = frozenset({"DryRunOperation", "VcpuLimitExceeded", "InstanceLimitExceeded"})
+
+
+def _tried(error_code: str) -> bool:
+    return is_access_denied(error_code) or error_code.removeprefix("Client.") in _TRIED_ERROR_CODES
+
+
+def _unusual_pattern(instance_type: str, ctx: RuleContext) -> str:
+    """The pattern (built-in family or configured type) an instance type matches; '' for none."""
+    lowered = instance_type.lower()
+    for pattern in (*ACCELERATOR_INSTANCE_TYPES, *ctx.unusual_instance_types):
+        if fnmatch.fnmatchcase(lowered, pattern):
+            return pattern
+    return ""
+
+
+@rule(
+    id="ec2.unusual-instance-type",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["RunInstances"]},
+    include_failed=True,
+    title="Unusual EC2 instance type launched",
+    description=(
+        "Instances of a GPU or accelerator family (p, g, inf, trn, dl), or of a type configured in "
+        "unusual_instance_types, were launched: what stolen credentials are used for first, since "
+        "one such instance costs hundreds of dollars a day. A refused launch (no permission, a dry "
+        "run, the account's quota) is reported too: someone tried. Teams that train models launch "
+        "them routinely; suppress their roles by principal."
+    ),
+    remediation=(
+        "If nobody expected them, terminate the instances (`aws ec2 terminate-instances "
+        "--instance-ids <id>`), deactivate the credentials that launched them, and check every "
+        "region for more. Keep GPU quotas at zero where they are not needed."
+    ),
+    mitre="T1496",
+)
+def unusual_instance_type(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.failed and not _tried(event.error_code):
+        return
+    launched = _dicts(event.get("responseElements", "instancesSet"))
+    instance_type = event.get_str("requestParameters", "instanceType") or _first(
+        [as_text(i.get("instanceType")) for i in launched]
+    )
+    matched = _unusual_pattern(instance_type, ctx)
+    if not matched:
+        return
+    instance_ids = [i for i in (as_text(x.get("instanceId")) for x in launched) if i]
+    requested = _dicts(event.get("requestParameters", "instancesSet"))
+    count = len(instance_ids) or as_int(_first_value(requested, "maxCount")) or 0
+    image = _first([as_text(i.get("imageId")) for i in requested + launched])
+    details = {
+        "Instance type": instance_type,
+        "Why unusual": (
+            f"GPU/accelerator family {matched}"
+            if matched in ACCELERATOR_INSTANCE_TYPES
+            else f"listed in unusual_instance_types as {matched}"
+        ),
+        "Count": str(count) if count else "unknown",
+        "Image": image or "unknown",
+    }
+    what = f"{count or 'an unknown number of'} {instance_type} instance{'s' if count != 1 else ''}"
+    if event.failed:
+        details["Outcome"] = event.error_code
+        # Nothing was launched: the finding is about the attempt, keyed by what was asked for.
+        resource = Resource(type="AWS::EC2::Instance", id=instance_type)
+        if event.error_code.endswith("DryRunOperation"):
+            summary = f"Dry run: the caller may launch {what}"
+        else:
+            summary = f"Tried to launch {what}, refused ({event.error_code})"
+    else:
+        if instance_ids:
+            details["Instances"] = _listing(instance_ids)
+        reservation = event.get_str("responseElements", "reservationId")
+        resource = (
+            _instance(event, instance_ids[0])
+            if len(instance_ids) == 1
+            else Resource(type="AWS::EC2::Instance", id=reservation or _first(instance_ids))
+        )
+        summary = f"Launched {what} ({details['Why unusual']})"
+    yield Hit(summary=summary, resource=resource, details=details)

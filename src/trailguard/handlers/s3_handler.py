@@ -15,7 +15,7 @@ from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, items_of
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, items_of
 from trailguard.core.policy import analyze_policy, public_policy_hit
 
 SOURCE = "s3.amazonaws.com"
@@ -325,3 +325,248 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
             resource=bucket,
             details={"Change": "versioning suspended"},
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Data destruction and ransomware
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="s3.bucket-deleted",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["DeleteBucket"]},
+    title="S3 bucket deleted",
+    description=(
+        "A bucket was deleted. S3 only deletes empty buckets, so its objects were removed first; "
+        "and once the name is free anyone can create a bucket of that name and receive whatever "
+        "still writes to it (logs, uploads, a CDN origin). Tearing down a stack deletes buckets "
+        "too; the event cannot tell a cleanup from sabotage."
+    ),
+    remediation=(
+        "Confirm the deletion was intended. If not, recreate the bucket at once to hold the name "
+        "(`aws s3api create-bucket --bucket <bucket>`), restore from backups or replicas, and "
+        "review the DeleteObject calls before it."
+    ),
+    mitre="T1485",
+)
+def bucket_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    bucket = _bucket(event)
+    yield Hit(summary=f"Bucket {bucket.label or '(unnamed)'} deleted", resource=bucket)
+
+
+# A lifecycle rule that expires current objects this soon deletes the data before anyone reviews it.
+SHORT_EXPIRY_DAYS = 7
+# Noncurrent versions (what versioning keeps of overwritten and deleted objects) gone after a day.
+NONCURRENT_EXPIRY_DAYS = 1
+
+
+def _enabled(rule_config: dict[str, Any]) -> bool:
+    status = rule_config.get("Status")
+    return isinstance(status, str) and status.strip().lower() == "enabled"
+
+
+def _scope(rule_config: dict[str, Any]) -> str:
+    """What a lifecycle or replication rule applies to: '' for the whole bucket, else a label.
+
+    An empty filter (``"Filter": ""`` as CloudTrail writes ``<Filter/>``), an empty prefix, or no
+    filter at all means every object; a prefix, tag or size condition narrows it.
+    """
+    parts: list[str] = []
+    legacy_prefix = rule_config.get("Prefix")
+    if isinstance(legacy_prefix, str) and legacy_prefix:
+        parts.append(f"prefix {legacy_prefix}")
+    conditions = rule_config.get("Filter")
+    if isinstance(conditions, dict):
+        conjunction = conditions.get("And")
+        for layer in (conditions, conjunction if isinstance(conjunction, dict) else {}):
+            prefix = layer.get("Prefix")
+            if isinstance(prefix, str) and prefix:
+                parts.append(f"prefix {prefix}")
+            if layer.get("Tag") or layer.get("Tags"):
+                parts.append("tagged objects")
+            if layer.get("ObjectSizeGreaterThan") is not None or layer.get("ObjectSizeLessThan") is not None:
+                parts.append("objects of some sizes")
+    return ", ".join(dict.fromkeys(parts))
+
+
+def _days_until(date_text: str, event_time: str) -> int | None:
+    """Whole days from the event to a lifecycle Expiration Date (negative when already past)."""
+    from datetime import datetime
+
+    try:
+        expires = datetime.fromisoformat(date_text.strip().replace("Z", "+00:00"))
+        now = datetime.fromisoformat(event_time.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if (expires.tzinfo is None) != (now.tzinfo is None):
+        expires, now = expires.replace(tzinfo=None), now.replace(tzinfo=None)
+    return (expires - now).days
+
+
+def _destructive_expiry(rule_config: dict[str, Any], event_time: str) -> str:
+    """Why this lifecycle rule destroys data quickly, or '' when it does not."""
+    scope = _scope(rule_config)
+    where = f"objects with {scope}" if scope else "every object in the bucket"
+    expiration = rule_config.get("Expiration")
+    if isinstance(expiration, dict):
+        days = as_int(expiration.get("Days"))
+        if days is not None and days <= SHORT_EXPIRY_DAYS:
+            return f"expires {where} after {days} day{'s' if days != 1 else ''}"
+        date = expiration.get("Date")
+        date_text = date.strip() if isinstance(date, str) else ""
+        until = _days_until(date_text, event_time) if date_text and event_time else None
+        if until is not None and until <= SHORT_EXPIRY_DAYS:
+            return f"expires {where} on {date_text}"
+    noncurrent = rule_config.get("NoncurrentVersionExpiration")
+    if isinstance(noncurrent, dict) and not scope:
+        days = as_int(noncurrent.get("NoncurrentDays"))
+        # Keeping a few newer versions (NewerNoncurrentVersions) is ordinary cost control.
+        kept = as_int(noncurrent.get("NewerNoncurrentVersions")) or 0
+        if days is not None and days <= NONCURRENT_EXPIRY_DAYS and kept == 0:
+            return "deletes every noncurrent version across the whole bucket after 1 day"
+    return ""
+
+
+@rule(
+    id="s3.lifecycle-expiry",
+    severity=Severity.HIGH,
+    on={SOURCE: ["PutBucketLifecycle"]},
+    title="S3 lifecycle rule deletes data within days",
+    description=(
+        "A lifecycle rule now expires current objects after 7 days or fewer, or deletes the whole "
+        "bucket's noncurrent versions after a day. S3 then deletes the data by itself, with no "
+        "DeleteObject call to notice: a ransomware and evidence-destruction technique. Rules that "
+        "expire logs after months, abort incomplete uploads or move objects to cheaper storage are "
+        "not reported; a short expiry on a scratch prefix is, with its scope in the finding."
+    ),
+    remediation=(
+        "Remove or fix the rule before it runs (S3 applies lifecycle rules about once a day): `aws "
+        "s3api get-bucket-lifecycle-configuration --bucket <bucket>`, then put back the intended "
+        "configuration or `aws s3api delete-bucket-lifecycle --bucket <bucket>`. Versioning and "
+        "Object Lock protect against the next attempt."
+    ),
+    mitre="T1485.001",
+)
+def lifecycle_expiry(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    config = event.get_dict("requestParameters", "LifecycleConfiguration")
+    findings: list[str] = []
+    for rule_config in items_of(config.get("Rule")):
+        if not isinstance(rule_config, dict) or not _enabled(rule_config):
+            continue
+        why = _destructive_expiry(rule_config, event.event_time)
+        if why:
+            rule_id = rule_config.get("ID")
+            findings.append(f"rule {rule_id} {why}" if isinstance(rule_id, str) and rule_id else f"a rule {why}")
+    if not findings:
+        return
+    bucket = _bucket(event)
+    yield Hit(
+        summary=f"Lifecycle on bucket {bucket.label or '(unnamed)'}: {'; '.join(findings)}",
+        resource=bucket,
+        details={"Rules": "; ".join(findings)},
+    )
+
+
+@rule(
+    id="s3.replication-external",
+    severity=Severity.HIGH,
+    on={SOURCE: ["PutBucketReplication"]},
+    title="S3 bucket replicated to an external account",
+    description=(
+        "A replication rule now copies the bucket's new objects to a bucket owned by an account "
+        "outside the trusted accounts: every object written from now on leaves the organization, "
+        "with no further call to notice. Replication to the organization's own backup accounts "
+        "(trusted accounts) is not reported. S3 names the destination's owner only when the rule "
+        "says so (Account, needed to hand ownership of replicas over); a rule that omits it cannot "
+        "be judged from the event and is not reported."
+    ),
+    remediation=(
+        "Remove the rule (`aws s3api delete-bucket-replication --bucket <bucket>`, or put back the "
+        "previous configuration), check what was replicated (S3 replication metrics, the "
+        "replication role's activity), and limit s3:PutReplicationConfiguration and the "
+        "iam:PassRole of replication roles."
+    ),
+    mitre="T1537",
+)
+def replication_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    config = event.get_dict("requestParameters", "ReplicationConfiguration")
+    outside: list[str] = []
+    for rule_config in items_of(config.get("Rule")):
+        if not isinstance(rule_config, dict) or not _enabled(rule_config):
+            continue
+        destination = rule_config.get("Destination")
+        if not isinstance(destination, dict):
+            continue
+        account = destination.get("Account")
+        account = str(account) if isinstance(account, int) and not isinstance(account, bool) else account
+        if not isinstance(account, str) or not account.strip() or ctx.is_trusted_account(account.strip(), event):
+            continue
+        target = destination.get("Bucket")
+        name = target.rsplit(":", 1)[-1] if isinstance(target, str) else ""
+        outside.append(f"{name or '(unnamed bucket)'} in account {account.strip()}")
+    if not outside:
+        return
+    bucket = _bucket(event)
+    destinations = ", ".join(dict.fromkeys(outside))
+    yield Hit(
+        summary=f"Bucket {bucket.label or '(unnamed)'} now replicates to {destinations}",
+        resource=bucket,
+        details={"Destination": destinations},
+    )
+
+
+SSE_C_HEADER = "x-amz-server-side-encryption-customer-algorithm"
+
+
+def _customer_key_algorithm(event: CloudTrailEvent) -> str:
+    """The SSE-C algorithm a write used: the request header, or S3's own account of it
+    (additionalEventData SSEApplied "SSE_C"). A copy's *source* header only decrypts the source."""
+    for value in _header_values(event.get("requestParameters", SSE_C_HEADER)):
+        if value.strip():
+            return value.strip()
+    if event.get_str("additionalEventData", "SSEApplied").strip().upper() == "SSE_C":
+        return "SSE-C"
+    return ""
+
+
+@rule(
+    id="s3.sse-c-write",
+    severity=Severity.HIGH,
+    on={SOURCE: ["PutObject", "CopyObject"]},
+    title="S3 object written with a customer-provided key",
+    description=(
+        "An object was written or copied with server-side encryption under a customer-provided "
+        "key (SSE-C). AWS keeps no copy of that key: without it nobody, the bucket owner included, "
+        "can read the object again. Copying a bucket's objects over themselves this way is "
+        "ransomware that needs no download. Applications that manage their own keys use SSE-C by "
+        "design; suppress their roles by principal. Only recorded when the trail logs S3 data "
+        "events."
+    ),
+    remediation=(
+        "Stop the writer (deactivate its credentials) and restore the previous object versions if "
+        "versioning is on (`aws s3api list-object-versions --bucket <bucket> --prefix <key>`). "
+        "Where nobody needs SSE-C, deny it in the bucket policy (or an SCP/RCP): Deny s3:PutObject "
+        'with the condition {"Null": {"s3:x-amz-server-side-encryption-customer-algorithm": '
+        '"false"}}.'
+    ),
+    mitre="T1486",
+)
+def sse_c_write(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    algorithm = _customer_key_algorithm(event)
+    if not algorithm:
+        return
+    bucket = _bucket(event)
+    obj = _object(event)
+    verb = "copied" if event.event_name == "CopyObject" else "written"
+    details = {"Object": obj.label or "unknown", "Encryption": f"customer-provided key ({algorithm})"}
+    source = event.get_str("requestParameters", "x-amz-copy-source")
+    if source:
+        details["Copied from"] = source
+    # One finding per bucket and caller: a ransomware run rewrites thousands of objects.
+    yield Hit(
+        summary=f"Object {obj.label or '(unknown)'} {verb} with a customer-provided key (SSE-C): "
+        "only the key's holder can read it",
+        resource=bucket,
+        details=details,
+    )

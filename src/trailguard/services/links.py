@@ -34,10 +34,13 @@ _TECHNIQUE = re.compile(r"T(\d{4})(?:\.(\d{3}))?", re.ASCII)
 # Services whose console lives under another path than their event source's prefix.
 _SERVICE_CONSOLES = {
     "ec2": ("ec2", "EC2"),
+    "ec2-instance-connect": ("ec2", "EC2"),
     "elasticloadbalancing": ("ec2", "EC2"),
     "s3": ("s3", "S3"),
     "iam": ("iam", "IAM"),
     "sts": ("iam", "IAM"),
+    "rolesanywhere": ("rolesanywhere", "IAM Roles Anywhere"),
+    "ssm": ("systems-manager", "Systems Manager"),
     "signin": ("iam", "IAM"),
     "lambda": ("lambda", "Lambda"),
     "rds": ("rds", "RDS"),
