@@ -4,23 +4,13 @@ and anything the root user does (DETECTIONS.md, "IAM ... and sign-in")."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
-from trailguard.core.policy import analyze_policy, load_policy, statements
+from trailguard.core.policy import admin_grant, admin_policy_name, analyze_policy
 
 SOURCE = "iam.amazonaws.com"
-
-# AWS managed policies whose attachment makes the principal an administrator (IAMFullAccess
-# lets it grant itself anything). Matched by name so that partitions and look-alike customer
-# policies of the same name are caught too.
-ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
-# Inline policy actions that amount to the same grants when allowed on every resource.
-_ALL_ACTIONS = frozenset({"*", "*:*"})
-_ALL_IAM_ACTIONS = frozenset({"iam:*"})
-_ALL_RESOURCES = frozenset({"*", "arn:*"})
 
 _PRINCIPAL_PARAMS = (
     ("userName", "AWS::IAM::User", "user", "IAM user"),
@@ -65,28 +55,6 @@ def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
         if name:
             return Resource(type=resource_type, id=name, arn=_iam_arn(event, kind, name)), f"{label} {name}"
     return Resource(type="AWS::IAM::Policy"), "an unnamed principal"
-
-
-def _lowered(value: Any) -> set[str]:
-    items = value if isinstance(value, list) else [value]
-    return {item.strip().lower() for item in items if isinstance(item, str)}
-
-
-def _admin_grant(document: Any) -> str:
-    """What an inline policy's broadest Allow-on-every-resource grants ('' when nothing alarming)."""
-    grant = ""
-    for statement in statements(load_policy(document)):
-        effect = statement.get("Effect")
-        if not isinstance(effect, str) or effect.strip().lower() != "allow":
-            continue
-        if not _lowered(statement.get("Resource")) & _ALL_RESOURCES:
-            continue
-        actions = _lowered(statement.get("Action"))
-        if actions & _ALL_ACTIONS:
-            return "all actions on all resources"
-        if actions & _ALL_IAM_ACTIONS:
-            grant = "all IAM actions on all resources"
-    return grant
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +167,8 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     target, label = _target_principal(event)
     if event.event_name.startswith("Attach"):
         policy_arn = event.get_str("requestParameters", "policyArn")
-        name = policy_arn.rsplit("/", 1)[-1]
-        if ":policy/" not in policy_arn or name not in ADMIN_POLICY_NAMES:
+        name = admin_policy_name(policy_arn)
+        if not name:
             return
         yield Hit(
             summary=f"{name} attached to {label}",
@@ -208,7 +176,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
             details={"Policy": policy_arn},
         )
         return
-    grant = _admin_grant(event.get("requestParameters", "policyDocument"))
+    grant = admin_grant(event.get("requestParameters", "policyDocument"))
     if not grant:
         return
     policy_name = event.get_str("requestParameters", "policyName") or "(unnamed)"
