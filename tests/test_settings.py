@@ -102,3 +102,17 @@ def test_suppression_max_severity_is_parsed_and_checked() -> None:
     bad = json.dumps([{"principal": "arn:aws:iam::*:role/ci", "max_severity": "huge"}])
     with pytest.raises(ConfigError, match="entry 1: max_severity: unknown severity 'huge'"):
         Settings.load(env={"TRAILGUARD_SUPPRESSIONS": bad})
+
+
+def test_admin_groups_default_environment_and_bad_values() -> None:
+    context = Settings.load(env={}).rule_context()
+    assert context.is_admin_group("PlatformAdmins") and context.is_admin_group("ADMINISTRATORS")
+    assert not context.is_admin_group("developers")
+    settings = Settings.load(env={"TRAILGUARD_ADMIN_GROUPS": "Ops-BreakGlass, *-root"})
+    assert settings.admin_groups == ("Ops-BreakGlass", "*-root")
+    context = settings.rule_context()
+    assert context.is_admin_group("ops-breakglass") and context.is_admin_group("Team-Root")
+    assert not context.is_admin_group("Admins"), "a configured list replaces the default"
+    assert not Settings.load(env={"TRAILGUARD_ADMIN_GROUPS": ""}).rule_context().is_admin_group("Admins")
+    with pytest.raises(ConfigError, match=r"argument: 3 is not a name or glob"):
+        Settings.load(env={}, admin_groups=["Admins", 3])

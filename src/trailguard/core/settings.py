@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.base_handler import PortRange, RuleContext
 from trailguard.core.constants import (
+    DEFAULT_ADMIN_GROUPS,
     DEFAULT_ADMIN_PORTS,
     DEFAULT_ALLOWED_CIDRS,
     DEFAULT_ALLOWED_PORTS,
@@ -99,6 +100,8 @@ class Settings(NamedTuple):
     history_ttl_days: int = 90
     # (rule-id glob, seconds), in the order given; see quiet_period_for in services/state_store.
     quiet_periods: tuple[tuple[str, int], ...] = ()
+    # IAM group names (globs, any case) whose members are administrators: iam.admin-group-membership.
+    admin_groups: tuple[str, ...] = DEFAULT_ADMIN_GROUPS
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -112,6 +115,7 @@ class Settings(NamedTuple):
             allowed_cidrs=networks,
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
+            admin_groups=tuple(pattern.lower() for pattern in self.admin_groups),
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -163,6 +167,7 @@ _KEYS = (
     "dedupe_ttl_days",
     "history_ttl_days",
     "quiet_periods",
+    "admin_groups",
 )
 _JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
@@ -404,6 +409,19 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(periods)
 
 
+MAX_NAME_GLOB_LENGTH = 256
+
+
+def _parse_name_globs(raw: Any) -> tuple[str, ...]:
+    globs = []
+    for value in _split(raw):
+        text = value.strip() if isinstance(value, str) else ""
+        if not text or len(text) > MAX_NAME_GLOB_LENGTH:
+            raise ConfigError(f"{value!r} is not a name or glob (1 to {MAX_NAME_GLOB_LENGTH} characters)")
+        globs.append(text)
+    return tuple(globs)
+
+
 _PARSERS: dict[str, Any] = {
     "allowed_ports": _parse_ports,
     "allowed_cidrs": _parse_cidrs,
@@ -418,4 +436,5 @@ _PARSERS: dict[str, Any] = {
     "dedupe_ttl_days": _parse_days,
     "history_ttl_days": _parse_days,
     "quiet_periods": _parse_quiet_periods,
+    "admin_groups": _parse_name_globs,
 }
