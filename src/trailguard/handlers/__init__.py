@@ -22,6 +22,7 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "security_group_handler": ("ec2.amazonaws.com",),
     "securityhub_handler": ("securityhub.amazonaws.com",),
     "signin_handler": ("signin.amazonaws.com",),
+    "sso_handler": ("sso.amazonaws.com", "sso-directory.amazonaws.com", "identitystore.amazonaws.com"),
     "vpc_handler": ("ec2.amazonaws.com",),
 }
 # Modules with rules routed by userIdentity.type rather than by event name.

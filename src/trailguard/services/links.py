@@ -88,6 +88,9 @@ _SERVICE_CONSOLES = {
     "logs": ("cloudwatch", "CloudWatch"),
     "monitoring": ("cloudwatch", "CloudWatch"),
     "events": ("events", "EventBridge"),
+    "sso": ("singlesignon", "IAM Identity Center"),
+    "sso-directory": ("singlesignon", "IAM Identity Center"),
+    "identitystore": ("singlesignon", "IAM Identity Center"),
 }
 _GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3"})
 
