@@ -8,6 +8,7 @@ import importlib
 # can concern (importing all of them is a noticeable part of a cold start); tests keep this table
 # in step with the rules.
 HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
+    "account_handler": ("account.amazonaws.com",),
     "alb_handler": ("elasticloadbalancing.amazonaws.com", "wafv2.amazonaws.com", "waf-regional.amazonaws.com"),
     "cloudtrail_handler": ("cloudtrail.amazonaws.com",),
     "config_handler": ("config.amazonaws.com",),
@@ -18,6 +19,7 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "lambda_handler": ("lambda.amazonaws.com",),
     "organizations_handler": ("organizations.amazonaws.com",),
     "rds_handler": ("rds.amazonaws.com",),
+    "route53domains_handler": ("route53domains.amazonaws.com",),
     "s3_handler": ("s3.amazonaws.com",),
     "security_group_handler": ("ec2.amazonaws.com",),
     "securityhub_handler": ("securityhub.amazonaws.com",),

@@ -91,8 +91,10 @@ _SERVICE_CONSOLES = {
     "sso": ("singlesignon", "IAM Identity Center"),
     "sso-directory": ("singlesignon", "IAM Identity Center"),
     "identitystore": ("singlesignon", "IAM Identity Center"),
+    "route53domains": ("route53/domains", "Route 53 domains"),
+    "account": ("billing", "account settings"),
 }
-_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3"})
+_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "route53/domains", "billing"})
 
 
 def _partition(finding: Finding) -> str:
