@@ -450,3 +450,25 @@ def test_malformed_condition_does_not_narrow_or_crash() -> None:
 def test_odd_field_casing_is_tolerated() -> None:
     document = {"statement": [{"effect": "Allow", "principal": {"AWS": "*"}, "action": "sts:AssumeRole"}]}
     assert analyze(document).public
+
+
+def test_admin_grant_names_the_broadest_grant_on_every_resource() -> None:
+    from trailguard.core.event_types import HIDDEN_VALUE
+    from trailguard.core.policy import GRANTS_ALL_IAM, GRANTS_ANY_ROLE, GRANTS_EVERYTHING, admin_grant
+
+    def grant(*actions: str, resource: Any = "*", assume: bool = False) -> str:
+        document = policy(*({"Effect": "Allow", "Action": action, "Resource": resource} for action in actions))
+        return admin_grant(json.dumps(document), assume_any_role=assume)
+
+    assert grant("*") == GRANTS_EVERYTHING
+    assert grant("iam:*", "*:*") == GRANTS_EVERYTHING
+    assert grant("iam:*") == GRANTS_ALL_IAM
+    assert grant("sts:AssumeRole") == "", "assuming roles counts only where the caller asks"
+    assert grant("sts:AssumeRole", assume=True) == GRANTS_ANY_ROLE
+    assert grant("STS:assume*", assume=True) == GRANTS_ANY_ROLE
+    assert grant("sts:*", "iam:*", assume=True) == GRANTS_ALL_IAM
+    assert grant("sts:AssumeRoleWithSAML", assume=True) == ""
+    assert grant("sts:[A]ssumeRole", assume=True) == "", "IAM has no character classes"
+    assert grant("*", resource=f"arn:aws:iam::{OWN}:role/deploy") == ""
+    assert admin_grant(policy({"Effect": "Deny", "Action": "*", "Resource": "*"})) == ""
+    assert admin_grant(HIDDEN_VALUE) == "", "a document CloudTrail hides cannot be judged"

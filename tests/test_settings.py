@@ -138,6 +138,7 @@ SAMPLES: dict[str, tuple[str, str]] = {
     # An absolute path: from a file, relative paths start from the file's directory, not from here.
     "rule_modules": (f"rule_modules = [{json.dumps(str(CUSTOM_RULES))}]", str(CUSTOM_RULES)),
     "unusual_instance_types": ('unusual_instance_types = ["x2iedn.*", "u-*"]', "x2iedn.*,u-*"),
+    "admin_groups": ('admin_groups = ["Ops-BreakGlass", "*-root"]', "Ops-BreakGlass,*-root"),
 }
 
 
@@ -227,3 +228,17 @@ def test_rule_globs_accept_rules_registered_before_the_settings_load() -> None:
         "environment TRAILGUARD_DISABLED_RULES: 'custom.*' matches no rule id (see `trailguard rules`)",
         "('custom.*',)",
     ]
+
+
+def test_admin_groups_default_environment_and_bad_values() -> None:
+    context = Settings.load(env={}).rule_context()
+    assert context.is_admin_group("PlatformAdmins") and context.is_admin_group("ADMINISTRATORS")
+    assert not context.is_admin_group("developers")
+    settings = Settings.load(env={"TRAILGUARD_ADMIN_GROUPS": "Ops-BreakGlass, *-root"})
+    assert settings.admin_groups == ("Ops-BreakGlass", "*-root")
+    context = settings.rule_context()
+    assert context.is_admin_group("ops-breakglass") and context.is_admin_group("Team-Root")
+    assert not context.is_admin_group("Admins"), "a configured list replaces the default"
+    assert not Settings.load(env={"TRAILGUARD_ADMIN_GROUPS": ""}).rule_context().is_admin_group("Admins")
+    with pytest.raises(ConfigError, match=r"argument: 3 is not a name or glob"):
+        Settings.load(env={}, admin_groups=["Admins", 3])

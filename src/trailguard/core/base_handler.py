@@ -309,6 +309,8 @@ class RuleContext(NamedTuple):
     admin_ports: tuple[PortRange, ...] = ()
     unusual_instance_types: tuple[str, ...] = ()
     lookup: Any = None
+    # Lower-cased globs; see Settings.admin_groups.
+    admin_groups: tuple[str, ...] = ()
 
     def is_trusted_account(self, account_id: str, event: CloudTrailEvent | None = None) -> bool:
         """Configured trusted accounts, plus the account the event happened in."""
@@ -317,6 +319,15 @@ class RuleContext(NamedTuple):
         if event is not None and account_id == event.account_id:
             return True
         return account_id in self.trusted_accounts
+
+    def is_admin_group(self, group_name: str) -> bool:
+        """Does an IAM group's name match a configured administrators' group (ignoring case)?"""
+        if not group_name or not self.admin_groups:
+            return False
+        import fnmatch  # only AddUserToGroup events ask
+
+        name = group_name.lower()
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.admin_groups)
 
     def is_allowed_cidr(self, cidr: str) -> bool:
         """True when ``cidr`` lies inside one of the configured allowed CIDRs."""

@@ -22,6 +22,10 @@ DEFAULT_ADMIN_PORTS: tuple[tuple[int, int], ...] = (
     (27017, 27017),  # MongoDB
 )
 
+# IAM group names (globs, matched regardless of case, as IAM compares group names) that make a
+# group an administrators' group for iam.admin-group-membership.
+DEFAULT_ADMIN_GROUPS: tuple[str, ...] = ("*admin*",)
+
 # Substrings of user agents that infrastructure-as-code tools send. Offered as examples for
 # suppressions; never applied by default, because a user agent is chosen by the caller.
 KNOWN_AUTOMATION_USER_AGENTS: tuple[str, ...] = (

@@ -72,6 +72,15 @@ def as_text(value: Any) -> str:
     return ""
 
 
+# What CloudTrail writes instead of a value it will not log (secrets, personal data, some names).
+HIDDEN_VALUE = "HIDDEN_DUE_TO_SECURITY_REASONS"
+
+
+def shown(text: str) -> str:
+    """``text``, or empty when CloudTrail hid the value: a hidden name names nothing."""
+    return "" if text == HIDDEN_VALUE else text
+
+
 def items_of(value: Any) -> list[Any]:
     """The elements of a CloudTrail list, which EC2 wraps as ``{"items": [...]}`` and others do not.
 

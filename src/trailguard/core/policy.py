@@ -361,3 +361,62 @@ def public_policy_hit(subject: str, resource: Resource, exposure: PolicyExposure
         details["Actions"] = actions
     summary = f"{subject} policy allows public access" + (f" ({actions})" if actions else "")
     return Hit(summary=summary, resource=resource, details=details)
+
+
+# --------------------------------------------------------------------------------------------
+# Administrator grants: identity policies (of IAM users, groups and roles, IAM policy versions,
+# Identity Center permission sets) that make whoever holds them an administrator.
+# --------------------------------------------------------------------------------------------
+
+# AWS managed policies whose attachment makes the principal an administrator (IAMFullAccess
+# lets it grant itself anything). Matched by name so that partitions and look-alike customer
+# policies of the same name are caught too.
+ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
+GRANTS_EVERYTHING = "all actions on all resources"
+GRANTS_ALL_IAM = "all IAM actions on all resources"
+GRANTS_ANY_ROLE = "sts:AssumeRole on all resources"
+_EVERY_ACTION = frozenset({"*", "*:*"})
+_EVERY_IAM_ACTION = frozenset({"iam:*"})
+_EVERY_RESOURCE = frozenset({"*", "arn:*"})
+_ASSUME_ROLE = "sts:assumerole"
+
+
+def admin_policy_name(policy_arn: str) -> str:
+    """The name of an administrator managed policy, from its ARN; empty for any other policy."""
+    if not isinstance(policy_arn, str) or ":policy/" not in policy_arn:
+        return ""
+    name = policy_arn.rsplit("/", 1)[-1]
+    return name if name in ADMIN_POLICY_NAMES else ""
+
+
+def admin_grant(document: Any, *, assume_any_role: bool = False) -> str:
+    """The broadest administrator grant among a policy's Allow statements on every resource.
+
+    ``GRANTS_EVERYTHING`` ("*" on "*"), ``GRANTS_ALL_IAM`` (iam:* on "*": the holder can grant
+    itself the rest) or, with ``assume_any_role``, ``GRANTS_ANY_ROLE`` (sts:AssumeRole, or a
+    wildcard covering it, on "*": every role that trusts the account is the holder's); empty
+    when the document grants none of these or cannot be read (``HIDDEN_DUE_TO_SECURITY_REASONS``).
+    """
+    grant = ""
+    for statement in statements(load_policy(document)):
+        effect = _field(statement, "Effect")
+        if not isinstance(effect, str) or effect.strip().lower() != "allow":
+            continue
+        if not {value.lower() for value in _texts(_field(statement, "Resource"))} & _EVERY_RESOURCE:
+            continue
+        actions = {value.lower() for value in _texts(_field(statement, "Action"))}
+        if actions & _EVERY_ACTION:
+            return GRANTS_EVERYTHING
+        if actions & _EVERY_IAM_ACTION:
+            grant = GRANTS_ALL_IAM
+        elif assume_any_role and not grant and any(_action_matches(action, _ASSUME_ROLE) for action in actions):
+            grant = GRANTS_ANY_ROLE
+    return grant
+
+
+def _action_matches(pattern: str, action: str) -> bool:
+    """IAM's action matching: case-insensitive, ``*`` any run of characters, ``?`` any one."""
+    import re
+
+    regex = re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".")
+    return re.fullmatch(regex, action.lower()) is not None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB
 from trailguard.core.base_handler import REGISTRY, PortRange, RuleContext
 from trailguard.core.constants import (
+    DEFAULT_ADMIN_GROUPS,
     DEFAULT_ADMIN_PORTS,
     DEFAULT_ALLOWED_CIDRS,
     DEFAULT_ALLOWED_PORTS,
@@ -110,6 +111,8 @@ class Settings(NamedTuple):
     rule_modules: tuple[str, ...] = ()
     # Instance types (globs) that ec2.unusual-instance-type reports besides the GPU families.
     unusual_instance_types: tuple[str, ...] = ()
+    # IAM group names (globs, any case) whose members are administrators: iam.admin-group-membership.
+    admin_groups: tuple[str, ...] = DEFAULT_ADMIN_GROUPS
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -126,6 +129,7 @@ class Settings(NamedTuple):
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
             unusual_instance_types=self.unusual_instance_types,
+            admin_groups=tuple(pattern.lower() for pattern in self.admin_groups),
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -448,6 +452,19 @@ def _parse_instance_types(raw: Any) -> tuple[str, ...]:
     return tuple(types)
 
 
+MAX_NAME_GLOB_LENGTH = 256
+
+
+def _parse_name_globs(raw: Any) -> tuple[str, ...]:
+    globs = []
+    for value in _split(raw):
+        text = value.strip() if isinstance(value, str) else ""
+        if not text or len(text) > MAX_NAME_GLOB_LENGTH:
+            raise ConfigError(f"{value!r} is not a name or glob (1 to {MAX_NAME_GLOB_LENGTH} characters)")
+        globs.append(text)
+    return tuple(globs)
+
+
 class Field:
     """One configuration key: how its value is read, and how the README's table describes it.
 
@@ -579,6 +596,14 @@ FIELDS: tuple[Field, ...] = (
         "instance types or globs whose launch `ec2.unusual-instance-type` reports (MEDIUM, the denied attempt "
         "too), besides the GPU and accelerator families it always reports (p*, g*, inf*, trn*, dl*)",
         env_note="(`x2iedn.*,u-*`)",
+    ),
+    Field(
+        "admin_groups",
+        _parse_name_globs,
+        '`["*admin*"]`',
+        "IAM group names (globs, matched regardless of case, as IAM compares them) whose members are "
+        "administrators: adding a user to one is `iam.admin-group-membership`. `[]` turns the name match off",
+        env_note="(`Admins,ops-*`)",
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

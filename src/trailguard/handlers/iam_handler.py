@@ -7,23 +7,13 @@ Each rule's events, severities and remediation: docs/rules.md (`make generated` 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
-from trailguard.core.policy import analyze_policy, load_policy, statements
+from trailguard.core.policy import admin_grant, admin_policy_name, analyze_policy
 
 SOURCE = "iam.amazonaws.com"
-
-# AWS managed policies whose attachment makes the principal an administrator (IAMFullAccess
-# lets it grant itself anything). Matched by name so that partitions and look-alike customer
-# policies of the same name are caught too.
-ADMIN_POLICY_NAMES = frozenset({"AdministratorAccess", "IAMFullAccess"})
-# Inline policy actions that amount to the same grants when allowed on every resource.
-_ALL_ACTIONS = frozenset({"*", "*:*"})
-_ALL_IAM_ACTIONS = frozenset({"iam:*"})
-_ALL_RESOURCES = frozenset({"*", "arn:*"})
 
 _PRINCIPAL_PARAMS = (
     ("userName", "AWS::IAM::User", "user", "IAM user"),
@@ -68,28 +58,6 @@ def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
         if name:
             return Resource(type=resource_type, id=name, arn=_iam_arn(event, kind, name)), f"{label} {name}"
     return Resource(type="AWS::IAM::Policy"), "an unnamed principal"
-
-
-def _lowered(value: Any) -> set[str]:
-    items = value if isinstance(value, list) else [value]
-    return {item.strip().lower() for item in items if isinstance(item, str)}
-
-
-def _admin_grant(document: Any) -> str:
-    """What an inline policy's broadest Allow-on-every-resource grants ('' when nothing alarming)."""
-    grant = ""
-    for statement in statements(load_policy(document)):
-        effect = statement.get("Effect")
-        if not isinstance(effect, str) or effect.strip().lower() != "allow":
-            continue
-        if not _lowered(statement.get("Resource")) & _ALL_RESOURCES:
-            continue
-        actions = _lowered(statement.get("Action"))
-        if actions & _ALL_ACTIONS:
-            return "all actions on all resources"
-        if actions & _ALL_IAM_ACTIONS:
-            grant = "all IAM actions on all resources"
-    return grant
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,8 +170,8 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     target, label = _target_principal(event)
     if event.event_name.startswith("Attach"):
         policy_arn = event.get_str("requestParameters", "policyArn")
-        name = policy_arn.rsplit("/", 1)[-1]
-        if ":policy/" not in policy_arn or name not in ADMIN_POLICY_NAMES:
+        name = admin_policy_name(policy_arn)
+        if not name:
             return
         yield Hit(
             summary=f"{name} attached to {label}",
@@ -211,7 +179,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
             details={"Policy": policy_arn},
         )
         return
-    grant = _admin_grant(event.get("requestParameters", "policyDocument"))
+    grant = admin_grant(event.get("requestParameters", "policyDocument"))
     if not grant:
         return
     policy_name = event.get_str("requestParameters", "policyName") or "(unnamed)"
@@ -432,4 +400,205 @@ def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Root user called {source}:{event.event_name or '(unknown)'}",
         resource=event.account_resource(),
         details={"Call": f"{source}:{event.event_name}"},
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Wave 2: policy versions, admin groups, boundaries, the password policy, console passwords
+# --------------------------------------------------------------------------------------------
+
+
+@rule(
+    id="iam.policy-version-changed",
+    severity=Severity.HIGH,
+    on={SOURCE: ["CreatePolicyVersion", "SetDefaultPolicyVersion"]},
+    title="Managed policy default version changed",
+    description=(
+        "A customer managed policy got a new default version that allows every action, every IAM "
+        "action, or sts:AssumeRole on every resource: every user, group and role the policy is "
+        "attached to now holds that grant, and no attach call shows it. A version created without "
+        "setAsDefault is not in effect and is not reported, nor is a default version without such a "
+        "grant. SetDefaultPolicyVersion names the version but not its document, so switching the "
+        "default (back to an old, wider version is a known escalation) is reported whatever the "
+        "version holds; with detection state the rule will know the version from its creation."
+    ),
+    remediation=(
+        "Make the previous version the default again (`aws iam set-default-policy-version --policy-arn "
+        "<arn> --version-id <v>`), delete the unwanted version (`aws iam delete-policy-version "
+        "--policy-arn <arn> --version-id <v>`), and review what the policy's principals did since."
+    ),
+    mitre="T1098.003",
+)
+def policy_version_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    policy_arn = event.get_str("requestParameters", "policyArn")
+    name = policy_arn.rsplit("/", 1)[-1] or "(unnamed)"
+    policy = Resource(type="AWS::IAM::ManagedPolicy", id=name, arn=policy_arn)
+    if event.event_name == "SetDefaultPolicyVersion":
+        version = event.get_str("requestParameters", "versionId") or "(unknown)"
+        yield Hit(
+            summary=f"Default version of policy {name} switched to {version}",
+            resource=policy,
+            details={"Policy": policy_arn, "Version": version, "Grants": "not in the event: check the version"},
+        )
+        return
+    made_default = event.get_bool("requestParameters", "setAsDefault") or event.get_bool(
+        "responseElements", "policyVersion", "isDefaultVersion"
+    )
+    if not made_default:
+        return
+    grant = admin_grant(event.get("requestParameters", "policyDocument"), assume_any_role=True)
+    if not grant:
+        return
+    version = event.get_str("responseElements", "policyVersion", "versionId") or "(new)"
+    yield Hit(
+        summary=f"New default version {version} of policy {name} grants {grant}",
+        resource=policy,
+        details={"Policy": policy_arn, "Version": version, "Grants": grant},
+    )
+
+
+@rule(
+    id="iam.admin-group-membership",
+    severity=Severity.HIGH,
+    on={SOURCE: ["AddUserToGroup"]},
+    title="User added to an administrators' group",
+    description=(
+        "An IAM user was added to a group whose name matches the configured admin_groups (default "
+        '"*admin*", in any case): the user now holds every permission of the group, and no policy '
+        "call shows it. Adding users to other groups is not reported. Knowing a group as an "
+        "administrators' group because an earlier event attached an administrator policy to it "
+        "needs detection state and comes with it; until then the group's name is what tells."
+    ),
+    remediation=(
+        "Confirm the membership with the group's owner. If unexpected, remove it (`aws iam "
+        "remove-user-from-group --group-name <group> --user-name <user>`) and review the user's "
+        "access keys, password and recent activity."
+    ),
+    mitre="T1098.003",
+)
+def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    group = event.get_str("requestParameters", "groupName")
+    if not ctx.is_admin_group(group):
+        return
+    user = event.get_str("requestParameters", "userName") or "(unnamed)"
+    who = "itself" if _is_callers_own_user(event, user) else event.actor.label
+    yield Hit(
+        summary=f"IAM user {user} added to administrators' group {group} by {who}",
+        resource=_user(event, user),
+        details={"User": user, "Group": group, "Admin because": "the group's name matches admin_groups"},
+    )
+
+
+@rule(
+    id="iam.permissions-boundary-removed",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["DeleteUserPermissionsBoundary", "DeleteRolePermissionsBoundary"]},
+    title="Permissions boundary removed",
+    description=(
+        "The permissions boundary of an IAM user or role was removed. A boundary caps what the "
+        "principal's policies can grant; delegated administration (developers who may create roles "
+        "only with the boundary) depends on it, and removing it is how a capped principal gets "
+        "everything its policies name."
+    ),
+    remediation=(
+        "Put the boundary back (`aws iam put-role-permissions-boundary --role-name <role> "
+        "--permissions-boundary <policy-arn>` or `put-user-permissions-boundary`) and find out who "
+        "was allowed to delete it: iam:Delete*PermissionsBoundary belongs to administrators only."
+    ),
+    mitre="T1098",
+)
+def permissions_boundary_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    target, label = _target_principal(event)
+    own = target.type == "AWS::IAM::User" and _is_callers_own_user(event, target.id)
+    yield Hit(
+        summary=f"Permissions boundary removed from {label}" + (" by itself" if own else ""),
+        resource=target,
+        details={"Principal": label},
+    )
+
+
+# A password policy weaker than this (CIS AWS Foundations) is reported.
+STRONG_PASSWORD_LENGTH = 14
+
+
+@rule(
+    id="iam.password-policy-weakened",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["UpdateAccountPasswordPolicy", "DeleteAccountPasswordPolicy"]},
+    title="Account password policy weakened",
+    description=(
+        f"The account password policy was deleted, or set with a minimum length below "
+        f"{STRONG_PASSWORD_LENGTH}, without reuse prevention, or without expiry: guessed and sprayed "
+        "console passwords work more often. UpdateAccountPasswordPolicy replaces the whole policy, so "
+        "a setting the call leaves out is back at its default (a shorter length, reuse allowed, no "
+        "expiry): the event alone says what the policy now is. A policy meeting all three is not "
+        "reported; one applied by the organisation's baseline that deliberately sets no expiry (as "
+        "NIST SP 800-63B advises) is reported each time it is applied."
+    ),
+    remediation=(
+        "Restore the baseline policy (`aws iam update-account-password-policy --minimum-password-length "
+        f"{STRONG_PASSWORD_LENGTH} --password-reuse-prevention 24 --max-password-age 90 ...`) and ask "
+        "who changed it; prefer Identity Center or federation over IAM user passwords."
+    ),
+    mitre="T1556",
+)
+def password_policy_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    account = event.account_resource()
+    if event.event_name == "DeleteAccountPasswordPolicy":
+        yield Hit(
+            summary="Account password policy deleted: IAM user passwords have no rules",
+            resource=account,
+            details={"Change": "deleted"},
+        )
+        return
+    length = event.get_int("requestParameters", "minimumPasswordLength")
+    reuse = event.get_int("requestParameters", "passwordReusePrevention")
+    max_age = event.get_int("requestParameters", "maxPasswordAge")
+    weaknesses = []
+    if length is None or length < STRONG_PASSWORD_LENGTH:
+        length_text = "the default" if length is None else str(length)
+        weaknesses.append(f"minimum length {length_text} (below {STRONG_PASSWORD_LENGTH})")
+    if not reuse:
+        weaknesses.append("passwords may be reused")
+    if not max_age:
+        weaknesses.append("passwords never expire")
+    if not weaknesses:
+        return
+    yield Hit(
+        summary="Account password policy weakened: " + ", ".join(weaknesses),
+        resource=account,
+        details={
+            "Weaknesses": ", ".join(weaknesses),
+            "Minimum length": "default" if length is None else str(length),
+            "Reuse prevention": f"{reuse} passwords" if reuse else "none",
+            "Maximum age": f"{max_age} days" if max_age else "none",
+        },
+    )
+
+
+@rule(
+    id="iam.login-profile-deleted",
+    severity=Severity.LOW,
+    on={SOURCE: ["DeleteLoginProfile"]},
+    title="Console password deleted for an IAM user",
+    description=(
+        "An IAM user's console password was deleted, so the user can no longer sign in to the "
+        "console. Offboarding does this routinely; an attacker does it to lock an administrator out, "
+        "or just before CreateLoginProfile to give the user a password of their own."
+    ),
+    remediation=(
+        "Check the offboarding ticket or ask the user's manager. If unexpected, restore access "
+        "(`aws iam create-login-profile --user-name <name> --password-reset-required`) and look for "
+        "a CreateLoginProfile or UpdateLoginProfile that followed."
+    ),
+    mitre="T1531",
+)
+def login_profile_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    requested_user = event.get_str("requestParameters", "userName")
+    user = requested_user or _caller_user_name(event) or event.actor.label
+    own = not requested_user or _is_callers_own_user(event, requested_user)
+    yield Hit(
+        summary=f"Console password deleted for IAM user {user}" + (" by itself" if own else f" by {event.actor.label}"),
+        resource=_user(event, user),
+        details={"User": user},
     )

@@ -1,4 +1,6 @@
-"""AWS Organizations: an account leaving, or being removed from, the organization.
+"""AWS Organizations: accounts leaving or joining the organization, and service control policies
+weakened. Organizations logs in us-east-1, in the management account (or the delegated
+administrator's).
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 """
@@ -9,7 +11,7 @@ from collections.abc import Iterator
 
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, shown
 
 SOURCE = "organizations.amazonaws.com"
 
@@ -43,4 +45,145 @@ def account_left(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=summary,
         resource=Resource(type="AWS::Organizations::Account", id=account),
         details={"Account": account or "(unknown)"},
+    )
+
+
+# Control Tower's Account Factory creates accounts as the service role Control Tower made for itself
+# in the management account (not a service-linked role, so the engine does not drop it), and always
+# names AWSControlTowerExecution as the new account's access role. A role's ARN is logged by AWS
+# and cannot be chosen by the caller; the role name alone could be.
+CONTROL_TOWER_ROLE_ARN_SUFFIX = ":role/service-role/AWSControlTowerAdmin"
+CONTROL_TOWER_EXECUTION_ROLE = "AWSControlTowerExecution"
+
+
+def _is_account_factory(event: CloudTrailEvent) -> bool:
+    issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "arn")
+    return (
+        event.identity_type == "AssumedRole"
+        and issuer.endswith(CONTROL_TOWER_ROLE_ARN_SUFFIX)
+        and event.get_str("requestParameters", "roleName") == CONTROL_TOWER_EXECUTION_ROLE
+    )
+
+
+@rule(
+    id="organizations.account-created",
+    severity=Severity.MEDIUM,
+    on={SOURCE: ["CreateAccount", "InviteAccountToOrganization"]},
+    title="Account created in or invited to the organization",
+    description=(
+        "A new member account was created, or an existing account invited, into the organization. "
+        "An attacker with Organizations rights creates an account to run resources (mining, phishing) "
+        "where nobody looks, or to keep a foothold: the management account can assume the new "
+        "account's access role. Accounts created by Control Tower's Account Factory (its "
+        "AWSControlTowerAdmin service role, naming AWSControlTowerExecution as the access role) are "
+        "not reported: the person who asked for the account did so in Service Catalog."
+    ),
+    remediation=(
+        "Confirm the account with the cloud platform team. If unexpected, close it (`aws organizations "
+        "close-account --account-id <id>`) or cancel the invitation (`aws organizations "
+        "cancel-handshake --handshake-id <id>`), and review what was done with the access role."
+    ),
+    mitre="T1136.003",
+)
+def account_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.event_name == "InviteAccountToOrganization":
+        target = event.get_str("requestParameters", "target", "id") or "(unknown)"
+        handshake = event.get_str("responseElements", "handshake", "id")
+        details = {"Invited": target}
+        if handshake:
+            details["Handshake"] = handshake
+        yield Hit(
+            summary=f"Account {target} invited to the organization",
+            resource=Resource(type="AWS::Organizations::Account", id=target),
+            details=details,
+        )
+        return
+    if _is_account_factory(event):
+        return
+    name = shown(event.get_str("requestParameters", "accountName")) or shown(
+        event.get_str("responseElements", "createAccountStatus", "accountName")
+    )
+    request = event.get_str("responseElements", "createAccountStatus", "id")
+    role = event.get_str("requestParameters", "roleName") or "OrganizationAccountAccessRole (default)"
+    details = {"Account name": name or "(hidden)", "Access role": role}
+    if request:
+        details["Request"] = request
+    yield Hit(
+        summary=f"Account {name or request or '(unnamed)'} created in the organization",
+        resource=Resource(type="AWS::Organizations::Account", id=name or request),
+        details=details,
+    )
+
+
+SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"
+# The AWS managed SCP that allows everything: detaching it can only take permissions away.
+FULL_ACCESS_POLICY_ID = "p-FullAWSAccess"
+
+
+@rule(
+    id="organizations.scp-weakened",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DetachPolicy", "DeletePolicy", "DisablePolicyType", "UpdatePolicy"]},
+    title="Service control policy detached, deleted or changed",
+    description=(
+        "A service control policy was detached or deleted, service control policies were disabled "
+        "for the organization, or an SCP's content changed: the guardrails that bound every account "
+        "below (deny leaving the organization, deny stopping CloudTrail, region limits) may be gone. "
+        "Attaching a policy is not reported, nor is detaching FullAWSAccess (which only takes "
+        "permissions away) or changing or disabling another policy type (tag, backup policies). "
+        "DetachPolicy and DeletePolicy do not say the policy's type, so a tag or backup policy "
+        "detached or deleted is reported too."
+    ),
+    remediation=(
+        "Re-attach the policy (`aws organizations attach-policy --policy-id <p> --target-id <t>`), "
+        "re-enable the policy type (`aws organizations enable-policy-type --root-id <r> --policy-type "
+        "SERVICE_CONTROL_POLICY`) or restore the previous content (`aws organizations update-policy`), "
+        "and check what the accounts below did meanwhile."
+    ),
+    mitre="T1484",
+)
+def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    policy_id = event.get_str("requestParameters", "policyId")
+    policy = Resource(
+        type="AWS::Organizations::Policy",
+        id=policy_id,
+        arn=event.get_str("responseElements", "policy", "policySummary", "arn"),
+    )
+    label = policy_id or "(unknown)"
+    name = event.event_name
+    if name == "DisablePolicyType":
+        policy_type = event.get_str("requestParameters", "policyType")
+        if policy_type != SERVICE_CONTROL_POLICY:
+            return
+        root = event.get_str("requestParameters", "rootId") or "(unknown root)"
+        yield Hit(
+            summary=f"Service control policies disabled for the organization root {root}",
+            resource=Resource(type="AWS::Organizations::Root", id=root),
+            details={"Change": "SCPs disabled", "Root": root},
+        )
+        return
+    if name == "DetachPolicy":
+        if policy_id == FULL_ACCESS_POLICY_ID:
+            return
+        target = event.get_str("requestParameters", "targetId") or "(unknown target)"
+        yield Hit(
+            summary=f"Policy {label} detached from {target}",
+            resource=policy,
+            details={"Change": "detached", "Policy": label, "Target": target},
+        )
+        return
+    if name == "DeletePolicy":
+        yield Hit(summary=f"Policy {label} deleted", resource=policy, details={"Change": "deleted", "Policy": label})
+        return
+    policy_type = event.get_str("responseElements", "policy", "policySummary", "type")
+    if policy_type and policy_type != SERVICE_CONTROL_POLICY:
+        return
+    policy_name = event.get_str("responseElements", "policy", "policySummary", "name") or event.get_str(
+        "requestParameters", "name"
+    )
+    changed = [field for field in ("content", "name", "description") if field in event.request]
+    yield Hit(
+        summary=f"Service control policy {policy_name or label} changed",
+        resource=policy,
+        details={"Change": "updated: " + (", ".join(changed) or "(nothing named)"), "Policy": label},
     )

@@ -61,8 +61,13 @@ _SERVICE_CONSOLES = {
     "logs": ("cloudwatch", "CloudWatch"),
     "monitoring": ("cloudwatch", "CloudWatch"),
     "events": ("events", "EventBridge"),
+    "sso": ("singlesignon", "IAM Identity Center"),
+    "sso-directory": ("singlesignon", "IAM Identity Center"),
+    "identitystore": ("singlesignon", "IAM Identity Center"),
+    "route53domains": ("route53/domains", "Route 53 domains"),
+    "account": ("billing", "account settings"),
 }
-_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3"})
+_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "route53/domains", "billing"})
 
 
 def _q(value: str) -> str:

@@ -1,0 +1,64 @@
+"""Route 53 domain registration: a registered domain moved to another account, unlocked for transfer,
+or its contacts changed. The domains API has one endpoint, in us-east-1, so its events are logged
+there whatever region the rest of the account uses (a trailguard stack elsewhere needs the us-
+east-1 forwarder).
+
+Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trailguard.core.base_handler import RuleContext, rule
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+
+SOURCE = "route53domains.amazonaws.com"
+
+_CHANGES = {
+    "TransferDomainToAnotherAwsAccount": "transfer to another AWS account started",
+    "DisableDomainTransferLock": "transfer lock disabled",
+    "UpdateDomainContact": "contacts changed",
+}
+
+
+def _domain_name(event: CloudTrailEvent) -> str:
+    # The API's DomainName is a string; AWS's own sample events show it as {"name": ...}.
+    return event.get_str("requestParameters", "domainName") or event.get_str("requestParameters", "domainName", "name")
+
+
+@rule(
+    id="route53.domain-transfer",
+    severity=Severity.HIGH,
+    on={SOURCE: list(_CHANGES)},
+    title="Route 53 domain transfer or contact change",
+    description=(
+        "A domain registered with Route 53 was offered to another AWS account, unlocked for transfer "
+        "to another registrar, or had its contacts changed (the registrant contact approves "
+        "transfers and receives the authorisation code). Whoever gets the domain controls its DNS: "
+        "mail, certificates, every service under it. Every such call is reported: each is rare and "
+        "deliberate, and none is undone without the registrar once the domain has left."
+    ),
+    remediation=(
+        "Cancel a pending transfer to another account (`aws route53domains "
+        "cancel-domain-transfer-to-another-aws-account --domain-name <d> --region us-east-1`), lock the "
+        "domain again (`enable-domain-transfer-lock`), restore the contacts, and deny these calls by "
+        "SCP outside a break-glass role."
+    ),
+    mitre="T1584.001",
+)
+def domain_transfer(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    domain = _domain_name(event) or "(unknown domain)"
+    change = _CHANGES.get(event.event_name, "changed")
+    details = {"Domain": domain, "Change": change}
+    operation = event.get_str("responseElements", "operationId")
+    if operation:
+        details["Operation"] = operation
+    summary = f"Domain {domain}: {change}"
+    if event.event_name == "TransferDomainToAnotherAwsAccount":
+        account = event.get_str("requestParameters", "accountId") or "(unknown)"
+        trusted = ctx.is_trusted_account(account, event)
+        details["To account"] = account + ("" if trusted else " (not a trusted account)")
+        summary = f"Domain {domain} offered to AWS account {account}"
+    yield Hit(summary=summary, resource=Resource(type="AWS::Route53Domains::Domain", id=domain), details=details)
