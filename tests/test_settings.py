@@ -89,6 +89,7 @@ def test_missing_config_file() -> None:
         ("TRAILGUARD_SUPPRESSIONS", '[{"principal": 3}]', r"entry 1: principal must be a string"),
         ("TRAILGUARD_SUPPRESSIONS", '[{"who": "x"}]', r"entry 1: unknown field 'who'"),
         ("TRAILGUARD_ADMIN_PORTS", "30-20", r"port range '30-20' runs backwards"),
+        ("TRAILGUARD_SELF_DEPLOYER", "*", r"TRAILGUARD_SELF_DEPLOYER: '\*' is not an ARN glob"),
     ],
 )
 def test_bad_environment_value_names_variable(name: str, value: str, expected: str) -> None:
@@ -102,3 +103,24 @@ def test_suppression_max_severity_is_parsed_and_checked() -> None:
     bad = json.dumps([{"principal": "arn:aws:iam::*:role/ci", "max_severity": "huge"}])
     with pytest.raises(ConfigError, match="entry 1: max_severity: unknown severity 'huge'"):
         Settings.load(env={"TRAILGUARD_SUPPRESSIONS": bad})
+
+
+def test_self_protection_and_audit_log_group_settings() -> None:
+    env = {
+        "TRAILGUARD_SELF_RESOURCES": "arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-*, ,trailguard-smtp",
+        "TRAILGUARD_SELF_DEPLOYER": "arn:aws:iam::111122223333:role/deploy-*",
+        "TRAILGUARD_AUDIT_LOG_GROUPS": "security-audit/*",
+    }
+    context = Settings.load(env=env).rule_context()
+    # The stack's empty entries (a resource it did not create) are ignored.
+    assert context.self_resources == ("arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-*", "trailguard-smtp")
+    assert context.is_self_resource("", "arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-8E8V0TFGNN6H")
+    assert not context.is_self_resource("trailguard-smtp-staging")
+    assert context.is_audit_log_group("Security-Audit/okta")  # any case
+    assert not context.is_audit_log_group("aws-cloudtrail-logs-111122223333-4f1c9a2e")  # the list replaces the defaults
+    defaults = Settings.load(env={}).rule_context()
+    assert defaults.is_audit_log_group("CloudTrail/DefaultLogGroup")
+    assert defaults.is_self_resource("arn:aws:lambda:eu-west-1:111122223333:function:AWS-Generic-Security-eu-west-1")
+    assert defaults.self_deployer == ()
+    with pytest.raises(ConfigError, match=r"argument: 3 is not a name or ARN glob"):
+        Settings.load(env={}, self_resources=[3])

@@ -18,6 +18,8 @@ from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
     DEFAULT_ALLOWED_CIDRS,
     DEFAULT_ALLOWED_PORTS,
+    DEFAULT_AUDIT_LOG_GROUPS,
+    DEFAULT_SELF_RESOURCES,
     DEFAULT_TRUSTED_ACCOUNTS,
 )
 from trailguard.core.enums import Severity
@@ -99,6 +101,10 @@ class Settings(NamedTuple):
     history_ttl_days: int = 90
     # (rule-id glob, seconds), in the order given; see quiet_period_for in services/state_store.
     quiet_periods: tuple[tuple[str, int], ...] = ()
+    # Log groups whose deletion is HIGH (globs, any case); trailguard's own resources and deployer.
+    audit_log_groups: tuple[str, ...] = DEFAULT_AUDIT_LOG_GROUPS
+    self_resources: tuple[str, ...] = DEFAULT_SELF_RESOURCES
+    self_deployer: tuple[str, ...] = ()
     source: str = "defaults"
 
     def rule_context(self) -> RuleContext:
@@ -112,6 +118,9 @@ class Settings(NamedTuple):
             allowed_cidrs=networks,
             trusted_accounts=frozenset(self.trusted_accounts),
             admin_ports=self.admin_ports,
+            audit_log_groups=self.audit_log_groups,
+            self_resources=self.self_resources,
+            self_deployer=self.self_deployer,
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -163,6 +172,9 @@ _KEYS = (
     "dedupe_ttl_days",
     "history_ttl_days",
     "quiet_periods",
+    "audit_log_groups",
+    "self_resources",
+    "self_deployer",
 )
 _JSON_KEYS = ("suppressions", "channels", "quiet_periods")
 # The architecture's simple set-up: SES SMTP email from three variables, without a channels table.
@@ -404,6 +416,31 @@ def _parse_quiet_periods(raw: Any) -> tuple[tuple[str, int], ...]:
     return tuple(periods)
 
 
+# Names and ARNs are far shorter; the bound keeps a mistaken value from becoming a huge glob.
+MAX_NAME_GLOB_LENGTH = 2048
+
+
+def _parse_globs(raw: Any) -> tuple[str, ...]:
+    globs = []
+    for value in _split(raw):
+        text = value.strip() if isinstance(value, str) else ""
+        if not text or len(text) > MAX_NAME_GLOB_LENGTH:
+            raise ConfigError(
+                f"{value!r} is not a name or ARN glob (a non-empty string of at most {MAX_NAME_GLOB_LENGTH})"
+            )
+        globs.append(text)
+    return tuple(globs)
+
+
+def _parse_principal_globs(raw: Any) -> tuple[str, ...]:
+    globs = _parse_globs(raw)
+    for glob in globs:
+        # An ARN, not a bare "*": a glob that matched every caller would turn the rule off unseen.
+        if not glob.startswith("arn:"):
+            raise ConfigError(f"{glob!r} is not an ARN glob such as arn:aws:iam::111122223333:role/deploy-*")
+    return globs
+
+
 _PARSERS: dict[str, Any] = {
     "allowed_ports": _parse_ports,
     "allowed_cidrs": _parse_cidrs,
@@ -418,4 +455,7 @@ _PARSERS: dict[str, Any] = {
     "dedupe_ttl_days": _parse_days,
     "history_ttl_days": _parse_days,
     "quiet_periods": _parse_quiet_periods,
+    "audit_log_groups": _parse_globs,
+    "self_resources": _parse_globs,
+    "self_deployer": _parse_principal_globs,
 }

@@ -9,3 +9,11 @@ def bounded(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}...[{len(text) - limit} more characters]"
+
+
+def listing(values: list[str], limit: int) -> str:
+    """The first ``limit`` values, comma-separated, then "and N more": alert text stays short when a
+    call names hundreds of alarms or targets."""
+    shown = ", ".join(values[:limit])
+    extra = len(values) - limit
+    return f"{shown} and {extra} more" if extra > 0 else shown
