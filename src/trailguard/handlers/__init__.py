@@ -9,6 +9,7 @@ import importlib
 # in step with the rules.
 HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "alb_handler": ("elasticloadbalancing.amazonaws.com", "wafv2.amazonaws.com", "waf-regional.amazonaws.com"),
+    "bedrock_handler": ("bedrock.amazonaws.com", "agreement-marketplace.amazonaws.com"),
     "cloudtrail_handler": ("cloudtrail.amazonaws.com",),
     "config_handler": ("config.amazonaws.com",),
     "ec2_handler": ("ec2.amazonaws.com",),
@@ -21,6 +22,8 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "s3_handler": ("s3.amazonaws.com",),
     "security_group_handler": ("ec2.amazonaws.com",),
     "securityhub_handler": ("securityhub.amazonaws.com",),
+    "servicequotas_handler": ("servicequotas.amazonaws.com",),
+    "ses_handler": ("ses.amazonaws.com",),
     "signin_handler": ("signin.amazonaws.com",),
     "vpc_handler": ("ec2.amazonaws.com",),
 }
