@@ -20,6 +20,7 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "cloudwatch_handler": ("monitoring.amazonaws.com",),
     "config_handler": ("config.amazonaws.com",),
     "ec2_handler": ("ec2.amazonaws.com",),
+    "eventbridge_handler": ("events.amazonaws.com",),
     "guardduty_handler": ("guardduty.amazonaws.com",),
     "iam_handler": ("iam.amazonaws.com",),
     "kms_handler": ("kms.amazonaws.com",),
@@ -34,6 +35,14 @@ HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "servicequotas_handler": ("servicequotas.amazonaws.com",),
     "ses_handler": ("ses.amazonaws.com",),
     "signin_handler": ("signin.amazonaws.com",),
+    "trailguard_handler": (
+        "events.amazonaws.com",
+        "lambda.amazonaws.com",
+        "sqs.amazonaws.com",
+        "dynamodb.amazonaws.com",
+        "secretsmanager.amazonaws.com",
+        "ses.amazonaws.com",
+    ),
     "vpc_handler": ("ec2.amazonaws.com",),
 }
 # Modules with rules routed by userIdentity.type rather than by event name.

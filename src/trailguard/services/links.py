@@ -88,8 +88,17 @@ _SERVICE_CONSOLES = {
     "logs": ("cloudwatch", "CloudWatch"),
     "monitoring": ("cloudwatch", "CloudWatch"),
     "events": ("events", "EventBridge"),
+    "bedrock": ("bedrock", "Bedrock"),
+    "agreement-marketplace": ("marketplace", "AWS Marketplace"),
+    "ses": ("ses", "SES"),
+    "servicequotas": ("servicequotas", "Service Quotas"),
+    "route53resolver": ("route53resolver", "Route 53 Resolver"),
+    "access-analyzer": ("access-analyzer", "IAM Access Analyzer"),
+    "macie2": ("macie", "Macie"),
+    "inspector2": ("inspector/v2", "Inspector"),
+    "detective": ("detective", "Detective"),
 }
-_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3"})
+_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "marketplace"})
 
 
 def _partition(finding: Finding) -> str:
