@@ -42,10 +42,12 @@ from samtranslator.translator.transform import transform  # type: ignore[import-
 
 from trailguard import custom_rules
 from trailguard.cli import main as trailguard_main
+from trailguard.core.engine import Engine
+from trailguard.core.settings import Settings
 from trailguard.patterns import eventbridge_source
 from trailguard.services.stores.dynamodb import TABLE_SCHEMA
 
-from .conftest import DATA_DIR
+from .conftest import DATA_DIR, EVENTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
@@ -509,6 +511,8 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
     assert configuration["Role"].endswith(f":role/{created['FunctionRole']}")
     # str(): moto passes a Number parameter on as a number, where CloudFormation passes its text.
     variables = {name: str(value) for name, value in configuration["Environment"]["Variables"].items()}
+    # trailguard's own resources: test_stack_tells_the_function_its_own_resources.
+    assert variables.pop("TRAILGUARD_SELF_RESOURCES")
     assert variables == {
         "TRAILGUARD_SMTP_SECRET_ID": secret,
         "TRAILGUARD_SENDER": SENDER,
@@ -671,3 +675,99 @@ def test_forwarder_in_the_home_region_forwards_nothing(forwarder_template: dict[
     assert "ForwarderRole" in created
     (grant,) = role_policy(created["ForwarderRole"])
     assert grant["Resource"] == f"arn:aws:events:{HOME}:210987654321:event-bus/default"
+
+
+# ------------------------------------------------------------------------------------------------
+# trailguard.pipeline-tampered, on the resources the stack really creates
+# ------------------------------------------------------------------------------------------------
+
+DEPLOYER = f"arn:aws:iam::{ACCOUNT}:role/trailguard-deploy"
+
+
+def tampering_record(
+    case: str, region: str, parameters: dict[str, Any], caller_role: str = "ci-admin"
+) -> dict[str, Any]:
+    """A test event of tests/events/ moved to moto's account and ``region``, naming another resource,
+    made by an assumed-role session of ``caller_role``."""
+    record: dict[str, Any] = json.loads((EVENTS_DIR / case).read_text("utf-8"))["record"]
+    record.update(awsRegion=region, recipientAccountId=ACCOUNT, requestParameters=parameters, responseElements=None)
+    record["userIdentity"] = {
+        "type": "AssumedRole",
+        "principalId": "AROAQXAMPLEROLEID0009:session",
+        "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{caller_role}/session",
+        "accountId": ACCOUNT,
+        "accessKeyId": "ASIAQXAMPLEKEY000009",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAQXAMPLEROLEID0009",
+                "arn": f"arn:aws:iam::{ACCOUNT}:role/{caller_role}",
+                "accountId": ACCOUNT,
+                "userName": caller_role,
+            },
+            "attributes": {"creationDate": "2026-03-10T08:55:02Z", "mfaAuthenticated": "false"},
+        },
+    }
+    return record
+
+
+def pipeline_findings(engine: Engine, record: dict[str, Any]) -> dict[str, str]:
+    return {f.rule_id: f.severity.name for f in engine.evaluate(record) if f.rule_id.startswith("trailguard.")}
+
+
+@pytest.mark.usefixtures("fake_aws")
+def test_stack_tells_the_function_its_own_resources(
+    home_template: dict[str, Any], forwarder_template: dict[str, Any]
+) -> None:
+    """The function's environment, as the stack resolves it, makes every resource the home and forwarder
+    stacks create trailguard's own, and their deployer's changes upgrades."""
+    upload_layer()
+    secret = existing_secret()
+    parameters = {
+        "Recipients": RECIPIENTS,
+        "Sender": SENDER,
+        "SmtpSecretArn": secret,
+        "OrganizationId": "o-a1b2c3d4e5",
+        "DeployerPrincipal": DEPLOYER,
+    }
+    home = create_stack(HOME, "trailguard", for_moto(translate(home_template, parameters), parameters), parameters)
+    forwarder = create_stack("us-east-1", "trailguard-fwd", for_moto(forwarder_template, {}), {"HomeRegion": HOME})
+    function = f"AWS-Generic-Security-{HOME}"
+    configuration = boto3.client("lambda", region_name=HOME).get_function(FunctionName=function)["Configuration"]
+    variables = {name: str(value) for name, value in configuration["Environment"]["Variables"].items()}
+    assert variables["TRAILGUARD_SELF_DEPLOYER"] == DEPLOYER
+    # The settings the function itself loads from its environment.
+    engine = Engine(Settings.load(env=variables))
+
+    rules = [(HOME, home[template_patterns.logical_id("Rule", entry["name"])]) for entry in trailguard_patterns()]
+    rules += [
+        ("us-east-1", forwarder[template_patterns.logical_id("Rule", entry["name"])]) for entry in trailguard_patterns()
+    ]
+    own: list[tuple[str, str, dict[str, Any]]] = [
+        *((region, "eventbridge/disable_rule.json", {"name": name}) for region, name in rules),
+        (HOME, "trailguard/delete_function_own.json", {"functionName": function}),
+        (HOME, "trailguard/delete_queue_own.json", {"queueUrl": home["Queue"]}),
+        (HOME, "trailguard/purge_queue_dead_letters_own.json", {"queueUrl": home["DeadLetterQueue"]}),
+        (HOME, "trailguard/delete_table_own.json", {"tableName": home["Table"]}),
+        # By name, without the suffix Secrets Manager adds to the ARN the stack was given.
+        (HOME, "trailguard/put_secret_value_own_by_name.json", {"secretId": "trailguard/smtp"}),
+        (HOME, "ses/delete_identity.json", {"identity": SENDER}),
+        (HOME, "ses/delete_email_identity.json", {"emailIdentity": SENDER.split("@")[1]}),
+        (HOME, "trailguard/remove_permission_home_bus.json", {"statementId": "trailguard-organization"}),
+    ]
+    for region, case, request in own:
+        assert pipeline_findings(engine, tampering_record(case, region, request)) == {
+            "trailguard.pipeline-tampered": "CRITICAL"
+        }, (case, request)
+        assert pipeline_findings(engine, tampering_record(case, region, request, "trailguard-deploy")) == {}, case
+
+    others = [
+        ("eventbridge/disable_rule.json", {"name": "nightly-report"}),
+        ("trailguard/delete_function_own.json", {"functionName": "orders-api"}),
+        ("trailguard/delete_queue_own.json", {"queueUrl": f"https://sqs.{HOME}.amazonaws.com/{ACCOUNT}/orders"}),
+        ("trailguard/delete_table_own.json", {"tableName": "sessions"}),
+        ("trailguard/put_secret_value_own_by_name.json", {"secretId": "trailguard/smtp-staging"}),
+        ("ses/delete_identity.json", {"identity": "newsletter@example.org"}),
+    ]
+    for case, request in others:
+        assert pipeline_findings(engine, tampering_record(case, HOME, request)) == {}, (case, request)

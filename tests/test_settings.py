@@ -97,6 +97,7 @@ def test_missing_config_file() -> None:
         ("TRAILGUARD_SUPPRESSIONS", '[{"principal": 3}]', r"entry 1: principal must be a string"),
         ("TRAILGUARD_SUPPRESSIONS", '[{"who": "x"}]', r"entry 1: unknown field 'who'"),
         ("TRAILGUARD_ADMIN_PORTS", "30-20", r"port range '30-20' runs backwards"),
+        ("TRAILGUARD_SELF_DEPLOYER", "*", r"TRAILGUARD_SELF_DEPLOYER: '\*' is not an ARN glob"),
     ],
 )
 def test_bad_environment_value_names_variable(name: str, value: str, expected: str) -> None:
@@ -139,6 +140,12 @@ SAMPLES: dict[str, tuple[str, str]] = {
     "rule_modules": (f"rule_modules = [{json.dumps(str(CUSTOM_RULES))}]", str(CUSTOM_RULES)),
     "unusual_instance_types": ('unusual_instance_types = ["x2iedn.*", "u-*"]', "x2iedn.*,u-*"),
     "admin_groups": ('admin_groups = ["Ops-BreakGlass", "*-root"]', "Ops-BreakGlass,*-root"),
+    "audit_log_groups": ('audit_log_groups = ["security-audit/*"]', "security-audit/*"),
+    "self_resources": ('self_resources = ["trailguard-smtp"]', "trailguard-smtp"),
+    "self_deployer": (
+        'self_deployer = ["arn:aws:iam::111122223333:role/deploy-*"]',
+        "arn:aws:iam::111122223333:role/deploy-*",
+    ),
 }
 
 
@@ -242,3 +249,24 @@ def test_admin_groups_default_environment_and_bad_values() -> None:
     assert not Settings.load(env={"TRAILGUARD_ADMIN_GROUPS": ""}).rule_context().is_admin_group("Admins")
     with pytest.raises(ConfigError, match=r"argument: 3 is not a name or glob"):
         Settings.load(env={}, admin_groups=["Admins", 3])
+
+
+def test_self_protection_and_audit_log_group_settings() -> None:
+    env = {
+        "TRAILGUARD_SELF_RESOURCES": "arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-*, ,trailguard-smtp",
+        "TRAILGUARD_SELF_DEPLOYER": "arn:aws:iam::111122223333:role/deploy-*",
+        "TRAILGUARD_AUDIT_LOG_GROUPS": "security-audit/*",
+    }
+    context = Settings.load(env=env).rule_context()
+    # The stack's empty entries (a resource it did not create) are ignored.
+    assert context.self_resources == ("arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-*", "trailguard-smtp")
+    assert context.is_self_resource("", "arn:aws:sqs:eu-west-1:111122223333:trailguard-Queue-8E8V0TFGNN6H")
+    assert not context.is_self_resource("trailguard-smtp-staging")
+    assert context.is_audit_log_group("Security-Audit/okta")  # any case
+    assert not context.is_audit_log_group("aws-cloudtrail-logs-111122223333-4f1c9a2e")  # the list replaces the defaults
+    defaults = Settings.load(env={}).rule_context()
+    assert defaults.is_audit_log_group("CloudTrail/DefaultLogGroup")
+    assert defaults.is_self_resource("arn:aws:lambda:eu-west-1:111122223333:function:AWS-Generic-Security-eu-west-1")
+    assert defaults.self_deployer == ()
+    with pytest.raises(ConfigError, match=r"argument: 3 is not a name or glob"):
+        Settings.load(env={}, self_resources=[3])

@@ -85,6 +85,11 @@ LAMBDA_LAYER_VERSION = Pattern(r"([A-Za-z0-9_-]{1,140}):(\d{1,10})")
 RDS_NAME = Pattern(r"[A-Za-z][A-Za-z0-9-]{0,254}")
 DYNAMODB_TABLE_NAME = Pattern(r"[A-Za-z0-9_.-]{3,255}")
 SES_CONFIGURATION_SET = Pattern(r"[A-Za-z0-9_-]{1,64}")
+# https://sqs.eu-west-1.amazonaws.com/111122223333/name, and the legacy
+# https://eu-west-1.queue.amazonaws.com/111122223333/name: account and name end the path.
+SQS_QUEUE_URL = Pattern(rf"https?://[^/]+/({ACCOUNT_PART})/([A-Za-z0-9_.-]{{1,80}})/?")
+# Secrets Manager appends a dash and six characters to a secret's name in its ARN.
+SECRET_ARN_SUFFIX = Pattern(r"-[A-Za-z0-9]{6}")
 KMS_KEY_ID = Pattern(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 
 

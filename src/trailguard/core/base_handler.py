@@ -11,12 +11,14 @@ catalogue which modules to import, and which rule ids exist before any is import
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from trailguard.core.constants import DEFAULT_AUDIT_LOG_GROUPS, DEFAULT_SELF_RESOURCES
 from trailguard.core.enums import FindingKind, Severity
-from trailguard.core.event_types import CloudTrailEvent, Hit
+from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 from trailguard.core.exceptions import RuleDefinitionError
 
 if TYPE_CHECKING:
@@ -311,6 +313,9 @@ class RuleContext(NamedTuple):
     lookup: Any = None
     # Lower-cased globs; see Settings.admin_groups.
     admin_groups: tuple[str, ...] = ()
+    audit_log_groups: tuple[str, ...] = DEFAULT_AUDIT_LOG_GROUPS
+    self_resources: tuple[str, ...] = DEFAULT_SELF_RESOURCES
+    self_deployer: tuple[str, ...] = ()
 
     def is_trusted_account(self, account_id: str, event: CloudTrailEvent | None = None) -> bool:
         """Configured trusted accounts, plus the account the event happened in."""
@@ -328,6 +333,33 @@ class RuleContext(NamedTuple):
 
         name = group_name.lower()
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.admin_groups)
+
+    def is_audit_log_group(self, name: str) -> bool:
+        """Does this log group hold audit logs (CloudTrail, VPC flow logs)? ``audit_log_groups``
+        globs, ignoring case: the same trail's group is spelt CloudTrail/... by one tool and
+        aws-cloudtrail-logs-... by another."""
+        lowered = name.lower()
+        return bool(lowered) and any(fnmatch.fnmatchcase(lowered, glob.lower()) for glob in self.audit_log_groups)
+
+    def is_self_resource(self, *identifiers: str) -> bool:
+        """Is any of these names or ARNs one of trailguard's own resources (``self_resources`` globs)?"""
+        return any(fnmatch.fnmatchcase(given, glob) for given in identifiers if given for glob in self.self_resources)
+
+    def is_self_deployer(self, event: CloudTrailEvent) -> bool:
+        """Is the caller the principal that deploys trailguard (``self_deployer`` globs)? For an
+        assumed role the role's ARN counts, as in suppressions, and so does the session's."""
+        actor = event.actor
+        return any(
+            fnmatch.fnmatchcase(arn, glob)
+            for arn in (actor.principal_arn, actor.arn)
+            if arn
+            for glob in self.self_deployer
+        )
+
+    def tampers_with_trailguard(self, event: CloudTrailEvent, resource: Resource) -> bool:
+        """A change to one of trailguard's own resources by anyone but its deployer: what
+        trailguard.pipeline-tampered reports, and what the rules it overlaps with leave to it."""
+        return self.is_self_resource(resource.id, resource.arn) and not self.is_self_deployer(event)
 
     def is_allowed_cidr(self, cidr: str) -> bool:
         """True when ``cidr`` lies inside one of the configured allowed CIDRs."""

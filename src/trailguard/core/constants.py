@@ -49,3 +49,20 @@ ACCESS_DENIED_ERROR_CODES: frozenset[str] = frozenset(
         "Forbidden",
     }
 )
+
+# Log groups that hold audit trails: deleting one (or its streams or subscriptions) is HIGH rather
+# than MEDIUM. Globs, matched ignoring case, for the names the consoles and common set-ups give
+# them: the CloudTrail console's aws-cloudtrail-logs-<account>-<id>, CloudTrail/DefaultLogGroup,
+# Control Tower's aws-controltower/CloudTrailLogs, and VPC flow-log groups (/aws/vpc/flowlogs,
+# vpc-flow-logs, VPCFlowLogs...).
+DEFAULT_AUDIT_LOG_GROUPS: tuple[str, ...] = ("*cloudtrail*", "*flow-log*", "*flowlog*", "*flow_log*", "*vpc-flow*")
+
+# trailguard's own resources when the stack does not say (an offline scan, a hand-made set-up): the
+# function's default name, and the EventBridge rules of infra/template.yaml and infra/forwarder.yaml,
+# whose CloudFormation names are <stack>-<logical id>-<suffix> (scripts/sync_patterns.py names them).
+DEFAULT_SELF_RESOURCES: tuple[str, ...] = (
+    "arn:*:lambda:*:*:function:AWS-Generic-Security-*",
+    "arn:*:events:*:*:rule/*-RuleApiCalls*-*",
+    "arn:*:events:*:*:rule/*-RuleConsoleSignIn-*",
+    "arn:*:events:*:*:rule/*-RuleRootActivity-*",
+)

@@ -24,6 +24,8 @@ from trailguard.core.constants import (
     DEFAULT_ADMIN_PORTS,
     DEFAULT_ALLOWED_CIDRS,
     DEFAULT_ALLOWED_PORTS,
+    DEFAULT_AUDIT_LOG_GROUPS,
+    DEFAULT_SELF_RESOURCES,
     DEFAULT_TRUSTED_ACCOUNTS,
 )
 from trailguard.core.enums import Severity
@@ -113,6 +115,10 @@ class Settings(NamedTuple):
     unusual_instance_types: tuple[str, ...] = ()
     # IAM group names (globs, any case) whose members are administrators: iam.admin-group-membership.
     admin_groups: tuple[str, ...] = DEFAULT_ADMIN_GROUPS
+    # Log groups whose deletion is HIGH (globs, any case); trailguard's own resources and deployer.
+    audit_log_groups: tuple[str, ...] = DEFAULT_AUDIT_LOG_GROUPS
+    self_resources: tuple[str, ...] = DEFAULT_SELF_RESOURCES
+    self_deployer: tuple[str, ...] = ()
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -130,6 +136,9 @@ class Settings(NamedTuple):
             admin_ports=self.admin_ports,
             unusual_instance_types=self.unusual_instance_types,
             admin_groups=tuple(pattern.lower() for pattern in self.admin_groups),
+            audit_log_groups=self.audit_log_groups,
+            self_resources=self.self_resources,
+            self_deployer=self.self_deployer,
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -452,7 +461,8 @@ def _parse_instance_types(raw: Any) -> tuple[str, ...]:
     return tuple(types)
 
 
-MAX_NAME_GLOB_LENGTH = 256
+# Names and ARNs are far shorter; the bound keeps a mistaken value from becoming a huge glob.
+MAX_NAME_GLOB_LENGTH = 2048
 
 
 def _parse_name_globs(raw: Any) -> tuple[str, ...]:
@@ -460,9 +470,18 @@ def _parse_name_globs(raw: Any) -> tuple[str, ...]:
     for value in _split(raw):
         text = value.strip() if isinstance(value, str) else ""
         if not text or len(text) > MAX_NAME_GLOB_LENGTH:
-            raise ConfigError(f"{value!r} is not a name or glob (1 to {MAX_NAME_GLOB_LENGTH} characters)")
+            raise ConfigError(f"{value!r} is not a name or glob (a non-empty string of at most {MAX_NAME_GLOB_LENGTH})")
         globs.append(text)
     return tuple(globs)
+
+
+def _parse_principal_globs(raw: Any) -> tuple[str, ...]:
+    globs = _parse_name_globs(raw)
+    for glob in globs:
+        # An ARN, not a bare "*": a glob that matched every caller would turn the rule off unseen.
+        if not glob.startswith("arn:"):
+            raise ConfigError(f"{glob!r} is not an ARN glob such as arn:aws:iam::111122223333:role/deploy-*")
+    return globs
 
 
 class Field:
@@ -604,6 +623,32 @@ FIELDS: tuple[Field, ...] = (
         "IAM group names (globs, matched regardless of case, as IAM compares them) whose members are "
         "administrators: adding a user to one is `iam.admin-group-membership`. `[]` turns the name match off",
         env_note="(`Admins,ops-*`)",
+    ),
+    Field(
+        "audit_log_groups",
+        _parse_name_globs,
+        '`["*cloudtrail*", "*flow-log*", "*flowlog*", "*flow_log*", "*vpc-flow*"]`',
+        "log groups that hold audit logs (globs, any case): deleting one, its streams or its export, or cutting "
+        "its retention to a day, is HIGH instead of MEDIUM (`logs.log-group-deleted`). The defaults recognise the "
+        "names the CloudTrail console, Control Tower and common flow-log set-ups use; a list replaces them",
+    ),
+    Field(
+        "self_resources",
+        _parse_name_globs,
+        '`["arn:*:lambda:*:*:function:AWS-Generic-Security-*", "arn:*:events:*:*:rule/*-RuleApiCalls*-*", '
+        '"arn:*:events:*:*:rule/*-RuleConsoleSignIn-*", "arn:*:events:*:*:rule/*-RuleRootActivity-*"]`',
+        "trailguard's own resources, names or ARNs (globs): its EventBridge rules, function, queues, table, SMTP "
+        "secret, sender identities, home event bus. A change to one by anyone but `self_deployer` is "
+        "`trailguard.pipeline-tampered` (CRITICAL). The defaults are the stack's default function name and its "
+        "rule names; the stack sets it to its own resources",
+    ),
+    Field(
+        "self_deployer",
+        _parse_principal_globs,
+        "none",
+        "ARN globs of whoever deploys trailguard (the role that runs `sam deploy`, or CloudFormation's service "
+        "role; the stack's `DeployerPrincipal`): their changes to trailguard's resources are upgrades. Empty: every "
+        "change alerts, deployments included",
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

@@ -1,5 +1,5 @@
 """GuardDuty tampering: detectors deleted, suspended or cut off from their administrator, and
-trusted IP lists changed.
+trusted IP lists changed; findings archived by filters, and their export or member accounts removed.
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
@@ -123,5 +123,101 @@ def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         summary=f"GuardDuty trusted IP list {name or ip_set_id or '(unnamed)'} {verb}"
         + (f" from {location}" if location else ""),
         resource=Resource(type="AWS::GuardDuty::IPSet", id=ip_set_id or name, arn=arn),
+        details=details,
+    )
+
+
+# A filter's action: ARCHIVE hides the findings it matches as they arrive; NOOP only saves a view.
+ARCHIVE = "ARCHIVE"
+
+
+@rule(
+    id="guardduty.findings-suppressed",
+    severity=Severity.HIGH,
+    on={SOURCE: ["CreateFilter", "UpdateFilter"]},
+    title="GuardDuty findings auto-archived by a filter",
+    description=(
+        "A GuardDuty filter with the ARCHIVE action was created or updated: every new finding it "
+        "matches is archived on arrival and never shows up among current findings, nor in Security "
+        "Hub or the alerting built on them. Teams use suppression rules for known noise; attackers "
+        "use them to hide their own findings. Filters that only save a view (action NOOP) are not "
+        "reported, nor are updates that leave the action out (the record does not say whether the "
+        "filter archives)."
+    ),
+    remediation=(
+        "Review the filter's criteria (`aws guardduty get-filter --detector-id <id> --filter-name "
+        "<name>`); if it is not an agreed suppression, delete it (`aws guardduty delete-filter ...`) "
+        "and look at the archived findings it matched."
+    ),
+    mitre="T1562.001",
+)
+def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    action = event.get_str("requestParameters", "action")
+    if action.upper() != ARCHIVE:
+        return
+    name = (
+        event.get_str("requestParameters", "name")
+        or event.get_str("requestParameters", "filterName")
+        or event.get_str("responseElements", "name")
+    )
+    detector_id = event.get_str("requestParameters", "detectorId")
+    arn = event.arn("guardduty", f"detector/{detector_id}/filter/{name}") if detector_id and name else ""
+    details = {"Action": ARCHIVE}
+    criteria = event.get_dict("requestParameters", "findingCriteria", "criterion")
+    if criteria:
+        details["Matches on"] = ", ".join(sorted(str(key) for key in criteria))
+    verb = "created" if event.event_name == "CreateFilter" else "updated"
+    yield Hit(
+        summary=f"GuardDuty filter {name or '(unnamed)'} {verb}: matching findings are archived on arrival",
+        resource=Resource(type="AWS::GuardDuty::Filter", id=name, arn=arn),
+        details=details,
+    )
+
+
+@rule(
+    id="guardduty.export-changed",
+    severity=Severity.HIGH,
+    on={SOURCE: ["DeletePublishingDestination", "UpdatePublishingDestination", "DeleteMembers", "DisassociateMembers"]},
+    title="GuardDuty findings export or members removed",
+    description=(
+        "GuardDuty stopped sending its findings where they are kept (a publishing destination "
+        "deleted or pointed elsewhere), or an administrator removed member accounts, whose findings "
+        "then stop reaching it. Either way the security team stops seeing findings it relied on."
+    ),
+    remediation=(
+        "Restore the destination (`aws guardduty create-publishing-destination ...`) or re-add the "
+        "members (`aws guardduty create-members ...` then invite or enable them), and find out who "
+        "removed them."
+    ),
+    mitre="T1562.001",
+)
+def export_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    detector = _detector(event)
+    label = detector.id or "(unknown)"
+    name = event.event_name
+    if name in ("DeleteMembers", "DisassociateMembers"):
+        accounts = [a for a in event.get_list("requestParameters", "accountIds") if isinstance(a, str) and a]
+        shown = ", ".join(accounts) if accounts else "(not in the record)"
+        verb = "deleted" if name == "DeleteMembers" else "disassociated"
+        yield Hit(
+            summary=f"GuardDuty detector {label}: member account(s) {shown} {verb}",
+            resource=detector,
+            details={"Member accounts": shown},
+        )
+        return
+    destination_id = event.get_str("requestParameters", "destinationId")
+    arn = (
+        event.arn("guardduty", f"detector/{detector.id}/publishingDestination/{destination_id}")
+        if detector.id and destination_id
+        else ""
+    )
+    details: dict[str, str] = {}
+    target = event.get_str("requestParameters", "destinationProperties", "destinationArn")
+    if target:
+        details["New destination"] = target
+    verb = "deleted" if name == "DeletePublishingDestination" else "changed"
+    yield Hit(
+        summary=f"GuardDuty findings export {destination_id or '(unknown)'} of detector {label} {verb}",
+        resource=Resource(type="AWS::GuardDuty::PublishingDestination", id=destination_id, arn=arn),
         details=details,
     )

@@ -14,10 +14,15 @@ from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 
 
 def critical_rule_events(rules: Sequence[Rule]) -> Subscriptions:
-    """The events of every rule whose default severity is CRITICAL (resolved once all are registered)."""
+    """The events of every rule whose default severity is CRITICAL (resolved once all are registered).
+
+    A CRITICAL rule that evaluates failed calls itself (``include_failed``) says what a denied
+    attempt at its events means: trailguard.pipeline-tampered watches everyday calls on every
+    function, queue and secret, and only a denied one on trailguard's own resources is an attempt.
+    """
     events: dict[str, set[str]] = {}
     for other in rules:
-        if other.severity is not Severity.CRITICAL or callable(other.on):
+        if other.severity is not Severity.CRITICAL or callable(other.on) or other.include_failed:
             continue
         for key in REGISTRY.subscriptions(other):
             events.setdefault(key.source, set()).add(key.name + ("*" if key.versioned else ""))

@@ -66,8 +66,17 @@ _SERVICE_CONSOLES = {
     "identitystore": ("singlesignon", "IAM Identity Center"),
     "route53domains": ("route53/domains", "Route 53 domains"),
     "account": ("billing", "account settings"),
+    "bedrock": ("bedrock", "Bedrock"),
+    "agreement-marketplace": ("marketplace", "AWS Marketplace"),
+    "ses": ("ses", "SES"),
+    "servicequotas": ("servicequotas", "Service Quotas"),
+    "route53resolver": ("route53resolver", "Route 53 Resolver"),
+    "access-analyzer": ("access-analyzer", "IAM Access Analyzer"),
+    "macie2": ("macie", "Macie"),
+    "inspector2": ("inspector/v2", "Inspector"),
+    "detective": ("detective", "Detective"),
 }
-_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "route53/domains", "billing"})
+_GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "route53/domains", "billing", "marketplace"})
 
 
 def _q(value: str) -> str:

@@ -55,3 +55,11 @@ def clip_bytes(text: str, limit: int, note: str) -> str:
     if len(data) <= limit:
         return data.decode("utf-8")
     return data[: limit - len(note.encode("utf-8"))].decode("utf-8", "ignore") + note
+
+
+def listing(values: list[str], limit: int) -> str:
+    """The first ``limit`` values, comma-separated, then "and N more": alert text stays short when a
+    call names hundreds of alarms or targets."""
+    shown = ", ".join(values[:limit])
+    extra = len(values) - limit
+    return f"{shown} and {extra} more" if extra > 0 else shown
