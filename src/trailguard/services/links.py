@@ -88,6 +88,12 @@ _SERVICE_CONSOLES = {
     "logs": ("cloudwatch", "CloudWatch"),
     "monitoring": ("cloudwatch", "CloudWatch"),
     "events": ("events", "EventBridge"),
+    "backup": ("backup", "AWS Backup"),
+    "ecr": ("ecr", "ECR"),
+    "ecr-public": ("ecr", "ECR"),
+    "elasticfilesystem": ("efs", "EFS"),
+    "es": ("aos", "OpenSearch Service"),
+    "glacier": ("glacier", "S3 Glacier"),
 }
 _GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3"})
 
