@@ -9,6 +9,7 @@ import importlib
 # in step with the rules.
 HANDLER_SOURCES: dict[str, tuple[str, ...]] = {
     "alb_handler": ("elasticloadbalancing.amazonaws.com", "wafv2.amazonaws.com", "waf-regional.amazonaws.com"),
+    "backup_handler": ("backup.amazonaws.com",),
     "cloudtrail_handler": ("cloudtrail.amazonaws.com",),
     "config_handler": ("config.amazonaws.com",),
     "ec2_handler": ("ec2.amazonaws.com",),
