@@ -9,10 +9,16 @@ from urllib.parse import quote
 
 import pytest
 
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import Resource, member
 from trailguard.core.policy import (
     PolicyExposure,
     account_of_principal,
+    action_matches,
     analyze_policy,
+    denies,
+    exposure_hit,
+    external_policy_hit,
     is_narrowed,
     load_policy,
     principal_values,
@@ -472,3 +478,360 @@ def test_admin_grant_names_the_broadest_grant_on_every_resource() -> None:
     assert grant("*", resource=f"arn:aws:iam::{OWN}:role/deploy") == ""
     assert admin_grant(policy({"Effect": "Deny", "Action": "*", "Resource": "*"})) == ""
     assert admin_grant(HIDDEN_VALUE) == "", "a document CloudTrail hides cannot be judged"
+
+
+# ------------------------------------------------------------------------------------------------
+# The shapes other services' policies take (issue 11: one analysis for every resource policy)
+# ------------------------------------------------------------------------------------------------
+
+SQS_ARN = f"arn:aws:sqs:eu-west-1:{OWN}:orders"
+TOPIC_ARN = f"arn:aws:sns:eu-west-1:{OWN}:alerts"
+EFS_FLAGS = ("elasticfilesystem:AccessedViaMountTarget",)
+KMS_ACCOUNT_KEYS = ("kms:CallerAccount",)
+
+
+def statement(
+    principal: Any, action: Any, condition: dict[str, Any] | None = None, effect: str = "Allow"
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"Effect": effect, "Principal": principal, "Action": action, "Resource": "*"}
+    if condition is not None:
+        body["Condition"] = condition
+    return body
+
+
+SERVICE_SHAPES = [
+    pytest.param(
+        policy(
+            statement(
+                {"Service": "s3.amazonaws.com"},
+                "SQS:SendMessage",
+                {
+                    "ArnLike": {"aws:SourceArn": "arn:aws:s3:::orders-uploads"},
+                    "StringEquals": {"aws:SourceAccount": OWN},
+                },
+            )
+        ),
+        {},
+        PolicyExposure(),
+        id="sqs-s3-notification-service-principal",
+    ),
+    pytest.param(
+        policy(statement({"Service": "events.amazonaws.com"}, "sqs:SendMessage")),
+        {},
+        PolicyExposure(),
+        id="service-principal-without-condition-is-not-public",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"Service": ["sns.amazonaws.com"]},
+                "sqs:SendMessage",
+                {"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:eu-west-1:{EXTERNAL}:feed"}},
+            )
+        ),
+        {},
+        PolicyExposure(),
+        id="service-principal-is-not-an-account-even-narrowed-elsewhere",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "sqs:SendMessage",
+                {"ArnEquals": {"aws:SourceArn": f"arn:aws:sns:eu-west-1:{EXTERNAL}:feed"}},
+            )
+        ),
+        {},
+        PolicyExposure(external_accounts=(EXTERNAL,), external_actions=("sqs:SendMessage",)),
+        id="sqs-star-narrowed-to-an-external-topic",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, ["SNS:Publish", "SNS:Subscribe"], {"StringEquals": {"AWS:SourceOwner": OWN}})),
+        {},
+        PolicyExposure(),
+        id="sns-default-policy-source-owner",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "SNS:Publish", {"StringEquals": {"AWS:SourceOwner": EXTERNAL}})),
+        {},
+        PolicyExposure(external_accounts=(EXTERNAL,), external_actions=("SNS:Publish",)),
+        id="sns-source-owner-external",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "SNS:Publish", {"StringLike": {"AWS:SourceOwner": "9999*"}})),
+        {},
+        PolicyExposure(("statement 1",), (), ("SNS:Publish",)),
+        id="sns-source-owner-wildcard-is-public",
+    ),
+    pytest.param(
+        policy(statement({"AWS": [EXTERNAL]}, ["SNS:Publish", "SNS:Subscribe"])),
+        {},
+        PolicyExposure(external_accounts=(EXTERNAL,), external_actions=("SNS:Publish", "SNS:Subscribe")),
+        id="sns-add-permission-as-a-statement",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"}, "secretsmanager:GetSecretValue", {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+            )
+        ),
+        {},
+        PolicyExposure(),
+        id="secretsmanager-organization",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"Service": "lambda.amazonaws.com"},
+                ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                {"StringLike": {"aws:sourceArn": f"arn:aws:lambda:eu-west-1:{OWN}:function:*"}},
+            )
+        ),
+        {},
+        PolicyExposure(),
+        id="ecr-lambda-image-retrieval",
+    ),
+    pytest.param(
+        policy({**statement("*", ["ecr:BatchGetImage"]), "Sid": "PublicRead"}),
+        {},
+        PolicyExposure(("PublicRead",), (), ("ecr:BatchGetImage",)),
+        id="ecr-public-read",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "es:ESHttp*", {"IpAddress": {"aws:SourceIp": ["203.0.113.0/24"]}})),
+        {},
+        PolicyExposure(),
+        id="opensearch-source-ip",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "es:*")),
+        {},
+        PolicyExposure(("statement 1",), (), ("es:*",)),
+        id="opensearch-open",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                ["elasticfilesystem:ClientMount"],
+                {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            ),
+            statement({"AWS": "*"}, "*", {"Bool": {"aws:SecureTransport": "false"}}, effect="Deny"),
+        ),
+        {"narrowing_flags": EFS_FLAGS},
+        PolicyExposure(),
+        id="efs-console-default-with-the-flag",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "elasticfilesystem:ClientMount",
+                {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            )
+        ),
+        {},
+        PolicyExposure(("statement 1",), (), ("elasticfilesystem:ClientMount",)),
+        id="efs-flag-means-nothing-unless-the-caller-says-so",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "elasticfilesystem:ClientMount",
+                {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "false"}},
+            )
+        ),
+        {"narrowing_flags": EFS_FLAGS},
+        PolicyExposure(("statement 1",), (), ("elasticfilesystem:ClientMount",)),
+        id="efs-flag-required-false-does-not-narrow",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "elasticfilesystem:ClientMount",
+                {"StringEquals": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            )
+        ),
+        {"narrowing_flags": EFS_FLAGS},
+        PolicyExposure(("statement 1",), (), ("elasticfilesystem:ClientMount",)),
+        id="efs-flag-needs-the-bool-operator",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "elasticfilesystem:ClientMount",
+                {"BoolIfExists": {"elasticfilesystem:AccessedViaMountTarget": "true"}},
+            )
+        ),
+        {"narrowing_flags": EFS_FLAGS},
+        PolicyExposure(("statement 1",), (), ("elasticfilesystem:ClientMount",)),
+        id="efs-flag-if-exists-does-not-narrow",
+    ),
+    pytest.param(
+        policy(statement("*", "glacier:DeleteArchive", effect="Deny")),
+        {},
+        PolicyExposure(),
+        id="glacier-deny-only",
+    ),
+    pytest.param(
+        policy(
+            statement(
+                {"AWS": "*"},
+                "kms:Decrypt",
+                {"StringEquals": {"kms:CallerAccount": OWN, "kms:ViaService": "ec2.eu-west-1.amazonaws.com"}},
+            )
+        ),
+        {"account_keys": KMS_ACCOUNT_KEYS},
+        PolicyExposure(),
+        id="kms-caller-account-own",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "kms:Decrypt", {"StringEquals": {"kms:CallerAccount": EXTERNAL}})),
+        {"account_keys": KMS_ACCOUNT_KEYS},
+        PolicyExposure(external_accounts=(EXTERNAL,), external_actions=("kms:Decrypt",)),
+        id="kms-caller-account-external",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "kms:Decrypt", {"StringLike": {"kms:CallerAccount": "9999*"}})),
+        {"account_keys": KMS_ACCOUNT_KEYS},
+        PolicyExposure(("statement 1",), (), ("kms:Decrypt",)),
+        id="kms-caller-account-wildcard-is-public",
+    ),
+    pytest.param(
+        policy(statement({"AWS": "*"}, "kms:Decrypt", {"StringEquals": {"kms:CallerAccount": "not-an-account"}})),
+        {"account_keys": KMS_ACCOUNT_KEYS},
+        PolicyExposure(("statement 1",), (), ("kms:Decrypt",)),
+        id="kms-caller-account-must-be-an-account",
+    ),
+    pytest.param(
+        policy(
+            statement({"AWS": f"arn:aws:iam::{PARTNER}:root"}, "s3:GetObject"),
+            statement({"AWS": f"arn:aws:iam::{EXTERNAL}:role/sync"}, ["s3:PutObject", "s3:DeleteObject"]),
+        ),
+        {},
+        PolicyExposure(external_accounts=(EXTERNAL,), external_actions=("s3:PutObject", "s3:DeleteObject")),
+        id="external-actions-only-from-statements-that-grant-outsiders",
+    ),
+]
+
+
+@pytest.mark.parametrize(("document", "options", "expected"), SERVICE_SHAPES)
+def test_service_policy_shapes(document: dict[str, Any], options: dict[str, Any], expected: PolicyExposure) -> None:
+    for encoded in (document, json.dumps(document), json.dumps(document, indent=2)):
+        assert analyze(encoded, **options) == expected
+
+
+def test_account_and_flag_keys_narrow_in_is_narrowed_too() -> None:
+    assert is_narrowed({"StringEquals": {"kms:CallerAccount": OWN}}, account_keys=KMS_ACCOUNT_KEYS)
+    assert not is_narrowed({"StringEquals": {"kms:CallerAccount": "o-a1b2c3d4e5"}}, account_keys=KMS_ACCOUNT_KEYS)
+    assert is_narrowed({"Bool": {"elasticfilesystem:accessedviamounttarget": "TRUE"}}, flags=EFS_FLAGS)
+    assert not is_narrowed({"Bool": {"elasticfilesystem:AccessedViaMountTarget": ["true", "false"]}}, flags=EFS_FLAGS)
+    assert not is_narrowed({"Bool": {"aws:SecureTransport": "true"}}, flags=EFS_FLAGS)
+
+
+def test_member_reads_any_capitalisation() -> None:
+    params = {"aWSAccountId": [EXTERNAL], "vPCOptions": {"subnetIds": ["subnet-1"]}, "AccessPolicies": "{}"}
+    assert member(params, "AWSAccountId") == [EXTERNAL]
+    assert member(params, "vpcOptions") == {"subnetIds": ["subnet-1"]}
+    assert member(params, "accessPolicies") == "{}"
+    assert member(params, "missing") is None
+    assert member(["not", "a", "map"], "x") is None
+    assert member({"Policy": "exact", "policy": "other"}, "policy") == "other"
+
+
+# ------------------------------------------------------------------------------------------------
+# The findings every policy rule builds
+# ------------------------------------------------------------------------------------------------
+
+QUEUE = Resource(type="AWS::SQS::Queue", id="orders", arn=SQS_ARN)
+
+
+def test_exposure_hit_public_first_then_external_then_nothing() -> None:
+    both = analyze(
+        policy({**statement("*", "sqs:ReceiveMessage"), "Sid": "Open"}, statement({"AWS": EXTERNAL}, "sqs:SendMessage"))
+    )
+    public = exposure_hit("Queue orders", QUEUE, both, Severity.HIGH)
+    assert public is not None
+    assert public.severity is None  # the rule's default: CRITICAL for a public queue
+    assert public.summary == "Queue orders policy allows public access (sqs:ReceiveMessage)"
+    assert public.details == {"Public statements": "Open", "Actions": "sqs:ReceiveMessage"}
+
+    external = exposure_hit(
+        "Queue orders", QUEUE, analyze(policy(statement({"AWS": EXTERNAL}, "sqs:SendMessage"))), Severity.HIGH
+    )
+    assert external is not None
+    assert external.severity is Severity.HIGH
+    assert external.summary == f"Queue orders policy grants access to external account(s) {EXTERNAL} (sqs:SendMessage)"
+    assert external.details == {"External accounts": EXTERNAL, "Actions": "sqs:SendMessage"}
+    assert external.resource == QUEUE
+
+    assert exposure_hit("Queue orders", QUEUE, analyze(policy(statement({"AWS": PARTNER}, "sqs:*")))) is None
+
+
+def test_external_hit_without_actions() -> None:
+    exposure = PolicyExposure(external_accounts=(EXTERNAL, "888877776666"))
+    hit = external_policy_hit("Vault v", Resource(), exposure)
+    assert hit.summary == f"Vault v policy grants access to external account(s) {EXTERNAL}, 888877776666"
+    assert hit.details == {"External accounts": f"{EXTERNAL}, 888877776666"}
+    assert hit.severity is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "action", "matches"),
+    [
+        ("s3:PutObject", "s3:PutObject", True),
+        ("S3:putobject", "s3:PutObject", True),
+        ("s3:PutObject", "s3:PutObjectAcl", False),
+        ("s3:Put*", "s3:PutObjectAcl", True),
+        ("s3:Get*", "s3:PutObject", False),
+        ("s3:*Object", "s3:DeleteObject", True),
+        ("s3:*Object", "s3:DeleteObjectVersion", False),
+        ("s3:?utObject", "s3:PutObject", True),
+        ("*", "backup:DeleteRecoveryPoint", True),
+        ("backup:*", "backup:DeleteRecoveryPoint", True),
+        ("backup:Delete*Point", "backup:DeleteRecoveryPoint", True),
+        ("backup:Describe*", "backup:DeleteRecoveryPoint", False),
+        ("", "", True),
+        ("**", "", True),
+        ("", "s3:GetObject", False),
+    ],
+)
+def test_action_matches(pattern: str, action: str, matches: bool) -> None:
+    assert action_matches(pattern, action) is matches
+
+
+def test_action_matches_does_not_backtrack_exponentially() -> None:
+    import time
+
+    started = time.perf_counter()
+    assert not action_matches("*a" * 2000 + "b", "a" * 500)
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("statements_", "denied"),
+    [
+        pytest.param([statement("*", "backup:DeleteRecoveryPoint", effect="Deny")], True, id="exact"),
+        pytest.param([statement("*", ["backup:Delete*"], effect="Deny")], True, id="wildcard"),
+        pytest.param([statement("*", "*", effect="deny")], True, id="everything-lowercase-effect"),
+        pytest.param(
+            [{"Effect": "Deny", "Principal": "*", "NotAction": "backup:Describe*"}], True, id="not-action-covers"
+        ),
+        pytest.param(
+            [{"Effect": "Deny", "Principal": "*", "NotAction": ["backup:Delete*"]}], False, id="not-action-excludes"
+        ),
+        pytest.param([statement("*", "backup:DeleteRecoveryPoint")], False, id="allow-is-not-deny"),
+        pytest.param([statement("*", "backup:DeleteBackupVault", effect="Deny")], False, id="other-action"),
+        pytest.param([], False, id="no-statements"),
+    ],
+)
+def test_denies(statements_: list[dict[str, Any]], denied: bool) -> None:
+    assert denies(json.dumps(policy(*statements_)), "backup:DeleteRecoveryPoint") is denied
+
+
+def test_denies_on_what_is_not_a_policy() -> None:
+    assert not denies(None, "backup:DeleteRecoveryPoint")
+    assert not denies("not json", "backup:DeleteRecoveryPoint")

@@ -50,6 +50,10 @@ def test_invictus_trail_scans_cleanly_and_catches_the_attack() -> None:
         ("ec2.ami-shared-external", "MEDIUM"),
         ("ec2.snapshot-shared-external", "MEDIUM"),
         ("rds.snapshot-public", "MEDIUM"),
+        # A bucket policy granting another account read access, and a database deleted with a final
+        # snapshot but its automated backups.
+        ("s3.bucket-policy-external", "MEDIUM"),
+        ("rds.deleted-without-snapshot", "MEDIUM"),
     ]:
         assert expected in fired, expected
     assert all(f["account_id"] and f["event_id"] and f["actor"] for f in findings)

@@ -81,6 +81,23 @@ def shown(text: str) -> str:
     return "" if text == HIDDEN_VALUE else text
 
 
+def member(mapping: Any, name: str) -> Any:
+    """``mapping[name]``, else the member whose name differs only in case; None when there is none.
+
+    CloudTrail camel-cases acronyms unpredictably (``aWSAccountId``, ``vPCOptions``, ``aRN``), and
+    some writers lower-case policy fields (``statement``, ``effect``).
+    """
+    if not isinstance(mapping, dict):
+        return None
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.lower() == lowered:
+            return value
+    return None
+
+
 def items_of(value: Any) -> list[Any]:
     """The elements of a CloudTrail list, which EC2 wraps as ``{"items": [...]}`` and others do not.
 

@@ -1,4 +1,5 @@
-"""Does this resource or trust policy let anyone in? One answer for S3, KMS, IAM and Lambda.
+"""Does this resource or trust policy let anyone in? One answer for every service's resource
+policies (S3, KMS, IAM trust, SQS, SNS, Secrets Manager, ECR, Glacier, OpenSearch, EFS, Backup).
 
 Pure functions over an IAM policy document given as JSON text (IAM logs some of them URL-encoded)
 or an already-decoded object. A statement exposes the resource when it Allows a principal of
@@ -8,6 +9,10 @@ when its only limit is a condition naming such an account (``"*"`` with ``aws:So
 
 A narrowing condition is a positive match on the caller's organisation, account, ARN, source
 ARN/account, source VPC or VPC endpoint, or a source IP range that is not the whole internet.
+Services add keys of their own: an account key (``kms:CallerAccount``) narrows like
+``aws:PrincipalAccount``, and a flag (EFS's ``elasticfilesystem:AccessedViaMountTarget``) narrows
+when a ``Bool`` condition requires it true. A ``Principal`` of ``{"Service": ...}`` is an AWS
+service, not the public: only the ``AWS`` kind (and ``"*"``) count unless a caller says otherwise.
 ``sts:ExternalId`` does not narrow: it is a shared string, not an identity. ``...IfExists``
 operators, ``ForAllValues:`` (true when the key is absent), negated operators and values that a
 stranger can match (wildcards in an account id, organisation id, VPC id or ARN account) do not
@@ -21,7 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.aws_ids import ACCOUNT_ID, PRINCIPAL_ARN_ACCOUNT
-from trailguard.core.event_types import Hit, Resource
+from trailguard.core.enums import Severity
+from trailguard.core.event_types import Hit, Resource, member
 
 if TYPE_CHECKING:
     import ipaddress
@@ -50,6 +56,8 @@ _ORG_PATHS_KEY = "aws:principalorgpaths"
 # is false for an absent key; "ForAllValues:" is true for one, so it never narrows.
 _STRING_OPERATORS = frozenset({"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"})
 _IP_OPERATORS = frozenset({"ipaddress"})
+_BOOL_OPERATORS = frozenset({"bool"})
+_TRUE = "true"
 _FOR_ANY_VALUE = "foranyvalue:"
 
 _WILDCARDS = frozenset("*?")
@@ -61,6 +69,7 @@ class PolicyExposure(NamedTuple):
     world_statements: tuple[str, ...] = ()
     external_accounts: tuple[str, ...] = ()
     world_actions: tuple[str, ...] = ()
+    external_actions: tuple[str, ...] = ()
 
     @property
     def public(self) -> bool:
@@ -107,17 +116,6 @@ def _decodings(text: str) -> list[str]:
     return candidates
 
 
-def _field(mapping: dict[str, Any], name: str) -> Any:
-    """``mapping[name]``, tolerating the odd casing some writers use (``statement``, ``effect``)."""
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    for key, value in mapping.items():
-        if isinstance(key, str) and key.lower() == lowered:
-            return value
-    return None
-
-
 def _has_field(mapping: dict[str, Any], name: str) -> bool:
     lowered = name.lower()
     return any(isinstance(key, str) and key.lower() == lowered for key in mapping)
@@ -127,7 +125,7 @@ def statements(policy: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The policy's statements: a single object or a list, non-objects dropped."""
     if not isinstance(policy, dict):
         return []
-    raw = _field(policy, "Statement")
+    raw = member(policy, "Statement")
     if isinstance(raw, dict):
         return [raw]
     if isinstance(raw, list):
@@ -191,11 +189,11 @@ def _arn_narrows(value: str) -> bool:
     return bool(resource) and resource[0] not in _WILDCARDS
 
 
-def _value_narrows(key: str, value: str) -> bool:
+def _value_narrows(key: str, value: str, account_keys: frozenset[str] = _ACCOUNT_KEYS) -> bool:
     """Whether one condition value limits the key to something a stranger cannot match."""
     if not value or not value.strip("*?"):
         return False
-    if key in _ACCOUNT_KEYS:
+    if key in account_keys:
         return bool(ACCOUNT_ID.fullmatch(value))
     if key in _ID_KEYS:
         return not _has_wildcard(value)
@@ -236,16 +234,35 @@ def _operator_base(operator: str) -> str | None:
         lowered = lowered[len(_FOR_ANY_VALUE) :]
     elif ":" in lowered:
         return None  # ForAllValues: and anything unknown
-    if lowered in _STRING_OPERATORS or lowered in _IP_OPERATORS:
+    if lowered in _STRING_OPERATORS or lowered in _IP_OPERATORS or lowered in _BOOL_OPERATORS:
         return lowered
     return None
 
 
-def _narrowing_clauses(condition: Any, extra_keys: Iterable[str] = ()) -> list[tuple[str, list[str]]]:
+class _Narrowing(NamedTuple):
+    """The condition keys that narrow for one service: the shared ones plus the service's own."""
+
+    keys: frozenset[str]
+    account_keys: frozenset[str]
+    flags: frozenset[str]
+
+    @classmethod
+    def of(
+        cls, extra_keys: Iterable[str] = (), account_keys: Iterable[str] = (), flags: Iterable[str] = ()
+    ) -> _Narrowing:
+        accounts = frozenset(key.lower() for key in account_keys)
+        return cls(
+            keys=NARROWING_KEYS | {key.lower() for key in extra_keys} | accounts,
+            account_keys=_ACCOUNT_KEYS | accounts,
+            flags=frozenset(key.lower() for key in flags),
+        )
+
+
+def _narrowing_clauses(condition: Any, narrowing: _Narrowing) -> list[tuple[str, list[str]]]:
     """The (key, values) clauses of a Condition block that each narrow the statement on their own."""
     if not isinstance(condition, dict):
         return []
-    keys = NARROWING_KEYS | {key.lower() for key in extra_keys}
+    keys = narrowing.keys
     found: list[tuple[str, list[str]]] = []
     for operator, clauses in condition.items():
         if not isinstance(operator, str) or not isinstance(clauses, dict):
@@ -263,25 +280,37 @@ def _narrowing_clauses(condition: Any, extra_keys: Iterable[str] = ()) -> list[t
             if key == SOURCE_IP_KEY:
                 if base in _IP_OPERATORS and _ips_narrow(values):
                     found.append((key, values))
-            elif key in keys and base in _STRING_OPERATORS and all(_value_narrows(key, value) for value in values):
+            elif key in narrowing.flags:
+                if base in _BOOL_OPERATORS and all(value.lower() == _TRUE for value in values):
+                    found.append((key, values))
+            elif (
+                key in keys
+                and base in _STRING_OPERATORS
+                and all(_value_narrows(key, value, narrowing.account_keys) for value in values)
+            ):
                 found.append((key, values))
     return found
 
 
-def is_narrowed(condition: Any, extra_keys: Iterable[str] = ()) -> bool:
+def is_narrowed(
+    condition: Any,
+    extra_keys: Iterable[str] = (),
+    account_keys: Iterable[str] = (),
+    flags: Iterable[str] = (),
+) -> bool:
     """True when a statement's Condition limits callers to a known organisation/account/network.
 
     Condition operators and keys are ANDed, so one narrowing clause is enough; within a clause
     the values are ORed, so every value must narrow.
     """
-    return bool(_narrowing_clauses(condition, extra_keys))
+    return bool(_narrowing_clauses(condition, _Narrowing.of(extra_keys, account_keys, flags)))
 
 
-def _condition_accounts(clauses: list[tuple[str, list[str]]]) -> list[str]:
+def _condition_accounts(clauses: list[tuple[str, list[str]]], account_keys: frozenset[str]) -> list[str]:
     """Accounts named by account or ARN clauses: who ``"*"`` really is once narrowed by them."""
     accounts: list[str] = []
     for key, values in clauses:
-        if key in _ACCOUNT_KEYS:
+        if key in account_keys:
             accounts.extend(values)
         elif key in _ARN_KEYS:
             for value in values:
@@ -296,60 +325,109 @@ def analyze_policy(
     is_trusted_account: Callable[[str], bool],
     principal_kinds: Iterable[str] = ("AWS",),
     extra_narrowing_keys: Iterable[str] = (),
+    *,
+    account_keys: Iterable[str] = (),
+    narrowing_flags: Iterable[str] = (),
 ) -> PolicyExposure:
     """Which Allow statements open the resource to the world, and to which untrusted accounts.
 
     ``document``: JSON text (plain or URL-encoded) or a decoded dict; anything unreadable is
     treated as exposing nothing. ``is_trusted_account``: the caller's notion of "ours" (usually
     ``lambda a: ctx.is_trusted_account(a, event)``). ``principal_kinds``: which Principal map keys
-    name accounts (``AWS``; add ``CanonicalUser`` or others where they apply).
+    name accounts (``AWS``; add ``CanonicalUser`` or others where they apply). A service's own
+    condition keys: ``extra_narrowing_keys`` narrow with any specific value, ``account_keys`` hold
+    an account id (and name it, as ``aws:SourceAccount`` does), ``narrowing_flags`` narrow when a
+    ``Bool`` condition requires them true.
     """
     kinds = tuple(principal_kinds)
-    extra = tuple(extra_narrowing_keys)
+    narrowing = _Narrowing.of(extra_narrowing_keys, account_keys, narrowing_flags)
     world: list[str] = []
     actions: list[str] = []
     external: list[str] = []
+    external_actions: list[str] = []
 
-    def add_external(account: str) -> None:
-        if account and account not in external and not is_trusted_account(account):
-            external.append(account)
+    def grant_external(statement: dict[str, Any], accounts: Iterable[str]) -> None:
+        """Record the untrusted ones among ``accounts``, and what the statement lets them do."""
+        untrusted = [account for account in accounts if account and not is_trusted_account(account)]
+        if not untrusted:
+            return
+        external.extend(account for account in dict.fromkeys(untrusted) if account not in external)
+        external_actions.extend(_statement_actions(statement))
 
     for index, statement in enumerate(statements(load_policy(document))):
-        effect = _field(statement, "Effect")
+        effect = member(statement, "Effect")
         if not isinstance(effect, str) or effect.strip().lower() != "allow":
             continue
-        label = _label(statement, index)
-        clauses = _narrowing_clauses(_field(statement, "Condition"), extra)
-        if _has_field(statement, "NotPrincipal"):
-            # Allow with NotPrincipal grants everyone except the listed principals.
-            grants_everyone = True
-        else:
-            principals = principal_values(_field(statement, "Principal"), kinds)
-            grants_everyone = "*" in principals
-            if not grants_everyone:
-                for principal in principals:
-                    add_external(account_of_principal(principal))
+        # Allow with NotPrincipal grants everyone except the listed principals: treated as "*".
+        if not _has_field(statement, "NotPrincipal"):
+            principals = principal_values(member(statement, "Principal"), kinds)
+            if "*" not in principals:
+                grant_external(statement, (account_of_principal(principal) for principal in principals))
                 continue
+        clauses = _narrowing_clauses(member(statement, "Condition"), narrowing)
         if clauses:
-            for account in _condition_accounts(clauses):
-                add_external(account)
+            grant_external(statement, _condition_accounts(clauses, narrowing.account_keys))
             continue
-        world.append(label)
+        world.append(_label(statement, index))
         actions.extend(_statement_actions(statement))
-    return PolicyExposure(tuple(world), tuple(external), tuple(dict.fromkeys(actions)))
+    return PolicyExposure(
+        tuple(world), tuple(external), tuple(dict.fromkeys(actions)), tuple(dict.fromkeys(external_actions))
+    )
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Whether an IAM action pattern (``s3:Put*``, ``*``) covers ``action``: case-insensitive,
+    ``*`` for any run of characters, ``?`` for one.
+
+    The classic two-pointer wildcard match, not a regular expression: patterns come from the event,
+    and ``*a*a*a...`` must not cost exponential backtracking.
+    """
+    pattern, action = pattern.lower(), action.lower()
+    p = a = 0
+    star, resume = -1, 0
+    while a < len(action):
+        if p < len(pattern) and pattern[p] in ("?", action[a]):
+            p += 1
+            a += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, a
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            resume += 1
+            a = resume
+        else:
+            return False
+    return all(char == "*" for char in pattern[p:])
+
+
+def denies(document: Any, action: str) -> bool:
+    """Whether some Deny statement of the policy covers ``action``, whoever it is aimed at (a
+    ``NotAction`` Deny covers everything it does not list)."""
+    for statement in statements(load_policy(document)):
+        effect = member(statement, "Effect")
+        if not isinstance(effect, str) or effect.strip().lower() != "deny":
+            continue
+        excluded = _texts(member(statement, "NotAction"))
+        if excluded:
+            if not any(action_matches(pattern, action) for pattern in excluded):
+                return True
+        elif any(action_matches(pattern, action) for pattern in _texts(member(statement, "Action"))):
+            return True
+    return False
 
 
 def _statement_actions(statement: dict[str, Any]) -> list[str]:
     """The actions a statement grants, for display; ``NotAction`` reads as "all except ..."."""
-    granted = _texts(_field(statement, "Action"))
+    granted = _texts(member(statement, "Action"))
     if granted:
         return granted
-    excluded = _texts(_field(statement, "NotAction"))
+    excluded = _texts(member(statement, "NotAction"))
     return ["* except " + ", ".join(excluded)] if excluded else []
 
 
 def _label(statement: dict[str, Any], index: int) -> str:
-    sid = _field(statement, "Sid")
+    sid = member(statement, "Sid")
     return sid.strip() if isinstance(sid, str) and sid.strip() else f"statement {index + 1}"
 
 
@@ -361,6 +439,31 @@ def public_policy_hit(subject: str, resource: Resource, exposure: PolicyExposure
         details["Actions"] = actions
     summary = f"{subject} policy allows public access" + (f" ({actions})" if actions else "")
     return Hit(summary=summary, resource=resource, details=details)
+
+
+def external_policy_hit(
+    subject: str, resource: Resource, exposure: PolicyExposure, severity: Severity | None = None
+) -> Hit:
+    """The finding for a resource policy that lets accounts outside the trusted set in."""
+    accounts = ", ".join(exposure.external_accounts)
+    details = {"External accounts": accounts}
+    actions = ", ".join(exposure.external_actions)
+    if actions:
+        details["Actions"] = actions
+    summary = f"{subject} policy grants access to external account(s) {accounts}" + (f" ({actions})" if actions else "")
+    return Hit(summary=summary, resource=resource, severity=severity, details=details)
+
+
+def exposure_hit(
+    subject: str, resource: Resource, exposure: PolicyExposure, external_severity: Severity | None = None
+) -> Hit | None:
+    """The one finding for a "public or external" rule: public first (the worse), else external
+    at ``external_severity`` (the rule's own severity when None), else nothing."""
+    if exposure.public:
+        return public_policy_hit(subject, resource, exposure)
+    if exposure.external:
+        return external_policy_hit(subject, resource, exposure, external_severity)
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,24 +502,16 @@ def admin_grant(document: Any, *, assume_any_role: bool = False) -> str:
     """
     grant = ""
     for statement in statements(load_policy(document)):
-        effect = _field(statement, "Effect")
+        effect = member(statement, "Effect")
         if not isinstance(effect, str) or effect.strip().lower() != "allow":
             continue
-        if not {value.lower() for value in _texts(_field(statement, "Resource"))} & _EVERY_RESOURCE:
+        if not {value.lower() for value in _texts(member(statement, "Resource"))} & _EVERY_RESOURCE:
             continue
-        actions = {value.lower() for value in _texts(_field(statement, "Action"))}
+        actions = {value.lower() for value in _texts(member(statement, "Action"))}
         if actions & _EVERY_ACTION:
             return GRANTS_EVERYTHING
         if actions & _EVERY_IAM_ACTION:
             grant = GRANTS_ALL_IAM
-        elif assume_any_role and not grant and any(_action_matches(action, _ASSUME_ROLE) for action in actions):
+        elif assume_any_role and not grant and any(action_matches(action, _ASSUME_ROLE) for action in actions):
             grant = GRANTS_ANY_ROLE
     return grant
-
-
-def _action_matches(pattern: str, action: str) -> bool:
-    """IAM's action matching: case-insensitive, ``*`` any run of characters, ``?`` any one."""
-    import re
-
-    regex = re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.fullmatch(regex, action.lower()) is not None

@@ -1,4 +1,5 @@
-"""KMS rules: keys disabled or scheduled for deletion, and key policies opened to everyone.
+"""KMS rules: keys disabled or scheduled for deletion, key policies opened to everyone or shared with
+outside accounts, and imported key material changed.
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 """
@@ -10,19 +11,19 @@ from collections.abc import Iterator
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int
-from trailguard.core.policy import analyze_policy, public_policy_hit
+from trailguard.core.policy import analyze_policy, external_policy_hit, public_policy_hit
 
 SOURCE = "kms.amazonaws.com"
 # ScheduleKeyDeletion's PendingWindowInDays when the caller leaves it out.
 DEFAULT_PENDING_WINDOW_DAYS = 30
 # In a key policy, a condition on the calling account limits "*" just like aws:PrincipalAccount.
-KMS_NARROWING_KEYS = ("kms:CallerAccount",)
+KMS_ACCOUNT_KEYS = ("kms:CallerAccount",)
 
 
 def _key(event: CloudTrailEvent) -> Resource:
     """The key a call acts on: requests carry an id or ARN, responses and resources the ARN."""
     given = event.get_str("requestParameters", "keyId")
-    arn = event.get_str("responseElements", "keyId")
+    arn = event.get_str("responseElements", "keyId") or event.get_str("responseElements", "keyMetadata", "arn")
     if not arn.startswith("arn:"):
         arn = ""
     if not arn:
@@ -99,9 +100,83 @@ def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     exposure = analyze_policy(
         event.get("requestParameters", "policy"),
         lambda account: ctx.is_trusted_account(account, event),
-        extra_narrowing_keys=KMS_NARROWING_KEYS,
+        account_keys=KMS_ACCOUNT_KEYS,
     )
     if not exposure.public:
         return
     key = _key(event)
     yield public_policy_hit(f"KMS key {key.label or '(unknown)'}", key, exposure)
+
+
+@rule(
+    id="kms.key-material-changed",
+    severity=Severity.HIGH,
+    on={SOURCE: ["ImportKeyMaterial", "DeleteImportedKeyMaterial"]},
+    title="KMS imported key material changed",
+    description=(
+        "Key material was imported into a KMS key, or deleted from it. Deleting it makes "
+        "everything encrypted under the key unreadable at once; importing material with an "
+        "expiry date does the same when it lapses, and only whoever holds a copy of the material "
+        "can bring the data back: a ransom technique that needs no encryption of the data itself."
+    ),
+    remediation=(
+        "Confirm with the key's owners that the change was planned. If not, re-import the known "
+        "good key material (`aws kms import-key-material --key-id <key> ...`), restrict "
+        "kms:ImportKeyMaterial and kms:DeleteImportedKeyMaterial to break-glass roles, and check "
+        "what the key protects."
+    ),
+    mitre="T1486",
+)
+def key_material_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    """Always reported: bringing your own key material is rare and planned, and the record cannot
+    tell a scheduled re-import from a hostile one. Its expiry is shown."""
+    key = _key(event)
+    label = key.label or "(unknown)"
+    if event.event_name == "DeleteImportedKeyMaterial":
+        yield Hit(
+            summary=f"Imported key material deleted from KMS key {label}: its data is unreadable",
+            resource=key,
+            details={"Change": "key material deleted"},
+        )
+        return
+    details = {"Change": "key material imported"}
+    model = event.get_str("requestParameters", "expirationModel")
+    if model:
+        details["Expiration model"] = model
+    valid_to = event.get_str("requestParameters", "validTo")
+    if valid_to and model != "KEY_MATERIAL_DOES_NOT_EXPIRE":
+        details["Expires"] = valid_to
+    yield Hit(summary=f"Key material imported into KMS key {label}", resource=key, details=details)
+
+
+@rule(
+    id="kms.key-policy-external",
+    severity=Severity.HIGH,
+    on={SOURCE: ["PutKeyPolicy", "CreateKey"]},
+    title="KMS key policy shared with an outside account",
+    description=(
+        "A key policy grants use of the key to an account outside the trusted accounts, directly or "
+        'through "*" narrowed to that account. That account can decrypt what the key protects, or '
+        "(with the right actions) re-encrypt and schedule the key's deletion: a way both to steal "
+        "data and to hold it to ransom."
+    ),
+    remediation=(
+        "Put back the previous key policy without the outside principal (`aws kms put-key-policy "
+        "--key-id <key> --policy-name default --policy file://policy.json`), revoke grants made to "
+        "it (`aws kms list-grants --key-id <key>`), and review the key's use from that account."
+    ),
+    mitre="T1098",
+)
+def key_policy_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    """Quiet on trusted and own accounts, service principals, and the AWS-managed style of "*"
+    narrowed by kms:CallerAccount to the own account. CreateKey without a policy gets the default
+    policy (the own account only) and is quiet."""
+    exposure = analyze_policy(
+        event.get("requestParameters", "policy"),
+        lambda account: ctx.is_trusted_account(account, event),
+        account_keys=KMS_ACCOUNT_KEYS,
+    )
+    if not exposure.external:
+        return
+    key = _key(event)
+    yield external_policy_hit(f"KMS key {key.label or '(unknown)'}", key, exposure)

@@ -1,5 +1,5 @@
 """RDS exposure and protection rules: public instances and snapshots, deletion protection and
-backups, storage encryption.
+backups, storage encryption; databases deleted without a snapshot and master passwords reset.
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 
@@ -18,7 +18,9 @@ from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool,
 
 SOURCE = "rds.amazonaws.com"
 
-INSTANCE_EVENTS = frozenset({"CreateDBInstance", "ModifyDBInstance", "RestoreDBInstanceFromDBSnapshot"})
+INSTANCE_EVENTS = frozenset(
+    {"CreateDBInstance", "ModifyDBInstance", "RestoreDBInstanceFromDBSnapshot", "DeleteDBInstance"}
+)
 # Events where the caller may omit publiclyAccessible and RDS picks a value from the subnets' route
 # to an internet gateway: the response then says what was chosen.
 DEFAULTING_EVENTS = frozenset(
@@ -266,6 +268,110 @@ def storage_unencrypted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         details["Engine"] = engine
     yield Hit(
         summary=f"{_kind(database)} {database.label or '(unnamed)'} created with unencrypted storage",
+        resource=database,
+        details=details,
+    )
+
+
+def _holds_no_data_of_its_own(event: CloudTrailEvent) -> bool:
+    """A deleted instance that is a cluster member or a read replica: the data lives on elsewhere."""
+    return any(
+        event.get_str("responseElements", field)
+        for field in (
+            "dBClusterIdentifier",
+            "readReplicaSourceDBInstanceIdentifier",
+            "readReplicaSourceDBClusterIdentifier",
+        )
+    )
+
+
+@rule(
+    id="rds.deleted-without-snapshot",
+    severity=Severity.HIGH,
+    escalates_to=(Severity.MEDIUM,),
+    on={SOURCE: ["DeleteDBInstance", "DeleteDBCluster"]},
+    title="RDS database deleted without a final snapshot",
+    description=(
+        "A database was deleted with no final snapshot, or with its automated backups deleted "
+        "along with it. Without the final snapshot nothing but retained automated backups (if "
+        "any) can bring it back: the last step of database sabotage and ransom attacks."
+    ),
+    remediation=(
+        "Restore from whatever remains: `aws rds describe-db-snapshots --db-instance-identifier <id>` "
+        "and `aws rds describe-db-instance-automated-backups --db-instance-identifier <id>` "
+        "(clusters: describe-db-cluster-snapshots, describe-db-cluster-automated-backups), then "
+        "restore-db-instance-from-db-snapshot or restore-db-instance-to-point-in-time; require "
+        "deletion protection on production databases."
+    ),
+    mitre="T1485",
+)
+def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    """MEDIUM when a final snapshot was taken but the automated backups go (RDS deletes them with the
+    database unless told otherwise): the snapshot still restores it. Quiet when both are kept, and
+    on deleting an Aurora/DocumentDB/Neptune cluster member or a read replica: the cluster or the
+    source holds the data. A deletion that neither skips nor names a final snapshot succeeds only
+    for such a member or replica, so it is quiet even when the response is missing."""
+    if event.event_name == "DeleteDBInstance" and _holds_no_data_of_its_own(event):
+        return
+    skipped = event.get_bool("requestParameters", "skipFinalSnapshot") is True
+    final_snapshot = event.get_str("requestParameters", "finalDBSnapshotIdentifier")
+    backups_deleted = event.get_bool("requestParameters", "deleteAutomatedBackups") is not False
+    if not skipped and (not final_snapshot or not backups_deleted):
+        return
+    database = _database(event)
+    label = database.label or "(unnamed)"
+    details = {"Automated backups": "deleted" if backups_deleted else "retained"}
+    if skipped:
+        details["Final snapshot"] = "skipped"
+        yield Hit(
+            summary=f"{_kind(database)} {label} deleted without a final snapshot",
+            resource=database,
+            details=details,
+        )
+        return
+    details["Final snapshot"] = final_snapshot
+    yield Hit(
+        summary=f"{_kind(database)} {label} deleted with its automated backups (final snapshot {final_snapshot})",
+        resource=database,
+        severity=Severity.MEDIUM,
+        details=details,
+    )
+
+
+@rule(
+    id="rds.master-password-reset",
+    severity=Severity.HIGH,
+    on={SOURCE: ["ModifyDBInstance", "ModifyDBCluster"]},
+    title="RDS master password reset",
+    description=(
+        "The master user password of a database was set to a new value chosen by the caller. "
+        "Whoever did it can now log in to the database as its administrator, read or destroy "
+        "everything in it, without any further AWS permission: a known way from stolen AWS keys to "
+        "the data itself."
+    ),
+    remediation=(
+        "Confirm the reset with the database owners. If it was not theirs, set a new password or "
+        "hand it to Secrets Manager (`aws rds modify-db-instance --db-instance-identifier <id> "
+        "--manage-master-user-password --apply-immediately`, or modify-db-cluster), and review the "
+        "database's logins since the reset."
+    ),
+    mitre="T1098",
+)
+def master_password_reset(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    """The password itself is logged as HIDDEN_DUE_TO_SECURITY_REASONS; its presence is the signal.
+    Quiet on passwords RDS manages in Secrets Manager: turning that on (manageMasterUserPassword)
+    and rotating (rotateMasterUserPassword, or the scheduled rotation RDS runs itself) set a
+    password nobody chose and carry none in the request."""
+    requested = event.request.get("masterUserPassword")
+    pending = event.get("responseElements", "pendingModifiedValues", "masterUserPassword")
+    if not requested and not pending:
+        return
+    database = _database(event)
+    details = {"Master password": "set by the caller"}
+    if event.get_bool("requestParameters", "manageMasterUserPassword") is False:
+        details["Secrets Manager"] = "management turned off"
+    yield Hit(
+        summary=f"Master password reset on {_kind(database)} {database.label or '(unnamed)'}",
         resource=database,
         details=details,
     )

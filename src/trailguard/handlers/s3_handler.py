@@ -16,7 +16,7 @@ from typing import Any
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, items_of
-from trailguard.core.policy import analyze_policy, public_policy_hit
+from trailguard.core.policy import action_matches, analyze_policy, external_policy_hit, public_policy_hit
 
 SOURCE = "s3.amazonaws.com"
 
@@ -197,6 +197,108 @@ def bucket_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         return
     bucket = _bucket(event)
     yield public_policy_hit(f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure)
+
+
+# The regional accounts Elastic Load Balancing writes access logs from (regions opened before
+# August 2022; newer ones use the logdelivery.elasticloadbalancing.amazonaws.com principal). A
+# bucket policy letting them PutObject is how ELB access logging is switched on: AWS, not an outsider.
+ELB_LOG_DELIVERY_ACCOUNTS = frozenset(
+    {
+        "127311923021",  # us-east-1
+        "033677994240",  # us-east-2
+        "027434742980",  # us-west-1
+        "797873946194",  # us-west-2
+        "098369216593",  # af-south-1
+        "754344448648",  # ap-east-1
+        "589379963580",  # ap-southeast-3
+        "718504428378",  # ap-south-1
+        "383597477331",  # ap-northeast-3
+        "600734575887",  # ap-northeast-2
+        "114774131450",  # ap-southeast-1
+        "783225319266",  # ap-southeast-2
+        "582318560864",  # ap-northeast-1
+        "985666609251",  # ca-central-1
+        "054676820928",  # eu-central-1
+        "156460612806",  # eu-west-1
+        "652711504416",  # eu-west-2
+        "635631232127",  # eu-south-1
+        "009996457667",  # eu-west-3
+        "897822967062",  # eu-north-1
+        "076674570225",  # me-south-1
+        "507241528517",  # sa-east-1
+        "048591011584",  # us-gov-west-1
+        "190560391635",  # us-gov-east-1
+        "638102146993",  # cn-north-1
+        "037604701340",  # cn-northwest-1
+    }
+)
+# Actions standing for every way S3 lets a caller change or destroy data or the bucket's settings;
+# a wildcard pattern that covers one of them grants writing.
+S3_WRITE_ACTIONS = (
+    "s3:PutObject",
+    "s3:PutObjectAcl",
+    "s3:PutObjectRetention",
+    "s3:PutBucketPolicy",
+    "s3:PutBucketAcl",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutReplicationConfiguration",
+    "s3:PutEncryptionConfiguration",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:DeleteBucket",
+    "s3:ReplicateObject",
+    "s3:RestoreObject",
+    "s3:AbortMultipartUpload",
+    "s3:BypassGovernanceRetention",
+)
+S3_READ_VERBS = ("s3:get", "s3:list")
+
+
+def _grants_writing(action: str) -> bool:
+    """A granted action (or pattern) that writes or deletes; "all except ..." does."""
+    if action.startswith("* except"):
+        return True
+    if "*" in action or "?" in action:
+        return any(action_matches(action, write) for write in S3_WRITE_ACTIONS)
+    return not action.lower().startswith(S3_READ_VERBS)
+
+
+@rule(
+    id="s3.bucket-policy-external",
+    severity=Severity.MEDIUM,
+    escalates_to=(Severity.HIGH,),
+    on={SOURCE: ["PutBucketPolicy"]},
+    title="S3 bucket policy shared with an outside account",
+    description=(
+        "A bucket policy now Allows an AWS account outside the trusted accounts, by name or through "
+        '"*" narrowed to that account: it can read the data (MEDIUM), or write, overwrite and delete '
+        "it (HIGH). A grant to a stranger's account is a quiet exfiltration path that Block Public "
+        "Access does not stop."
+    ),
+    remediation=(
+        "Put back the previous policy without the outside principal (`aws s3api put-bucket-policy "
+        "--bucket <bucket> --policy file://policy.json`), add the account to trusted_accounts if it "
+        "is a partner, and review its access in S3 server access logs or CloudTrail data events."
+    ),
+    mitre="T1537",
+)
+def bucket_policy_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    """Quiet on trusted accounts, service principals (CloudTrail, Config, log delivery) and Elastic
+    Load Balancing's regional log-delivery accounts. A public policy is s3.bucket-policy-public's
+    finding, not this one."""
+    params = event.request
+    document = params.get("bucketPolicy") or params.get("policy")
+    exposure = analyze_policy(
+        document,
+        lambda account: account in ELB_LOG_DELIVERY_ACCOUNTS or ctx.is_trusted_account(account, event),
+    )
+    if exposure.public or not exposure.external:
+        return
+    writes = any(_grants_writing(action) for action in exposure.external_actions)
+    bucket = _bucket(event)
+    yield external_policy_hit(
+        f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure, Severity.HIGH if writes else None
+    )
 
 
 def _flags_turned_off(config: dict[str, Any]) -> list[str]:

@@ -75,6 +75,12 @@ _SERVICE_CONSOLES = {
     "macie2": ("macie", "Macie"),
     "inspector2": ("inspector/v2", "Inspector"),
     "detective": ("detective", "Detective"),
+    "backup": ("backup", "AWS Backup"),
+    "ecr": ("ecr", "ECR"),
+    "ecr-public": ("ecr", "ECR"),
+    "elasticfilesystem": ("efs", "EFS"),
+    "es": ("aos", "OpenSearch Service"),
+    "glacier": ("glacier", "S3 Glacier"),
 }
 _GLOBAL_CONSOLES = frozenset({"iam", "organizations", "s3", "route53/domains", "billing", "marketplace"})
 
