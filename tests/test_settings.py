@@ -146,6 +146,11 @@ SAMPLES: dict[str, tuple[str, str]] = {
         'self_deployer = ["arn:aws:iam::111122223333:role/deploy-*"]',
         "arn:aws:iam::111122223333:role/deploy-*",
     ),
+    "learning_days": ("learning_days = 30", "30"),
+    "thresholds": (
+        '[thresholds."tamper.denied-attempt"]\ncount = 50\nwindow_seconds = 300',
+        '{"tamper.denied-attempt": {"count": 50, "window_seconds": 300}}',
+    ),
 }
 
 
@@ -270,3 +275,22 @@ def test_self_protection_and_audit_log_group_settings() -> None:
     assert defaults.self_deployer == ()
     with pytest.raises(ConfigError, match=r"argument: 3 is not a name or glob"):
         Settings.load(env={}, self_resources=[3])
+
+
+def test_thresholds_name_the_rule_and_the_threshold_that_is_wrong() -> None:
+    settings = Settings.load(env={"TRAILGUARD_THRESHOLDS": '{"tamper.denied-attempt": {"count": 50}}'})
+    context = settings.rule_context()
+    assert context.threshold("tamper.denied-attempt", "count", 20) == 50
+    assert context.threshold("tamper.denied-attempt", "window_seconds", 600) == 600, (
+        "what is not given keeps its default"
+    )
+    for value, expected in (
+        ('{"no.such-rule": {"count": 5}}', "'no.such-rule' matches no rule id"),
+        ('{"tamper.denied-attempt": {"cuont": 5}}', "unknown threshold 'cuont'"),
+        ('{"tamper.denied-attempt": {"count": 0}}', "count: expected a whole number from 1"),
+        ('{"tamper.denied-attempt": 5}', "expected a table of count, distinct, window_seconds"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            Settings.load(env={"TRAILGUARD_THRESHOLDS": value})
+    with pytest.raises(ConfigError, match="TRAILGUARD_LEARNING_DAYS: expected a whole number of days from 0 to 365"):
+        Settings.load(env={"TRAILGUARD_LEARNING_DAYS": "400"})

@@ -17,7 +17,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO
+from typing import IO, Any
 
 from trailguard import __version__
 from trailguard.core.base_handler import REGISTRY, Rule
@@ -26,6 +26,7 @@ from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.settings import Settings
+from trailguard.core.state import DetectionState
 from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
 from trailguard.utils.text import clip, one_line
 
@@ -66,36 +67,69 @@ class ScanResult:
     seconds: float = 0.0
 
 
-FileOutcome = tuple[list[Finding], list[InputProblem], ReadStats, EngineStats]
+# Findings, input problems, read and engine counts, and the records stateful rules want (kept by a
+# worker for the main process, which alone holds the detection state).
+FileOutcome = tuple[list[Finding], list[InputProblem], ReadStats, EngineStats, list[dict[str, Any]]]
 
 
-def scan_file(path: str, engine: Engine) -> FileOutcome:
-    """Read and evaluate one file (or stdin): the unit of work of a scan, in or out of process."""
+def _heads(record: dict[str, Any]) -> tuple[Any, Any, Any, bool]:
+    identity = record.get("userIdentity")
+    identity_type = identity.get("type") if isinstance(identity, dict) else None
+    return record.get("eventSource"), record.get("eventName"), identity_type, record.get("errorCode") not in (None, "")
+
+
+def scan_file(
+    path: str,
+    engine: Engine,
+    stateful: Engine | None = None,
+    keep_for: Engine | None = None,
+    every_rule: Engine | None = None,
+) -> FileOutcome:
+    """Read and evaluate one file (or stdin): the unit of work of a scan, in or out of process.
+
+    ``engine`` evaluates the stateless rules; ``stateful`` (in the main process) the stateful ones,
+    whose findings follow the file's others; a worker passes ``keep_for`` instead, to keep the records
+    the stateful rules want for the main process. Either way, one order of findings. ``every_rule``
+    routes every rule: the reader asks it alone whether a record is wanted (one look-up per record
+    on the hot path)."""
     problems: list[InputProblem] = []
-    reader = Reader(wants=engine.wants, on_problem=problems.append)
+    side = stateful or keep_for
+    wants = (every_rule or engine).wants if side is not None and side.rules else engine.wants
+    reader = Reader(wants=wants, on_problem=problems.append)
     before = engine.stats.as_dict()
     findings: list[Finding] = []
+    later: list[Finding] = []
+    kept: list[dict[str, Any]] = []
     for record in reader.read_paths([path]):
         findings.extend(engine.evaluate(record))
+        if stateful is not None:
+            later.extend(stateful.evaluate(record))
+        elif keep_for is not None and keep_for.wants(*_heads(record)):
+            kept.append(record)
     engine_delta = engine.stats.since(before)
-    return findings, problems, reader.stats, engine_delta
+    return findings + later, problems, reader.stats, engine_delta, kept
 
 
-_worker_engine: Engine | None = None
+_worker_engines: tuple[Engine, Engine, Engine] | None = None
 
 
 def _init_worker(settings: Settings, rule_ids: Sequence[str]) -> None:
-    global _worker_engine
+    global _worker_engines
     from trailguard import custom_rules
 
     # A forked worker has them already; a spawned one (no fork on this system) imports them again.
     custom_rules.load_rule_modules(settings.rule_modules)
-    _worker_engine = Engine(settings, rule_ids)
+    _worker_engines = (
+        Engine(settings, rule_ids, stateful=False),
+        Engine(settings, rule_ids, stateful=True),
+        Engine(settings, rule_ids),
+    )
 
 
 def _scan_in_worker(path: str) -> FileOutcome:
-    assert _worker_engine is not None
-    return scan_file(path, _worker_engine)
+    assert _worker_engines is not None
+    stateless, stateful_filter, every_rule = _worker_engines
+    return scan_file(path, stateless, keep_for=stateful_filter, every_rule=every_rule)
 
 
 def scan(
@@ -104,11 +138,15 @@ def scan(
     rule_ids: Sequence[str] = (),
     *,
     jobs: int = 1,
+    state: DetectionState | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     on_problem: Callable[[InputProblem], None] | None = None,
     on_progress: Callable[[int, int, ScanResult], None] | None = None,
 ) -> ScanResult:
-    """Scan files, directories or stdin; findings and problems are reported as they are found."""
+    """Scan files, directories or stdin; findings and problems are reported as they are found.
+
+    Files are read in the time order their CloudTrail names carry; the stateful rules run in this
+    process on one ``state`` (in memory for this scan when None), so ``jobs`` changes nothing found."""
     started = time.perf_counter()
     result = ScanResult()
 
@@ -118,6 +156,7 @@ def scan(
             on_problem(item)
 
     files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why))))
+    stateful = Engine(settings, rule_ids, state=state, stateful=True)
     outcomes: Iterable[FileOutcome]
     pool = None
     if jobs > 1 and len(files) > 1 and STDIN not in files:
@@ -127,14 +166,17 @@ def scan(
         pool = multiprocessing.get_context(method).Pool(jobs, _init_worker, (settings, tuple(rule_ids)))
         outcomes = pool.imap(_scan_in_worker, files, chunksize=max(1, min(16, len(files) // (jobs * 8))))
     else:
-        engine = Engine(settings, rule_ids)
-        outcomes = (scan_file(path, engine) for path in files)
+        engine, every_rule = Engine(settings, rule_ids, stateful=False), Engine(settings, rule_ids)
+        outcomes = (scan_file(path, engine, stateful=stateful, every_rule=every_rule) for path in files)
     try:
-        for done, (findings, problems, stats, engine_stats) in enumerate(outcomes, start=1):
+        for done, (found, problems, stats, engine_stats, kept) in enumerate(outcomes, start=1):
             for item in problems:
                 problem(item)
+            before = stateful.stats.as_dict()
+            findings = found + [finding for record in kept for finding in stateful.evaluate(record)]
             result.read.merge(stats)
             result.engine.merge(engine_stats)
+            result.engine.merge(stateful.stats.since(before))
             for finding in findings:
                 result.findings.append(finding)
                 if on_finding:
@@ -256,15 +298,25 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     def stream_finding(finding: Finding) -> None:
         stdout.write(json.dumps(finding.to_dict(), ensure_ascii=False) + "\n")
 
-    result = scan(
-        args.paths,
-        settings,
-        rule_ids,
-        jobs=args.jobs,
-        on_finding=stream_finding if args.format == "jsonl" else None,
-        on_problem=report_problem,
-        on_progress=progress,
-    )
+    state = None
+    if args.state:
+        from trailguard.services.stores.sqlite import SqliteState
+
+        state = SqliteState(args.state)  # StateFileError (a ConfigError): busy, corrupt or foreign
+    try:
+        result = scan(
+            args.paths,
+            settings,
+            rule_ids,
+            jobs=args.jobs,
+            state=state,
+            on_finding=stream_finding if args.format == "jsonl" else None,
+            on_problem=report_problem,
+            on_progress=progress,
+        )
+    finally:
+        if state is not None:
+            state.close()
     if progress:
         progress.clear()
     if args.format == "json":
@@ -404,6 +456,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--rule", action="append", metavar="ID", help="only this rule (glob; repeatable)")
     scan_parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
     scan_parser.add_argument("--jobs", type=_jobs_arg, default=1, metavar="N", help="worker processes (default 1)")
+    scan_parser.add_argument(
+        "--state",
+        metavar="FILE",
+        help="keep the stateful rules' baselines and counters in this SQLite file across runs (default: this run only)",
+    )
     scan_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     scan_parser.add_argument("--quiet", action="store_true", help="no summary line on stderr")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
@@ -23,6 +24,7 @@ from trailguard.core.envelope import unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import Settings
+from trailguard.core.state import DetectionState, LazyState
 from trailguard.utils import logger
 
 if TYPE_CHECKING:
@@ -43,7 +45,9 @@ class _Container:
         # them: that imports the channel modules (smtplib, email, logging...), which only an event
         # with findings needs.
         self.settings = Settings.load()
-        self.engine = Engine(self.settings, lazy=True)
+        # Stateful rules remember in the table (built when one first asks), else in this container.
+        state = LazyState(partial(_table_state, self.settings.table_name)) if self.settings.table_name else None
+        self.engine = Engine(self.settings, lazy=True, state=state)
         self._delivery: Delivery | None = None
         if not self.settings.table_name:
             logger.warning(
@@ -60,6 +64,12 @@ class _Container:
 
             self._delivery = lambda_delivery(self.settings)
         return self._delivery
+
+
+def _table_state(table_name: str) -> DetectionState:
+    from trailguard.services.stores.dynamodb.detection import table_state
+
+    return table_state(table_name)
 
 
 _container: _Container | None = None

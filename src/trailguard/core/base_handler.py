@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from trailguard.core.constants import DEFAULT_AUDIT_LOG_GROUPS, DEFAULT_SELF_RESOURCES
@@ -60,6 +61,7 @@ class Rule:
         "on",
         "remediation",
         "severity",
+        "stateful",
         "title",
     )
 
@@ -78,6 +80,7 @@ class Rule:
         on: Subscriptions | SubscriptionFactory | None = None,
         identity_types: frozenset[str] = frozenset(),
         escalates_to: tuple[Severity, ...] = (),
+        stateful: bool = False,
     ) -> None:
         self.id = id
         self.severity = severity
@@ -95,6 +98,9 @@ class Rule:
         self.identity_types = identity_types
         # Severities the rule can return besides its default, for documentation and tests.
         self.escalates_to = escalates_to
+        # Remembers across events through ctx.state: evaluated in event-time order, in one place
+        # (a scan's main process, however many --jobs read the files).
+        self.stateful = stateful
 
     @property
     def reports_aws(self) -> bool:
@@ -163,6 +169,7 @@ class RuleRegistry:
         kind: FindingKind = FindingKind.EVENT,
         include_failed: bool = False,
         escalates_to: Collection[Severity] = (),
+        stateful: bool = False,
     ) -> Callable[[RuleFunction], Rule]:
         """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
@@ -189,6 +196,7 @@ class RuleRegistry:
                 on=on,
                 identity_types=frozenset(identity_types),
                 escalates_to=tuple(escalates_to),
+                stateful=stateful,
             )
             self._rules[id] = new_rule
             return new_rule
@@ -316,6 +324,15 @@ class RuleContext(NamedTuple):
     audit_log_groups: tuple[str, ...] = DEFAULT_AUDIT_LOG_GROUPS
     self_resources: tuple[str, ...] = DEFAULT_SELF_RESOURCES
     self_deployer: tuple[str, ...] = ()
+    # The detection state stateful rules remember through (core.state.DetectionState), their
+    # learning period, and their thresholds (rule id -> {"count": 20, "window_seconds": 600, ...}).
+    state: Any = None
+    learning_days: int = 14
+    thresholds: Mapping[str, Mapping[str, int]] = MappingProxyType({})
+
+    def threshold(self, rule_id: str, name: str, default: int) -> int:
+        """A stateful rule's threshold (``thresholds`` setting), else the catalogue's default."""
+        return self.thresholds.get(rule_id, {}).get(name, default)
 
     def is_trusted_account(self, account_id: str, event: CloudTrailEvent | None = None) -> bool:
         """Configured trusted accounts, plus the account the event happened in."""

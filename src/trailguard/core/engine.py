@@ -16,6 +16,7 @@ from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, RuleRegist
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Finding, Hit, Resource
 from trailguard.core.settings import Settings
+from trailguard.core.state import DetectionState, MemoryState
 
 LOGGER_NAME = "trailguard.engine"
 RouteKey = tuple[str, str]
@@ -73,11 +74,19 @@ class Engine:
         rule_ids: Collection[str] = (),
         registry: RuleRegistry = REGISTRY,
         lazy: bool = False,
+        *,
+        state: DetectionState | None = None,
+        stateful: bool | None = None,
     ) -> None:
         """``lazy``: import rule modules only when an event of their service arrives (the Lambda's
-        cold start); otherwise every rule is loaded now, as a scan of many events wants."""
+        cold start); otherwise every rule is loaded now, as a scan of many events wants.
+        ``state``: what stateful rules remember through (in memory for this engine when None).
+        ``stateful``: only the stateful rules (True), only the others (False), or all (None): a
+        scan's workers evaluate the others while its main process keeps the one state."""
         self.settings = settings or Settings()
-        self.context: RuleContext = self.settings.rule_context()
+        self.state: DetectionState = state if state is not None else MemoryState()
+        self.context: RuleContext = self.settings.rule_context()._replace(state=self.state)
+        self.stateful = stateful
         self.registry = registry
         self.rule_ids = tuple(rule_ids)
         self._lazy = lazy
@@ -95,7 +104,11 @@ class Engine:
     def _index(self, every_rule: list[Rule]) -> None:
         """Build the routing tables from the rules registered so far."""
         self._indexed = len(every_rule)
-        self.rules = select_rules(every_rule, self.rule_ids, self.settings.disabled_rules)
+        self.rules = [
+            rule
+            for rule in select_rules(every_rule, self.rule_ids, self.settings.disabled_rules)
+            if self.stateful is None or rule.stateful is self.stateful
+        ]
         by_event: dict[RouteKey, list[Rule]] = {}
         by_identity: dict[str, list[Rule]] = {}
         self._failed_ok = set()

@@ -119,6 +119,9 @@ class Settings(NamedTuple):
     audit_log_groups: tuple[str, ...] = DEFAULT_AUDIT_LOG_GROUPS
     self_resources: tuple[str, ...] = DEFAULT_SELF_RESOURCES
     self_deployer: tuple[str, ...] = ()
+    # Stateful rules: how long a principal's baseline learns before it alerts, and their thresholds.
+    learning_days: int = 14
+    thresholds: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -139,6 +142,8 @@ class Settings(NamedTuple):
             audit_log_groups=self.audit_log_groups,
             self_resources=self.self_resources,
             self_deployer=self.self_deployer,
+            learning_days=self.learning_days,
+            thresholds={rule_id: dict(values) for rule_id, values in self.thresholds},
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -484,6 +489,44 @@ def _parse_principal_globs(raw: Any) -> tuple[str, ...]:
     return globs
 
 
+THRESHOLD_NAMES = ("count", "distinct", "window_seconds")
+MAX_THRESHOLD = 10**9
+
+
+def _parse_learning_days(raw: Any) -> int:
+    try:
+        value = int(raw.strip()) if isinstance(raw, str) else raw
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
+        raise ConfigError(f"expected a whole number of days from 0 to 365, got {raw!r}")
+    return value
+
+
+def _parse_thresholds(raw: Any) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            'expected a table of rule id = {count, distinct, window_seconds} ([thresholds."burst.secrets-read"] in '
+            "TOML, a JSON object in the environment)"
+        )
+    result = []
+    for rule_id, values in raw.items():
+        (checked,) = _parse_rule_ids([rule_id])  # its error names the id
+        if not isinstance(values, dict) or not values:
+            raise ConfigError(f"{rule_id!r}: expected a table of {', '.join(THRESHOLD_NAMES)}, got {values!r}")
+        pairs = []
+        for name, value in values.items():
+            if name not in THRESHOLD_NAMES:
+                raise ConfigError(f"{rule_id!r}: unknown threshold {name!r} (known: {', '.join(THRESHOLD_NAMES)})")
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THRESHOLD:
+                raise ConfigError(
+                    f"{rule_id!r}: {name}: expected a whole number from 1 to {MAX_THRESHOLD}, got {value!r}"
+                )
+            pairs.append((name, value))
+        result.append((checked, tuple(pairs)))
+    return tuple(result)
+
+
 class Field:
     """One configuration key: how its value is read, and how the README's table describes it.
 
@@ -649,6 +692,22 @@ FIELDS: tuple[Field, ...] = (
         "ARN globs of whoever deploys trailguard (the role that runs `sam deploy`, or CloudFormation's service "
         "role; the stack's `DeployerPrincipal`): their changes to trailguard's resources are upgrades. Empty: every "
         "change alerts, deployments included",
+    ),
+    Field(
+        "learning_days",
+        _parse_learning_days,
+        "`14`",
+        "stateful rules (`baseline.*`): how long a principal's baseline learns (silently) before something new "
+        "about it is reported; 0 to 365",
+    ),
+    Field(
+        "thresholds",
+        _parse_thresholds,
+        "none: the catalogue's (docs/rules.md)",
+        "stateful rules' thresholds, per rule id: `count`, `distinct`, `window_seconds` (`[thresholds.\"burst."
+        'secrets-read"]` in TOML, `distinct = 20`); what is not given keeps its default',
+        json=True,
+        env_note='(a JSON object: `{"burst.access-denied": {"count": 50}}`)',
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

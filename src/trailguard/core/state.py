@@ -21,8 +21,7 @@ live in ``services/stores`` and pass the same contract tests.
 
 from __future__ import annotations
 
-import calendar
-import time
+from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 DAY = 86_400
@@ -70,14 +69,30 @@ class DetectionState(Protocol):
 
 
 def event_epoch(event_time: str) -> float | None:
-    """``2026-11-03T09:12:44Z`` (optionally with fractions) as epoch seconds; None when unreadable."""
+    """``2026-11-03T09:12:44Z`` (optionally with fractions) as epoch seconds; None when unreadable.
+
+    By hand, not with calendar/datetime: this runs for every event a stateful rule sees, and those
+    modules cost the Lambda's cold start milliseconds."""
     text = event_time.strip()
-    if len(text) < 20 or not text.isascii() or text[-1] != "Z":
+    if len(text) < 20 or text[-1] != "Z" or text[4] != "-" or text[7] != "-" or text[10] != "T":
         return None
-    try:
-        return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
+    if text[13] != ":" or text[16] != ":":
         return None
+    digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
+        return None
+    # Days from 1970-01-01 to the date (Howard Hinnant's days_from_civil).
+    shifted = year - (month <= 2)
+    era = shifted // 400
+    year_of_era = shifted - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return float(days * DAY + hour * 3600 + minute * 60 + second)
 
 
 class MemoryState:
@@ -124,3 +139,33 @@ class MemoryState:
 
     def recall(self, namespace: str, key: str, since: float, until: float) -> list[tuple[float, str]]:
         return sorted((at, item) for at, item, _ in self._items.get((namespace, key), ()) if since <= at <= until)
+
+
+class LazyState:
+    """A ``DetectionState`` built on first use (``factory``): the Lambda's DynamoDB state costs
+    boto3's import only when a stateful rule asks something, not at every cold start."""
+
+    def __init__(self, factory: Callable[[], DetectionState]) -> None:
+        self._factory = factory
+        self._state: DetectionState | None = None
+
+    @property
+    def backend(self) -> DetectionState:
+        if self._state is None:
+            self._state = self._factory()
+        return self._state
+
+    def first_seen(self, namespace: str, entity: str, value: str, at: float, ttl: float) -> Sighting:
+        return self.backend.first_seen(namespace, entity, value, at, ttl)
+
+    def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        return self.backend.tally(namespace, key, member, at, window)
+
+    def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
+        return self.backend.first_in_window(namespace, key, at, window)
+
+    def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
+        self.backend.remember(namespace, key, item, at, ttl)
+
+    def recall(self, namespace: str, key: str, since: float, until: float) -> list[tuple[float, str]]:
+        return self.backend.recall(namespace, key, since, until)

@@ -191,3 +191,10 @@ class DynamoDetectionState:
         )
         found = [(float(number_of(item, "at")), text_of(item, "item")) for item in page.get("Items", [])]
         return sorted(found)
+
+
+def table_state(table_name: str) -> DynamoDetectionState:
+    """The Lambda's detection state: the stack's table, through the function's own credentials."""
+    from trailguard.utils.aws_helpers import AwsClients
+
+    return DynamoDetectionState(Table(table_name, AwsClients()))
