@@ -225,6 +225,12 @@ def lambda_delivery(settings: Settings) -> Delivery:
     from trailguard.utils import logger
 
     context = ChannelContext()
+    if not settings.table_name:
+        logger.warning(
+            "no table_name (TRAILGUARD_TABLE_NAME): idempotency, findings history and quiet periods are off; "
+            "a redelivered event is alerted again",
+            quiet_periods_ignored=bool(settings.quiet_periods),
+        )
 
     def store_failed(what: str, finding: Finding, error: StoreError) -> None:
         logger.error(
