@@ -99,7 +99,6 @@ NEAR_MISS_RESOURCES = {
     "partner-portal-smtp",
     # Chapter 2:
     "fernhill-access-logs",  # logs expire after a year
-    "fernhill-daily",  # AWS Backup's own retention deletes a recovery point
 }
 QUIET_PRINCIPALS = {
     "arn:aws:iam::111122223333:role/terraform-deploy",
