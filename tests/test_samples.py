@@ -64,6 +64,8 @@ EXPECTED: list[tuple[str, Severity, str]] = [
     ("ec2.snapshot-shared-external", Severity.MEDIUM, ATTACK_SNAPSHOT),  # 999988887777 is not trusted
     ("tamper.denied-attempt", Severity.MEDIUM, "DeleteTrail"),  # the SCP refused it
     ("cloudtrail.logging-stopped", Severity.CRITICAL, TRAIL),
+    # From one address, within the hour: persistence, privilege escalation, defense evasion... one incident.
+    ("incident.attack-chain", Severity.CRITICAL, "support-sync"),
 ]
 
 # Resources of the near-misses: no finding may be about them.
@@ -228,6 +230,23 @@ def test_the_day_produces_exactly_the_story_findings(settings: Settings) -> None
         assert finding.actor.principal_arn not in QUIET_PRINCIPALS, finding
     attacker = {f.source_ip for f in found if f.rule_id != "lambda.function-changed"}
     assert attacker == {"203.0.113.77"}
+
+
+def test_the_intrusion_is_one_incident_in_a_scan() -> None:
+    """In the order `make demo` reads the files (by the time in their names), the third tactic from
+    203.0.113.77 is the SSH rule at 14:21: the incident lists the steps so far, and the rest fold in."""
+    from trailguard.cli import scan
+
+    found = scan([str(SAMPLES)], Settings.load(config_file=CONFIG, env={})).findings
+    [incident] = [f for f in found if f.rule_id == "incident.attack-chain"]
+    assert (incident.event_name, incident.event_time) == ("AuthorizeSecurityGroupIngress", "2026-11-02T14:21:40Z")
+    assert incident.details["Linked by"] == "source address 203.0.113.77"
+    assert incident.details["Tactics"] == "Persistence, Privilege Escalation, Defense Evasion"
+    steps = [
+        value.split(": ", 1)[1].split(" ")[0] for name, value in incident.details.items() if name.startswith("Step")
+    ]
+    assert steps == ["iam.user-created", "iam.admin-policy-attached", "sg.ingress-open-to-world"]
+    assert len(found) == len(EXPECTED)
 
 
 def test_each_suppression_and_trusted_account_is_needed(settings: Settings) -> None:
