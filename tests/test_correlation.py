@@ -127,6 +127,17 @@ def test_one_incident_per_key_and_window_then_the_next_chain_after_it() -> None:
     assert later.event_id == "event-81"
 
 
+def test_the_same_event_again_gives_the_same_incident_again() -> None:
+    """The Lambda retries an event it could not deliver: its incident must come back (the delivery's
+    claim sends it once), while a later finding of the chain stays folded in."""
+    chains = correlator()
+    steps = [finding(0, "T1098"), finding(10, "T1562"), finding(20, "T1530")]
+    [incident] = chains.observe(steps)
+    [again] = chains.observe(steps[2:])
+    assert again.key == incident.key and again.details == incident.details, "the retry's steps are not doubled"
+    assert chains.observe([finding(25, "T1537")]) == []
+
+
 def test_the_thresholds_setting_changes_how_many_tactics_and_how_long() -> None:
     settings = Settings.load(env={}, thresholds={CHAIN_RULE_ID: {"distinct": 2, "window_seconds": 300}})
     chains = correlator(settings)

@@ -15,6 +15,13 @@ Lambda change is a real step worth seeing in the story, while routine automation
 findings of several tactics every day (instances launched, functions deployed) and must not
 build chains on its own.
 
+Order: each finding is judged with the remembered findings of the hour before its own event
+time. A scan hands over one file's findings at a time, sorted by time, and reads files in the time
+order of their names; a finding that comes late (a ``us-east-1`` file delivered after an
+``eu-west-1`` one, a Lambda event retried) counts only the steps before it, and the steps after it
+count it when they arrive. A retried event makes the same incident again, which delivery's claim
+sends once.
+
 Each rule's MITRE technique maps to one tactic (``TECHNIQUE_TACTICS``, the enterprise matrix).
 A technique ATT&CK files under several tactics gets the one it serves first in a cloud account,
 noted next to it; a sub-technique takes its parent's unless it is listed itself.
@@ -202,7 +209,13 @@ class Correlator:
             # new user's key later, one intrusion is one incident.
             links = dict.fromkeys(link for steps in chained.values() for step in steps for link in step.links)
             opened = [self.state.first_in_window(self.rule.id, link, at, self.window) for link in links]
+            told = f"incident {keys[0]}"
             if all(opened):
+                self.state.remember(self.rule.id, told, finding.key, at, self.window)
+                incidents.append(self._incident(finding, chained))
+            elif any(item == finding.key for _, item in self.state.recall(self.rule.id, told, at, at)):
+                # The same event again (the Lambda retries what it could not deliver): the same
+                # incident again, which the delivery's claim sends once.
                 incidents.append(self._incident(finding, chained))
         return incidents
 
