@@ -138,6 +138,19 @@ def test_the_same_event_again_gives_the_same_incident_again() -> None:
     assert chains.observe([finding(25, "T1537")]) == []
 
 
+def test_a_rules_repeats_within_ten_minutes_are_one_step() -> None:
+    chains = correlator()
+    noisy = [
+        finding(minute, "T1562")._replace(rule_id="test.noisy", event_id=f"noisy-{minute}") for minute in range(12)
+    ]
+    assert chains.observe([finding(0, "T1098"), *noisy]) == []
+    [incident] = chains.observe([finding(30, "T1530")])
+    steps = [value for name, value in incident.details.items() if name.startswith("Step ")]
+    noisy_steps = [step for step in steps if "test.noisy" in step]
+    assert [step.split(" ")[0] for step in noisy_steps] == ["2026-11-09T09:00:00Z", "2026-11-09T09:10:00Z"]
+    assert len(steps) == 4
+
+
 def test_the_thresholds_setting_changes_how_many_tactics_and_how_long() -> None:
     settings = Settings.load(env={}, thresholds={CHAIN_RULE_ID: {"distinct": 2, "window_seconds": 300}})
     chains = correlator(settings)

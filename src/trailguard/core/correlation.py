@@ -10,6 +10,10 @@ ties nothing). When the findings under one key within ``window_seconds`` (3,600)
 later findings of the same chain fold in quietly (they still alert on their own, and the next
 incident, after the window, lists the chain as it then stands).
 
+A rule's repeats under one key within a sixth of the window (ten minutes) are one step, the
+first: what a noisy principal costs stays bounded, and an incident lists what happened, not
+every copy of it.
+
 INFO findings are listed in an incident but never count towards its tactics: an attacker's
 Lambda change is a real step worth seeing in the story, while routine automation makes INFO
 findings of several tactics every day (instances launched, functions deployed) and must not
@@ -189,19 +193,34 @@ class Correlator:
             if not tactic or not keys or finding.rule_id == self.rule.id:
                 continue
             summary = finding.summary[:_SUMMARY_LIMIT]
-            step = Step(
-                at, tactic, finding.rule_id, finding.severity.name, finding.key, finding.event_time, summary, ()
-            )
-            item = step._replace(links=tuple(keys)).encode()
-            for key in keys:
+            item = Step(
+                at,
+                tactic,
+                finding.rule_id,
+                finding.severity.name,
+                finding.key,
+                finding.event_time,
+                summary,
+                tuple(keys),
+            ).encode()
+            # A rule's repeats by one key within a sixth of the window are one step: a principal
+            # that fires a rule thousands of times an hour costs one remembered item per key
+            # every ten minutes, and a repeat, which changes no chain, no look-up at all.
+            fresh = [
+                key
+                for key in keys
+                if self.state.first_in_window(self.rule.id, f"step {finding.rule_id} {key}", at, self.window / 6)
+            ]
+            for key in fresh:
                 self.state.remember(self.rule.id, key, item, at, self.window)
             if finding.severity is Severity.INFO:
                 continue  # listed in a chain, never what completes one
-            chained: dict[str, list[Step]] = {}
-            for key in keys:
-                steps = self._steps(key, at)
-                if len({s.tactic for s in steps if s.severity != Severity.INFO.name}) >= self.distinct:
-                    chained[key] = steps
+            told = f"incident {keys[0]}"
+            if not fresh:
+                if self._told(told, finding, at):
+                    incidents.append(self._incident(finding, self._chains(keys, at)))
+                continue
+            chained = self._chains(fresh, at)
             if not chained:
                 continue
             # The windows of every key the chain's steps carry open now, and a chain any of whose
@@ -209,15 +228,26 @@ class Correlator:
             # new user's key later, one intrusion is one incident.
             links = dict.fromkeys(link for steps in chained.values() for step in steps for link in step.links)
             opened = [self.state.first_in_window(self.rule.id, link, at, self.window) for link in links]
-            told = f"incident {keys[0]}"
             if all(opened):
                 self.state.remember(self.rule.id, told, finding.key, at, self.window)
                 incidents.append(self._incident(finding, chained))
-            elif any(item == finding.key for _, item in self.state.recall(self.rule.id, told, at, at)):
-                # The same event again (the Lambda retries what it could not deliver): the same
-                # incident again, which the delivery's claim sends once.
+            elif self._told(told, finding, at):
                 incidents.append(self._incident(finding, chained))
         return incidents
+
+    def _told(self, told: str, finding: Finding, at: float) -> bool:
+        """Did this very finding raise an incident before? The same event again (the Lambda retries
+        what it could not deliver) makes the same incident again, which delivery's claim sends once."""
+        return any(item == finding.key for _, item in self.state.recall(self.rule.id, told, at, at))
+
+    def _chains(self, keys: Sequence[str], at: float) -> dict[str, list[Step]]:
+        """The keys whose steps within the window span enough tactics, with those steps."""
+        chained: dict[str, list[Step]] = {}
+        for key in keys:
+            steps = self._steps(key, at)
+            if len({step.tactic for step in steps if step.severity != Severity.INFO.name}) >= self.distinct:
+                chained[key] = steps
+        return chained
 
     def _steps(self, key: str, at: float) -> list[Step]:
         steps = (Step.decode(item) for _, item in self.state.recall(self.rule.id, key, at - self.window, at))
