@@ -217,8 +217,9 @@ class Correlator:
                 continue  # listed in a chain, never what completes one
             told = f"incident {keys[0]}"
             if not fresh:
-                if self._told(told, finding, at):
-                    incidents.append(self._incident(finding, self._chains(keys, at)))
+                again = self._chains(keys, at) if self._told(told, finding, at) else {}
+                if again:
+                    incidents.append(self._incident(finding, again))
                 continue
             chained = self._chains(fresh, at)
             if not chained:

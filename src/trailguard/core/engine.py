@@ -195,6 +195,13 @@ class Engine:
             findings.extend(self.correlate(findings))
         return findings
 
+    def forget(self) -> None:
+        """Start from an empty memory (in this process): each test event is judged alone."""
+        self.state = MemoryState()
+        self.context = self.context._replace(state=self.state)
+        if self._correlator is not None:
+            self._correlator = Correlator(self._correlator.rule, self.context)
+
     def correlate(self, findings: Sequence[Finding]) -> list[Finding]:
         """The incidents (incident.attack-chain) that these findings, of every rule, complete. An
         engine of all rules correlates each event's findings itself; a scan's main process hands its
