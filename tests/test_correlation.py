@@ -177,6 +177,9 @@ def test_a_leaked_key_across_tactics_is_one_incident_in_a_scan(tmp_path: Path) -
     found = scan(str(LEAKED_KEY))
     [incident] = incidents(found)
     assert incident["severity"] == "CRITICAL" and incident["actor"] == "build-bot"
+    assert incident["summary"] == (
+        "build-bot: 3 ATT&CK tactics in 39 min (Persistence, Defense Evasion, Collection), 5 findings"
+    )
     assert incident["event_id"] == event_id_of(LEAKED_KEY, "PutBucketPolicy"), "the third tactic completes it"
     steps = [value for name, value in incident["details"].items() if name.startswith("Step ")]
     assert [step.split(": ", 1)[1].split(" ")[0] for step in steps] == LEAKED_STEPS

@@ -241,6 +241,7 @@ def test_the_intrusion_is_one_incident_in_a_scan() -> None:
     [incident] = [f for f in found if f.rule_id == "incident.attack-chain"]
     assert (incident.event_name, incident.event_time) == ("AuthorizeSecurityGroupIngress", "2026-11-02T14:21:40Z")
     assert incident.details["Linked by"] == "source address 203.0.113.77"
+    assert incident.summary.startswith("source address 203.0.113.77: 3 ATT&CK tactics in 8 min")
     assert incident.details["Tactics"] == "Persistence, Privilege Escalation, Defense Evasion"
     steps = [
         value.split(": ", 1)[1].split(" ")[0] for name, value in incident.details.items() if name.startswith("Step")

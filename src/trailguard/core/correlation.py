@@ -269,12 +269,15 @@ class Correlator:
             tactic = TACTICS.get(step.tactic, step.tactic)
             details[f"Step {number}"] = f"{step.event_time} {tactic}: {step.rule_id} ({step.severity}) {step.summary}"
         actor = trigger.actor
+        # Whom the chain is about: the caller when its own steps make it, else what ties them (an
+        # address several users acted from).
+        who = actor.label if f"principal {actor.arn}" in chained else next(iter(chained))
         return trigger._replace(
             rule_id=self.rule.id,
             severity=Severity(self.rule.severity),
             kind=self.rule.kind,
             title=self.rule.title,
-            summary=f"{actor.label}: {len(tactics)} ATT&CK tactics in {minutes} min ({names}), {len(steps)} findings",
+            summary=f"{who}: {len(tactics)} ATT&CK tactics in {minutes} min ({names}), {len(steps)} findings",
             description=self.rule.description,
             remediation=self.rule.remediation,
             mitre=self.rule.mitre,
