@@ -295,7 +295,9 @@ def rules_doc() -> str:
                 lines.append("- **Kind**: a notable change, kept for the record")
             events = _doc_events(rule, rules)
             if callable(rule.on):
-                events = f"those of every CRITICAL rule: {events}"
+                events = (
+                    f"those of every CRITICAL rule: {events}" if events else "none: the findings of every other rule"
+                )
             lines.append(f"- **Events**: {events}" + (" (failed calls too)" if rule.include_failed else ""))
             if rule.mitre:
                 lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")

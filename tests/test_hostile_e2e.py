@@ -192,6 +192,7 @@ class Plan(NamedTuple):
 
 
 def _all_shown(engine: Engine, record: Any, rules: frozenset[str], markers: Sequence[str], every_rule: bool) -> bool:
+    engine.forget()  # each record alone: an incident (attack chain) must not build across them
     findings = [finding for finding in engine.evaluate(record) if finding.rule_id in rules]
     text = shown(findings)
     fired = {finding.rule_id for finding in findings}
@@ -199,6 +200,7 @@ def _all_shown(engine: Engine, record: Any, rules: frozenset[str], markers: Sequ
 
 
 def plan_for(engine: Engine, event: RuleTestEvent) -> Plan:
+    engine.forget()
     rules = frozenset(finding.rule_id for finding in engine.evaluate(event.record))
     assert rules == set(event.expect), event.name
     fields: list[Field] = []
@@ -207,6 +209,7 @@ def plan_for(engine: Engine, event: RuleTestEvent) -> Plan:
         for mode in (REPLACE, SUFFIX):
             field = Field(path, mode)
             record = with_text(event.record, [field], [marker])
+            engine.forget()
             findings = [f for f in engine.evaluate(record) if f.rule_id in rules]
             if findings and marker in shown(findings):
                 fields.append(field)
@@ -307,6 +310,7 @@ def schedule(plans: Sequence[Plan], corpus: Sequence[Hostile]) -> list[Run]:
         plan, group = pairs[number % len(pairs)]
         hostile = corpus[number % len(corpus)]
         record = with_text(plan.event.record, group, tagged(hostile.value, len(group)))
+        engine.forget()
         findings = tuple(engine.evaluate(record))
         assert {finding.rule_id for finding in findings} & plan.rules, (hostile.name, plan.event.name)
         runs.append(Run(number, plan, group, hostile, record, findings))

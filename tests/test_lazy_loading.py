@@ -42,8 +42,12 @@ def test_the_catalogue_loads_each_rule_for_every_event_it_watches() -> None:
 def test_lazy_engine_in_a_fresh_interpreter_finds_what_the_eager_one_finds() -> None:
     cases = load_rule_test_events()
     eager: list[list[str]] = []
+    # One engine per settings, as in the script: the state (attack chains) carries across events alike.
+    engines: dict[str, Engine] = {}
     for case in cases:
-        findings = Engine(Settings.load(env={}, **case.settings)).evaluate(case.record)
+        key = json.dumps(case.settings, sort_keys=True)
+        engine = engines.setdefault(key, Engine(Settings.load(env={}, **case.settings)))
+        findings = engine.evaluate(case.record)
         eager.append(sorted(f"{f.rule_id}:{f.severity.name}" for f in findings))
     script = textwrap.dedent(
         """

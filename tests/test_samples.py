@@ -83,6 +83,11 @@ EXPECTED: list[tuple[str, Severity, str]] = [
     ("ssm.command-sent", Severity.MEDIUM, "AWS-RunShellScript"),
     # 20:21 the VPC flow logs deleted: an audit log group (default audit_log_groups) -> HIGH.
     ("logs.log-group-deleted", Severity.HIGH, FLOW_LOG_GROUP),
+    # From one address, within the hour: persistence, privilege escalation, defense evasion... one incident.
+    ("incident.attack-chain", Severity.CRITICAL, "support-sync"),
+    # Chapter 2: the ml-experiments key, within the hour: execution (SSM), defense evasion (the flow
+    # logs) and resource hijacking (Bedrock, SES)... the second incident.
+    ("incident.attack-chain", Severity.CRITICAL, "ml-experiments"),
 ]
 
 # Resources of the near-misses: no finding may be about them.
@@ -254,6 +259,31 @@ def test_the_day_produces_exactly_the_story_findings(settings: Settings) -> None
     people = {"lambda.function-changed", "ec2.key-pair-added"}  # Chloe's and Ben's own changes
     attacker = {f.source_ip for f in found if f.rule_id not in people}
     assert attacker == ATTACKERS
+
+
+def test_the_intrusion_is_one_incident_in_a_scan() -> None:
+    """In the order `make demo` reads the files (by the time in their names), the third tactic from
+    203.0.113.77 is the SSH rule at 14:21: the incident lists the steps so far, and the rest fold in."""
+    from trailguard.cli import scan
+
+    found = scan([str(SAMPLES)], Settings.load(config_file=CONFIG, env={})).findings
+    incident, evening = [f for f in found if f.rule_id == "incident.attack-chain"]
+    assert evening.details["Linked by"] != incident.details["Linked by"], "chapter 2's key is another chain"
+    assert (incident.event_name, incident.event_time) == ("AuthorizeSecurityGroupIngress", "2026-11-02T14:21:40Z")
+    assert incident.details["Linked by"] == "source address 203.0.113.77"
+    assert incident.summary.startswith("source address 203.0.113.77: 3 ATT&CK tactics in 8 min")
+    assert incident.details["Tactics"] == "Persistence, Privilege Escalation, Defense Evasion"
+    steps = [
+        value.split(": ", 1)[1].split(" ")[0] for name, value in incident.details.items() if name.startswith("Step")
+    ]
+    assert steps == [
+        "iam.user-created",
+        "iam.admin-policy-attached",
+        "iam.access-key-created",
+        "iam.login-profile-created",
+        "sg.ingress-open-to-world",
+    ]
+    assert len(found) == len(EXPECTED)
 
 
 def test_each_suppression_and_trusted_account_is_needed(settings: Settings) -> None:

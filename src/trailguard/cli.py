@@ -174,6 +174,7 @@ def scan(
                 problem(item)
             before = stateful.stats.as_dict()
             findings = found + [finding for record in kept for finding in stateful.evaluate(record)]
+            findings += stateful.correlate(findings)  # attack chains: over every rule's findings, in event order
             result.read.merge(stats)
             result.engine.merge(engine_stats)
             result.engine.merge(stateful.stats.since(before))
@@ -364,7 +365,7 @@ def rule_events(rule: Rule) -> str:
     if rule.identity_types:
         return "any event by " + "/".join(sorted(rule.identity_types))
     if callable(rule.on):
-        return "events of every CRITICAL rule"
+        return "events of every CRITICAL rule" if REGISTRY.subscriptions(rule) else "findings of every other rule"
     names = sorted({k.name + ("*" if k.versioned else "") for k in REGISTRY.subscriptions(rule)})
     return ", ".join(names)
 

@@ -136,6 +136,7 @@ class CaseRunner:
 
     def run(self, case: EventCase) -> CaseResult:
         engine = self.engine(case)
+        engine.forget()  # one event at a time: nothing remembered from the events before
         failures_before = len(engine.failures)
         findings = engine.evaluate(case.record)
         fired: dict[str, tuple[Severity, ...]] = {}

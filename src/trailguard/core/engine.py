@@ -8,11 +8,12 @@ its id and the event id, counted, and the other rules still run.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from trailguard.core.actors import is_aws_acting_for_itself
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, RuleRegistry, base_event_name
+from trailguard.core.correlation import CHAIN_RULE_ID, Correlator
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Finding, Hit, Resource
 from trailguard.core.settings import Settings
@@ -121,6 +122,8 @@ class Engine:
                 by_identity.setdefault(identity_type, []).append(active)
         self._by_event = {key: tuple(rules) for key, rules in by_event.items()}
         self._by_identity = {key: tuple(rules) for key, rules in by_identity.items()}
+        chain = next((active for active in self.rules if active.id == CHAIN_RULE_ID), None)
+        self._correlator = Correlator(chain, self.context) if chain is not None else None
         self._identity_failed_ok = {
             identity for identity, rules in self._by_identity.items() if any(r.include_failed for r in rules)
         }
@@ -188,7 +191,40 @@ class Engine:
                     continue
                 findings.append(finding)
         self.stats.findings += len(findings)
+        if self.stateful is None and findings:
+            findings.extend(self.correlate(findings))
         return findings
+
+    def forget(self) -> None:
+        """Start from an empty memory (in this process): each test event is judged alone."""
+        self.state = MemoryState()
+        self.context = self.context._replace(state=self.state)
+        if self._correlator is not None:
+            self._correlator = Correlator(self._correlator.rule, self.context)
+
+    def correlate(self, findings: Sequence[Finding]) -> list[Finding]:
+        """The incidents (incident.attack-chain) that these findings, of every rule, complete. An
+        engine of all rules correlates each event's findings itself; a scan's main process hands its
+        stateful engine each file's findings (the stateless ones come from its workers)."""
+        if self._correlator is None:
+            return []
+        try:
+            made = self._correlator.observe(findings)
+        except Exception as exc:  # noqa: BLE001 - an unreachable state must not cost the findings their alerts
+            first = findings[0]
+            where = CloudTrailEvent(
+                {"eventID": first.event_id, "eventSource": first.event_source, "eventName": first.event_name}
+            )
+            self._record_failure(self._correlator.rule, where, exc)
+            return []
+        incidents = []
+        for incident in made:
+            if self.settings.is_suppressed(incident):
+                self.stats.suppressed += 1
+            else:
+                incidents.append(incident)
+        self.stats.findings += len(incidents)
+        return incidents
 
     def evaluate_all(self, records: Iterable[Mapping[str, Any]]) -> list[Finding]:
         findings: list[Finding] = []

@@ -57,6 +57,7 @@ RULES: dict[str, str] = {
     "iam.roles-anywhere-trust": "rolesanywhere_handler",
     "iam.root-activity": "iam_handler",
     "iam.user-created": "iam_handler",
+    "incident.attack-chain": "incident_handler",
     "kms.key-disabled": "kms_handler",
     "kms.key-material-changed": "kms_handler",
     "kms.key-policy-external": "kms_handler",
@@ -175,4 +176,4 @@ BY_IDENTITY_TYPE: dict[str, tuple[str, ...]] = {
 }
 
 # modules whose rules watch the events of other rules: imported whenever any module is
-WATCHERS: tuple[str, ...] = ("tamper_handler",)
+WATCHERS: tuple[str, ...] = ("incident_handler", "tamper_handler")
