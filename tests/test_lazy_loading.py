@@ -43,7 +43,9 @@ def test_lazy_engine_in_a_fresh_interpreter_finds_what_the_eager_one_finds() -> 
     cases = load_rule_test_events()
     eager: list[list[str]] = []
     for case in cases:
-        findings = Engine(Settings.load(env={}, **case.settings)).evaluate(case.record)
+        engine = Engine(Settings.load(env={}, **case.settings))
+        engine.evaluate_all(case.history)
+        findings = engine.evaluate(case.record)
         eager.append(sorted(f"{f.rule_id}:{f.severity.name}" for f in findings))
     script = textwrap.dedent(
         """
@@ -52,13 +54,12 @@ def test_lazy_engine_in_a_fresh_interpreter_finds_what_the_eager_one_finds() -> 
         from trailguard.core.engine import Engine
         from trailguard.core.settings import Settings
         results = []
-        engines = {}
         for path in sys.argv[1:]:
             case = json.loads(Path(path).read_text())
-            key = json.dumps(case.get("settings", {}), sort_keys=True)
-            if key not in engines:
-                engines[key] = Engine(Settings.load(env={}, **case.get("settings", {})), lazy=True)
-            findings = engines[key].evaluate(case["record"])
+            # One engine per case: stateful rules must not remember the other cases.
+            engine = Engine(Settings.load(env={}, **case.get("settings", {})), lazy=True)
+            engine.evaluate_all(case.get("history", []))
+            findings = engine.evaluate(case["record"])
             results.append(sorted(f"{f.rule_id}:{f.severity.name}" for f in findings))
         print(json.dumps(results))
         """

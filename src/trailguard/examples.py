@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from trailguard.core.base_handler import REGISTRY
 from trailguard.core.engine import select_rules
@@ -15,23 +16,29 @@ from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
 
 
-def example_records() -> dict[str, dict[str, object]]:
-    """rule id -> an example CloudTrail record that fires it."""
+def _example_entries() -> dict[str, dict[str, Any]]:
     text = resources.files("trailguard.data").joinpath("examples.jsonl").read_text(encoding="utf-8")
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return {entry["rule_id"]: entry["record"] for entry in entries}
+    return {entry["rule_id"]: entry for entry in entries}
+
+
+def example_records() -> dict[str, dict[str, object]]:
+    """rule id -> an example CloudTrail record that fires it (after its ``history``, if any)."""
+    return {rule_id: entry["record"] for rule_id, entry in _example_entries().items()}
 
 
 def example_findings(rule_patterns: Sequence[str] = ()) -> list[Finding]:
     """One finding per selected rule (globs; all rules when empty), in rule-id order."""
     from trailguard.core.engine import Engine
 
-    records = example_records()
+    entries = _example_entries()
     findings: list[Finding] = []
     for rule in select_rules(REGISTRY.all(), rule_patterns, ()):
-        record = records.get(rule.id)
-        if record is None:
+        entry = entries.get(rule.id)
+        if entry is None:
             continue
         engine = Engine(Settings(), rule_ids=[rule.id])
-        findings.extend(engine.evaluate(record))
+        # A baseline rule's example needs the baseline its record is new against.
+        engine.evaluate_all(entry.get("history", ()))
+        findings.extend(engine.evaluate(entry["record"]))
     return findings
