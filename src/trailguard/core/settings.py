@@ -736,8 +736,8 @@ FIELDS: tuple[Field, ...] = (
         "73 calls, listed in src/trailguard/core/constants.py `DEFAULT_BASELINE_WATCH`",
         "write calls (`eventSource:eventName`) whose first use by a principal, after its learning period, is "
         "`baseline.new-sensitive-call` (LOW), besides the events other rules watch (MEDIUM). A list replaces the "
-        "defaults; the deployed EventBridge patterns carry the defaults, so a call added here also needs a rule "
-        "(or `scripts/template_patterns.py --config`) that routes it",
+        "defaults. The engine and the generated EventBridge patterns route the defaults: a call added here is "
+        "judged only when another rule already routes it",
         env_note="(`ec2.amazonaws.com:CreateImage,ecs.amazonaws.com:RunTask`)",
     ),
 )
