@@ -318,7 +318,8 @@ def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "catalogues show attackers favour and that are routine in some accounts only: images, "
         "snapshots and volumes, launch templates, ECS tasks and services, API Gateway, CloudShell, "
         "CloudFormation stacks, Lightsail, Transfer, Route 53, SES identities, support cases, IAM "
-        "deletions (LOW)." + _LEARNING_NOTE
+        "deletions (LOW). Calls another rule remembers by itself (`lambda.function-changed`) are left "
+        "to it, so that one change makes one alert." + _LEARNING_NOTE
     ),
     remediation=(
         "Ask the principal's owner whether the call was theirs; a pipeline's new step is expected, "
@@ -329,7 +330,10 @@ def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 )
 def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     call = f"{event.event_source}:{base_event_name(event.event_name)}"
-    watched = bool(_watchers_of(event))
+    watchers = _watchers_of(event)
+    if any(other.stateful for other in watchers):
+        return  # a rule that remembers this call itself (lambda.function-changed) says when it is new
+    watched = bool(watchers)
     if not watched and call not in ctx.baseline_watch:
         return
     kind = _resource_kind(event)

@@ -292,6 +292,12 @@ def events() -> dict[str, str]:
     new_region = run_instances("2026-11-18T13:05:12Z", OFFICE, region="ap-southeast-1")
     login_new = console_login("2026-11-18T13:40:09Z", ATTACKER, mfa=False)
     stolen = instance_call("2026-11-18T14:02:15Z", "sts.amazonaws.com", "GetCallerIdentity", THIEF)
+    first_deploy = update_code("2026-11-18T15:12:44Z", "billing-export")
+    first_deploy["userIdentity"] = alice()
+    # Her one earlier Lambda call, two weeks before: a configuration change of her sandbox function.
+    sandbox = update_code("2026-11-02T07:00:00Z", "alice-sandbox")
+    sandbox.update(userIdentity=alice(), eventName="UpdateFunctionConfiguration20150331v2")
+    sandbox["requestParameters"] = {"functionName": "alice-sandbox", "timeout": 30}
     launch_new_network = run_instances("2026-11-18T13:05:12Z", "203.0.113.50")
     launch_new_network["requestParameters"]["instanceType"] = "t3.micro"
     return {
@@ -414,6 +420,14 @@ def events() -> dict[str, str]:
             {"lambda.function-changed": "MEDIUM"},
             update_code("2026-11-18T15:12:44Z", "billing-export"),
             deploys,
+        ),
+        "function_changed_first_deploy.json": case(
+            f"alice signed in {span} and once changed her sandbox function's timeout; her first "
+            "UpdateFunctionCode: lambda.function-changed says so (MEDIUM), and baseline.new-sensitive-call "
+            "leaves the call to it (one change, one alert)",
+            {"lambda.function-changed": "MEDIUM"},
+            first_deploy,
+            [*logins, sandbox],
         ),
         "function_changed_while_learning.json": case(
             "Three days of deploys: the role is still learning, so the event alone decides (INFO, repeats too)",
