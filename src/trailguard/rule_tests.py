@@ -129,31 +129,29 @@ def event_case_files(paths: Iterable[str]) -> list[Path]:
 
 
 class CaseRunner:
-    """Evaluates cases, one engine per distinct set of per-event settings."""
+    """Evaluates cases, each with an engine of its own: the stateful rules remember nothing of the
+    other cases (an engine is built in about 2 ms)."""
 
     def __init__(self, config: str | None) -> None:
         self.config = config
         self.base = Settings.load(config)  # a bad configuration stops the run here, before any event
-        self._engines: dict[str, Engine] = {}
+        self._settings: dict[str, Settings] = {}
 
     def engine(self, case: EventCase) -> Engine:
         key = json.dumps(case.settings, sort_keys=True)
-        if key not in self._engines:
+        if key not in self._settings:
             settings = self.base
             if case.settings:
                 try:
                     settings = Settings.load(self.config, **case.settings)
                 except ConfigError as exc:
                     raise InputError(f"{case.path}: settings: {str(exc).removeprefix('argument: ')}") from None
-            self._engines[key] = Engine(settings)
-        return self._engines[key]
+            self._settings[key] = settings
+        return Engine(self._settings[key])
 
     def run(self, case: EventCase) -> CaseResult:
         engine = self.engine(case)
-        if case.history:
-            # Its own state: what the history taught must not reach the other cases.
-            engine = Engine(engine.settings)
-            engine.evaluate_all(case.history)
+        engine.evaluate_all(case.history)
         failures_before = len(engine.failures)
         findings = engine.evaluate(case.record)
         fired: dict[str, tuple[Severity, ...]] = {}

@@ -210,8 +210,12 @@ def _principal(event: CloudTrailEvent) -> str:
 
 
 def _principal_resource(event: CloudTrailEvent) -> Resource:
-    actor = event.actor
-    return Resource(type="AWS::IAM::Principal", id=actor.label, arn=actor.principal_arn)
+    """The user or role the finding is about (an assumed role's session: its role)."""
+    arn = event.actor.principal_arn
+    for marker, kind in ((":user/", "AWS::IAM::User"), (":role/", "AWS::IAM::Role")):
+        if marker in arn:
+            return Resource(type=kind, id=arn.rpartition("/")[2], arn=arn)
+    return Resource(type="AWS::IAM::Principal", id=event.actor.label, arn=arn)
 
 
 def _resource_kind(event: CloudTrailEvent) -> str:
