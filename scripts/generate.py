@@ -285,7 +285,8 @@ def rules_doc() -> str:
                 lines.append("- **Kind**: a notable change, kept for the record")
             events = _doc_events(rule, rules)
             if callable(rule.on):
-                events = f"those of every CRITICAL rule: {events}"
+                label = getattr(rule.on, "events_label", "those of every CRITICAL rule")
+                events = f"{label}: {events}"
             lines.append(f"- **Events**: {events}" + (" (failed calls too)" if rule.include_failed else ""))
             if rule.mitre:
                 lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")

@@ -364,7 +364,7 @@ def rule_events(rule: Rule) -> str:
     if rule.identity_types:
         return "any event by " + "/".join(sorted(rule.identity_types))
     if callable(rule.on):
-        return "events of every CRITICAL rule"
+        return str(getattr(rule.on, "events_label", "events of every CRITICAL rule"))
     names = sorted({k.name + ("*" if k.versioned else "") for k in REGISTRY.subscriptions(rule)})
     return ", ".join(names)
 

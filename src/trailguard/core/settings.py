@@ -718,8 +718,8 @@ FIELDS: tuple[Field, ...] = (
         "learning_days",
         _parse_learning_days,
         "`14`",
-        "stateful rules (`baseline.*`): how long a principal's baseline learns (silently) before something new "
-        "about it is reported; 0 to 365",
+        "stateful rules (`baseline.*`, `lambda.function-changed`): how long a principal's baseline learns "
+        "(silently) before something new about it is reported; 0 to 365",
     ),
     Field(
         "thresholds",

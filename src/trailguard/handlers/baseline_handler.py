@@ -19,7 +19,7 @@ Each rule's events, severities and remediation: docs/rules.md (`make generated` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, Subscriptions, base_event_name, rule
 from trailguard.core.enums import Severity
@@ -108,6 +108,26 @@ def _instance_session_events(rules: Sequence[Rule]) -> Subscriptions:
     for source, names in RECONNAISSANCE_CALLS.items():
         _add(events, source, names)
     return events
+
+
+class _Events:
+    """A subscription factory, and how the rule tables (`trailguard rules`, docs/rules.md) name its
+    events (``events_label``)."""
+
+    def __init__(self, label: str, build: Callable[[Sequence[Rule]], Subscriptions]) -> None:
+        self.events_label = label
+        self._build = build
+
+    def __call__(self, rules: Sequence[Rule]) -> Subscriptions:
+        return self._build(rules)
+
+
+OTHER_RULES_EVENTS = _Events("the events of every other rule", other_rule_events)
+WATCHED_EVENTS = _Events("the events of every other rule and `baseline_watch`'s", _watched_events)
+INSTANCE_SESSION_EVENTS = _Events(
+    "the events of every other rule, and sts GetCallerIdentity, iam GetAccountAuthorizationDetails",
+    _instance_session_events,
+)
 
 
 _watchers: dict[tuple[str, str], tuple[Rule, ...]] = {}
@@ -242,7 +262,7 @@ _LEARNING_NOTE = (
 @rule(
     id="baseline.new-region",
     severity=Severity.MEDIUM,
-    on=other_rule_events,
+    on=OTHER_RULES_EVENTS,
     stateful=True,
     title="Principal active in a region it never used",
     description=(
@@ -276,7 +296,7 @@ def new_region(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     id="baseline.new-network",
     severity=Severity.LOW,
     escalates_to=(Severity.MEDIUM,),
-    on=other_rule_events,
+    on=OTHER_RULES_EVENTS,
     stateful=True,
     title="Principal calling from a network it never used",
     description=(
@@ -312,7 +332,7 @@ def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     id="baseline.new-sensitive-call",
     severity=Severity.LOW,
     escalates_to=(Severity.MEDIUM,),
-    on=_watched_events,
+    on=WATCHED_EVENTS,
     stateful=True,
     title="Principal making a sensitive call for the first time",
     description=(
@@ -359,7 +379,7 @@ def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 @rule(
     id="baseline.instance-credentials-outside",
     severity=Severity.HIGH,
-    on=_instance_session_events,
+    on=INSTANCE_SESSION_EVENTS,
     stateful=True,
     title="EC2 instance credentials used from outside the instance",
     description=(
