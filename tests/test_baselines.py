@@ -181,3 +181,14 @@ def test_only_sessions_named_after_an_instance_are_instance_credentials() -> Non
     for other in ("i-not-an-instance", "i-0a1b2c3d4e5f6071", "alice", "i-0a1b2c3d4e5f60718x"):
         assert instance_id_of(session(other)) == "", other
     assert instance_id_of(session("i-0a1b2c3d4e5f60718", kind="IAMUser")) == ""
+
+
+def test_the_demo_counts_what_the_stateful_rules_suppressed_with_one_job_as_with_two() -> None:
+    # lambda.function-changed is stateful now: its four suppressed deploys of the demo day are
+    # counted by the main process's engine, with --jobs 1 as with --jobs 2 (9, as before it was).
+    samples = DATA_DIR.parent.parent / "samples"
+    for jobs in ("1", "2"):
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["scan", str(samples), "--config", str(samples / "trailguard.toml"), "--format", "jsonl", "--jobs", jobs]
+        assert main(argv, stdout=out, stderr=err) == 1
+        assert err.getvalue().splitlines()[-1].endswith("; 9 suppressed"), (jobs, err.getvalue())

@@ -97,6 +97,7 @@ def scan_file(
     wants = (every_rule or engine).wants if side is not None and side.rules else engine.wants
     reader = Reader(wants=wants, on_problem=problems.append)
     before = engine.stats.as_dict()
+    stateful_before = stateful.stats.as_dict() if stateful is not None else None
     findings: list[Finding] = []
     later: list[Finding] = []
     kept: list[dict[str, Any]] = []
@@ -107,6 +108,9 @@ def scan_file(
         elif keep_for is not None and keep_for.wants(*_heads(record)):
             kept.append(record)
     engine_delta = engine.stats.since(before)
+    if stateful is not None and stateful_before is not None:
+        # Counted here: the caller's snapshot of the stateful engine is taken after this returns.
+        engine_delta.merge(stateful.stats.since(stateful_before))
     return findings + later, problems, reader.stats, engine_delta, kept
 
 
