@@ -112,16 +112,22 @@ def manifest() -> str:
     by_source: dict[str, set[str]] = {}
     by_identity: dict[str, set[str]] = {}
     watchers: set[str] = set()
+    watcher_sources: dict[str, set[str]] = {}
     for rule in rules:
         module = rule.module.rsplit(".", 1)[-1]
         entries[rule.id] = module
         if callable(rule.on):
             watchers.add(module)  # its subscriptions follow the other rules': loaded with any of them
+            for key in REGISTRY.subscriptions(rule, among=rules):
+                watcher_sources.setdefault(key.source, set()).add(module)
         else:
             for key in REGISTRY.subscriptions(rule, among=rules):
                 by_source.setdefault(key.source, set()).add(module)
         for identity_type in rule.identity_types:
             by_identity.setdefault(identity_type, set()).add(module)
+    # A watcher may add events of its own (baseline_watch's calls): their sources must load it too.
+    for source, modules in watcher_sources.items():
+        by_source.setdefault(source, modules)
     parts = [
         _assignment("rule id: its module", "RULES", "dict[str, str]", entries),
         _assignment(
@@ -177,6 +183,8 @@ def examples() -> str:
             raise SystemExit(f"no positive test event without settings for {rule.id}")
         path, case = chosen
         entry = {"rule_id": rule.id, "test_event": str(path.relative_to(EVENTS)), "record": case["record"]}
+        if case.get("history"):
+            entry["history"] = case["history"]
         lines.append(_ACCESS_KEY_ID.sub(r"\1EXAMPLEKEYID", json.dumps(entry, sort_keys=True, ensure_ascii=False)))
     return "\n".join(lines) + "\n"
 
@@ -295,9 +303,15 @@ def rules_doc() -> str:
                 lines.append("- **Kind**: a notable change, kept for the record")
             events = _doc_events(rule, rules)
             if callable(rule.on):
-                events = (
-                    f"those of every CRITICAL rule: {events}" if events else "none: the findings of every other rule"
-                )
+                label = getattr(rule.on, "events_label", "")
+                if label:
+                    events = f"{label}: {events}"
+                else:
+                    events = (
+                        f"those of every CRITICAL rule: {events}"
+                        if events
+                        else "none: the findings of every other rule"
+                    )
             lines.append(f"- **Events**: {events}" + (" (failed calls too)" if rule.include_failed else ""))
             if rule.mitre:
                 lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")

@@ -33,6 +33,8 @@ class RuleTestEvent:
     expect: dict[str, str]
     settings: dict[str, Any]
     record: dict[str, Any]
+    # Earlier records the stateful rules see first (a baseline), with the same fresh state.
+    history: tuple[dict[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -51,6 +53,7 @@ def load_rule_test_events() -> list[RuleTestEvent]:
                 expect={rule_id: severity.name for rule_id, severity in case.expect.items()},
                 settings=case.settings,
                 record=case.record,
+                history=case.history,
             )
         )
     return events

@@ -21,6 +21,7 @@ EVENTS = load_rule_test_events()
 def test_event_fires_exactly_the_expected_rules(case: RuleTestEvent) -> None:
     settings = Settings.load(env={}, **case.settings)
     engine = Engine(settings)
+    engine.evaluate_all(case.history)
     findings = engine.evaluate(case.record)
     assert engine.stats.rule_errors == 0, engine.failures
     fired: dict[str, str] = {}

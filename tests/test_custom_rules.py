@@ -398,7 +398,7 @@ def test_a_rule_that_raises_fails_the_event(tmp_path: Path) -> None:
     ("content", "reason"),
     [
         ("{", "not valid JSON (Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"),
-        ("[]", "expected a JSON object with description, expect, settings, record"),
+        ("[]", "expected a JSON object with description, expect, settings, record, history"),
         (
             '{"description": "x", "expect": {}}',
             "record: expected a CloudTrail record (an object with eventSource and eventName)",
@@ -417,7 +417,7 @@ def test_a_rule_that_raises_fails_the_event(tmp_path: Path) -> None:
         ),
         (
             '{"description": "x", "expect": {}, "record": {}, "expected": {}}',
-            "unknown field 'expected' (known: description, expect, settings, record)",
+            "unknown field 'expected' (known: description, expect, settings, record, history)",
         ),
         (
             '{"description": "x", "expect": {}, "settings": {"colour": 1}, "record": {}}',
@@ -557,18 +557,10 @@ print(json.dumps([[f.rule_id for f in findings], handlers]))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     # Only the built-in modules DynamoDB events concern: trailguard's own table is watched by
-    # trailguard_handler, which reuses the resource helpers of the eventbridge, lambda and ses modules.
-    expected = [
-        f"trailguard.handlers.{name}"
-        for name in (
-            "eventbridge_handler",
-            "incident_handler",  # a watcher, as tamper_handler is: it takes the findings of every module
-            "lambda_handler",
-            "ses_handler",
-            "tamper_handler",
-            "trailguard_handler",
-        )
-    ]
+    # trailguard_handler, which reuses the resource helpers of the eventbridge, lambda and ses modules;
+    # and the watchers of every event or finding (baseline, incident, tamper).
+    names = ("baseline_handler", "eventbridge_handler", "incident_handler", "lambda_handler", "ses_handler")
+    expected = [f"trailguard.handlers.{name}" for name in (*names, "tamper_handler", "trailguard_handler")]
     assert json.loads(done.stdout) == [["custom.dynamodb-table-deleted"], expected]
 
 

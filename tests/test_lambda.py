@@ -368,16 +368,19 @@ def test_importing_the_entry_point_and_an_event_without_findings_stay_light(tmp_
         """
     )
     env = {name: value for name, value in os.environ.items() if not name.startswith("TRAILGUARD_")}
-    env["TRAILGUARD_TABLE_NAME"] = "trailguard-state"
     env["TRAILGUARD_SMTP_SECRET_ID"] = "trailguard/ses-smtp"
     env["TRAILGUARD_SENDER"] = "alerts@example.com"
     env["TRAILGUARD_RECIPIENTS"] = "secops@example.com"
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=env
-    )
-    after_import, after_event = json.loads(done.stdout.splitlines()[-1])
-    assert after_import == []
-    assert after_event == [], "a table and an email channel are configured, but nothing needed them"
+    # The detection state: with a table, the baseline rules record what they saw in it (boto3's part).
+    state = ["boto3", "botocore", "logging", "trailguard.services.stores"]
+    for table, needed in (("", []), ("trailguard-state", state)):
+        env["TRAILGUARD_TABLE_NAME"] = table
+        done = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=env
+        )
+        after_import, after_event = json.loads(done.stdout.splitlines()[-1])
+        assert after_import == []
+        assert after_event == needed, "an email channel is configured, but nothing needed it"
 
 
 def test_one_resource_reported_twice_by_a_rule_shares_one_claim(

@@ -42,11 +42,10 @@ def test_the_catalogue_loads_each_rule_for_every_event_it_watches() -> None:
 def test_lazy_engine_in_a_fresh_interpreter_finds_what_the_eager_one_finds() -> None:
     cases = load_rule_test_events()
     eager: list[list[str]] = []
-    # One engine per settings, as in the script: the state (attack chains) carries across events alike.
-    engines: dict[str, Engine] = {}
+    # One engine per case, as in the script: stateful rules judge each case after its own history.
     for case in cases:
-        key = json.dumps(case.settings, sort_keys=True)
-        engine = engines.setdefault(key, Engine(Settings.load(env={}, **case.settings)))
+        engine = Engine(Settings.load(env={}, **case.settings))
+        engine.evaluate_all(case.history)
         findings = engine.evaluate(case.record)
         eager.append(sorted(f"{f.rule_id}:{f.severity.name}" for f in findings))
     script = textwrap.dedent(
@@ -56,13 +55,12 @@ def test_lazy_engine_in_a_fresh_interpreter_finds_what_the_eager_one_finds() -> 
         from trailguard.core.engine import Engine
         from trailguard.core.settings import Settings
         results = []
-        engines = {}
         for path in sys.argv[1:]:
             case = json.loads(Path(path).read_text())
-            key = json.dumps(case.get("settings", {}), sort_keys=True)
-            if key not in engines:
-                engines[key] = Engine(Settings.load(env={}, **case.get("settings", {})), lazy=True)
-            findings = engines[key].evaluate(case["record"])
+            # One engine per case: stateful rules must not remember the other cases.
+            engine = Engine(Settings.load(env={}, **case.get("settings", {})), lazy=True)
+            engine.evaluate_all(case.get("history", []))
+            findings = engine.evaluate(case["record"])
             results.append(sorted(f"{f.rule_id}:{f.severity.name}" for f in findings))
         print(json.dumps(results))
         """

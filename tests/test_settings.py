@@ -151,6 +151,10 @@ SAMPLES: dict[str, tuple[str, str]] = {
         '[thresholds."tamper.denied-attempt"]\ncount = 50\nwindow_seconds = 300',
         '{"tamper.denied-attempt": {"count": 50, "window_seconds": 300}}',
     ),
+    "baseline_watch": (
+        'baseline_watch = ["ec2.amazonaws.com:CreateImage", "ecs.amazonaws.com:RunTask"]',
+        "ec2.amazonaws.com:CreateImage,ecs.amazonaws.com:RunTask",
+    ),
 }
 
 
@@ -180,6 +184,13 @@ def test_the_documented_defaults_are_the_defaults() -> None:
         default = Settings._field_defaults[field.name]
         if field.default.startswith("none"):
             assert not default, field.name
+        elif "core/constants.py " in field.default:
+            # A list too long for the table: named by its constant, which must be the default.
+            from trailguard.core import constants
+
+            name = field.default.rsplit(" ", 1)[1].strip("`")
+            assert field.parse(list(getattr(constants, name))) == default, field.name
+            assert str(len(default)) in field.default, field.name
         elif field.default.startswith("`"):
             text = field.default.strip("`")
             try:
@@ -294,3 +305,15 @@ def test_thresholds_name_the_rule_and_the_threshold_that_is_wrong() -> None:
             Settings.load(env={"TRAILGUARD_THRESHOLDS": value})
     with pytest.raises(ConfigError, match="TRAILGUARD_LEARNING_DAYS: expected a whole number of days from 0 to 365"):
         Settings.load(env={"TRAILGUARD_LEARNING_DAYS": "400"})
+
+
+def test_baseline_watch_takes_event_sources_and_names() -> None:
+    from trailguard.core.constants import DEFAULT_BASELINE_WATCH
+
+    assert len(DEFAULT_BASELINE_WATCH) >= 50
+    assert Settings().rule_context().baseline_watch == frozenset(DEFAULT_BASELINE_WATCH)
+    settings = Settings.load(env={"TRAILGUARD_BASELINE_WATCH": "ecs.amazonaws.com:RunTask, ecs.amazonaws.com:RunTask"})
+    assert settings.baseline_watch == ("ecs.amazonaws.com:RunTask",)
+    for value in ("RunTask", "ecs:RunTask", "ecs.amazonaws.com:", "ecs.amazonaws.com:Run Task"):
+        with pytest.raises(ConfigError, match=r"TRAILGUARD_BASELINE_WATCH: .* is not an event source and name"):
+            Settings.load(env={"TRAILGUARD_BASELINE_WATCH": value})

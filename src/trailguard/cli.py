@@ -97,6 +97,7 @@ def scan_file(
     wants = (every_rule or engine).wants if side is not None and side.rules else engine.wants
     reader = Reader(wants=wants, on_problem=problems.append)
     before = engine.stats.as_dict()
+    stateful_before = stateful.stats.as_dict() if stateful is not None else None
     findings: list[Finding] = []
     later: list[Finding] = []
     kept: list[dict[str, Any]] = []
@@ -107,6 +108,9 @@ def scan_file(
         elif keep_for is not None and keep_for.wants(*_heads(record)):
             kept.append(record)
     engine_delta = engine.stats.since(before)
+    if stateful is not None and stateful_before is not None:
+        # Counted here: the caller's snapshot of the stateful engine is taken after this returns.
+        engine_delta.merge(stateful.stats.since(stateful_before))
     return findings + later, problems, reader.stats, engine_delta, kept
 
 
@@ -365,6 +369,9 @@ def rule_events(rule: Rule) -> str:
     if rule.identity_types:
         return "any event by " + "/".join(sorted(rule.identity_types))
     if callable(rule.on):
+        label = getattr(rule.on, "events_label", "")
+        if label:
+            return str(label)
         return "events of every CRITICAL rule" if REGISTRY.subscriptions(rule) else "findings of every other rule"
     names = sorted({k.name + ("*" if k.versioned else "") for k in REGISTRY.subscriptions(rule)})
     return ", ".join(names)

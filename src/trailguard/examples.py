@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from importlib import resources
+from typing import Any
 
 from trailguard.core.base_handler import REGISTRY
 from trailguard.core.engine import select_rules
@@ -15,23 +16,30 @@ from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
 
 
-def example_records() -> dict[str, dict[str, object]]:
-    """rule id -> an example CloudTrail record that fires it."""
+def _example_entries() -> dict[str, dict[str, Any]]:
     text = resources.files("trailguard.data").joinpath("examples.jsonl").read_text(encoding="utf-8")
     entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    return {entry["rule_id"]: entry["record"] for entry in entries}
+    return {entry["rule_id"]: entry for entry in entries}
+
+
+def example_records() -> dict[str, dict[str, object]]:
+    """rule id -> an example CloudTrail record that fires it (after its ``history``, if any)."""
+    return {rule_id: entry["record"] for rule_id, entry in _example_entries().items()}
 
 
 def example_findings(rule_patterns: Sequence[str] = ()) -> list[Finding]:
     """One finding per selected rule (globs; all rules when empty), in rule-id order."""
     from trailguard.core.engine import Engine
 
-    records = example_records()
+    entries = _example_entries()
     findings: list[Finding] = []
     for rule in select_rules(REGISTRY.all(), rule_patterns, ()):
-        record = records.get(rule.id)
-        if record is None:
+        entry = entries.get(rule.id)
+        if entry is None:
             continue
-        # Every rule runs: an incident (incident.attack-chain) is made of the other rules' findings.
-        findings.extend(finding for finding in Engine(Settings()).evaluate(record) if finding.rule_id == rule.id)
+        # Every rule runs (an incident is made of the other rules' findings), after the history a
+        # baseline rule's example needs for its record to be new against.
+        engine = Engine(Settings())
+        engine.evaluate_all(entry.get("history", ()))
+        findings.extend(finding for finding in engine.evaluate(entry["record"]) if finding.rule_id == rule.id)
     return findings

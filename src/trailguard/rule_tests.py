@@ -11,8 +11,10 @@ One JSON file per event::
 
 ``expect`` maps every rule that must fire to its severity (``{}``: nothing may fire); ``settings``
 (optional) are settings for this event only, over the configuration's; ``record`` is one
-CloudTrail record as it appears in a log file. An event passes when exactly the expected rules fire,
-each at its severity, and no rule raises.
+CloudTrail record as it appears in a log file. ``history`` (optional) is a list of earlier records
+that the stateful rules (``baseline.*``) see first, with a fresh detection state, so that the case
+can show what ``record`` means after them; only ``record``'s findings count. An event passes when
+exactly the expected rules fire, each at its severity, and no rule raises.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import argparse
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeGuard
 
 from trailguard.core.base_handler import REGISTRY
 from trailguard.core.engine import Engine
@@ -32,7 +34,7 @@ from trailguard.core.settings import Settings
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_UNUSABLE = 2
-FIELDS = ("description", "expect", "settings", "record")
+FIELDS = ("description", "expect", "settings", "record", "history")
 # Settings an event may not set: they are the configuration's (or, for rule_modules, --rules').
 NOT_PER_EVENT = frozenset({"rule_modules", "source"})
 
@@ -45,6 +47,7 @@ class EventCase(NamedTuple):
     expect: dict[str, Severity]
     settings: dict[str, Any]
     record: dict[str, Any]
+    history: tuple[dict[str, Any], ...] = ()
 
 
 class CaseResult(NamedTuple):
@@ -70,7 +73,7 @@ def read_event_case(path: Path) -> EventCase:
     unknown = sorted(set(document) - set(FIELDS))
     if unknown:
         raise InputError(f"{path}: unknown field {unknown[0]!r} (known: {', '.join(FIELDS)})")
-    description, expect, settings, record = (document.get(name) for name in FIELDS)
+    description, expect, settings, record, history = (document.get(name) for name in FIELDS)
     if not isinstance(description, str) or not description.strip():
         raise InputError(f"{path}: description: expected a sentence saying what the event is")
     if not isinstance(expect, dict):
@@ -88,13 +91,24 @@ def read_event_case(path: Path) -> EventCase:
     for key in settings:
         if key not in Settings._fields or key in NOT_PER_EVENT:
             raise InputError(f"{path}: settings: {key!r} is not a setting an event can have")
-    if not (
-        isinstance(record, dict)
-        and isinstance(record.get("eventSource"), str)
-        and isinstance(record.get("eventName"), str)
-    ):
+    if not _is_record(record):
         raise InputError(f"{path}: record: expected a CloudTrail record (an object with eventSource and eventName)")
-    return EventCase(path, description, expected, settings, record)
+    if history is None:
+        history = []
+    if not isinstance(history, list):
+        raise InputError(f"{path}: history: expected a list of earlier CloudTrail records")
+    for index, earlier in enumerate(history):
+        if not _is_record(earlier):
+            raise InputError(f"{path}: history: entry {index}: expected a CloudTrail record (eventSource, eventName)")
+    return EventCase(path, description, expected, settings, record, tuple(history))
+
+
+def _is_record(value: Any) -> TypeGuard[dict[str, Any]]:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("eventSource"), str)
+        and isinstance(value.get("eventName"), str)
+    )
 
 
 def event_case_files(paths: Iterable[str]) -> list[Path]:
@@ -115,28 +129,30 @@ def event_case_files(paths: Iterable[str]) -> list[Path]:
 
 
 class CaseRunner:
-    """Evaluates cases, one engine per distinct set of per-event settings."""
+    """Evaluates cases, each with an engine of its own: the stateful rules remember nothing of the
+    other cases (an engine is built in about 2 ms)."""
 
     def __init__(self, config: str | None) -> None:
         self.config = config
         self.base = Settings.load(config)  # a bad configuration stops the run here, before any event
-        self._engines: dict[str, Engine] = {}
+        self._settings: dict[str, Settings] = {}
 
     def engine(self, case: EventCase) -> Engine:
         key = json.dumps(case.settings, sort_keys=True)
-        if key not in self._engines:
+        if key not in self._settings:
             settings = self.base
             if case.settings:
                 try:
                     settings = Settings.load(self.config, **case.settings)
                 except ConfigError as exc:
                     raise InputError(f"{case.path}: settings: {str(exc).removeprefix('argument: ')}") from None
-            self._engines[key] = Engine(settings)
-        return self._engines[key]
+            self._settings[key] = settings
+        return Engine(self._settings[key])
 
     def run(self, case: EventCase) -> CaseResult:
         engine = self.engine(case)
         engine.forget()  # one event at a time: nothing remembered from the events before
+        engine.evaluate_all(case.history)
         failures_before = len(engine.failures)
         findings = engine.evaluate(case.record)
         fired: dict[str, tuple[Severity, ...]] = {}

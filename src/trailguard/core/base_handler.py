@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from trailguard.core.constants import DEFAULT_AUDIT_LOG_GROUPS, DEFAULT_SELF_RESOURCES
+from trailguard.core.constants import DEFAULT_AUDIT_LOG_GROUPS, DEFAULT_BASELINE_WATCH, DEFAULT_SELF_RESOURCES
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 from trailguard.core.exceptions import RuleDefinitionError
@@ -329,6 +329,8 @@ class RuleContext(NamedTuple):
     state: Any = None
     learning_days: int = 14
     thresholds: Mapping[str, Mapping[str, int]] = MappingProxyType({})
+    # "eventSource:eventName" calls baseline.new-sensitive-call watches (setting baseline_watch).
+    baseline_watch: frozenset[str] = frozenset(DEFAULT_BASELINE_WATCH)
 
     def threshold(self, rule_id: str, name: str, default: int) -> int:
         """A stateful rule's threshold (``thresholds`` setting), else the catalogue's default."""

@@ -66,3 +66,94 @@ DEFAULT_SELF_RESOURCES: tuple[str, ...] = (
     "arn:*:events:*:*:rule/*-RuleConsoleSignIn-*",
     "arn:*:events:*:*:rule/*-RuleRootActivity-*",
 )
+
+# Write calls that baseline.new-sensitive-call watches besides the events of other rules: calls that
+# Stratus Red Team, Sigma and Elastic's AWS rules show attackers favour, routine in some accounts
+# and alarming in others, so only a principal's first one (after its learning period) is reported.
+# "eventSource:eventName" as CloudTrail logs them (Lambda's versioned names by their base name).
+DEFAULT_BASELINE_WATCH: tuple[str, ...] = (
+    # Images, snapshots, volumes and launch templates: copying data out, planting a backdoored image.
+    "ec2.amazonaws.com:CreateImage",
+    "ec2.amazonaws.com:CopyImage",
+    "ec2.amazonaws.com:CreateSnapshot",
+    "ec2.amazonaws.com:CopySnapshot",
+    "ec2.amazonaws.com:CreateVolume",
+    "ec2.amazonaws.com:AttachVolume",
+    "ec2.amazonaws.com:CreateLaunchTemplate",
+    "ec2.amazonaws.com:CreateLaunchTemplateVersion",
+    "ec2.amazonaws.com:ModifyLaunchTemplate",
+    "ec2.amazonaws.com:CreateVpcPeeringConnection",
+    "ec2.amazonaws.com:CreateTrafficMirrorSession",
+    "ec2.amazonaws.com:CreateInternetGateway",
+    # Containers and functions: running code with a role's permissions.
+    "ecs.amazonaws.com:RegisterTaskDefinition",
+    "ecs.amazonaws.com:CreateService",
+    "ecs.amazonaws.com:UpdateService",
+    "ecs.amazonaws.com:RunTask",
+    "ecs.amazonaws.com:ExecuteCommand",
+    "eks.amazonaws.com:CreateAccessEntry",
+    "eks.amazonaws.com:AssociateAccessPolicy",
+    "lambda.amazonaws.com:UpdateFunctionCode",
+    "lambda.amazonaws.com:CreateEventSourceMapping",
+    "lambda.amazonaws.com:PublishLayerVersion",
+    "codebuild.amazonaws.com:CreateProject",
+    "codebuild.amazonaws.com:StartBuild",
+    "glue.amazonaws.com:CreateDevEndpoint",
+    "glue.amazonaws.com:UpdateDevEndpoint",
+    "sagemaker.amazonaws.com:CreateNotebookInstance",
+    "sagemaker.amazonaws.com:CreatePresignedNotebookInstanceUrl",
+    # API Gateway: a public front door to internal functions.
+    "apigateway.amazonaws.com:CreateRestApi",
+    "apigateway.amazonaws.com:CreateDeployment",
+    "apigateway.amazonaws.com:CreateApiKey",
+    # CloudShell: a shell inside the account with the caller's credentials.
+    "cloudshell.amazonaws.com:CreateEnvironment",
+    "cloudshell.amazonaws.com:CreateSession",
+    "cloudshell.amazonaws.com:PutCredentials",
+    # CloudFormation: whole stacks of resources, in every account of an organization.
+    "cloudformation.amazonaws.com:CreateStack",
+    "cloudformation.amazonaws.com:UpdateStack",
+    "cloudformation.amazonaws.com:DeleteStack",
+    "cloudformation.amazonaws.com:CreateStackSet",
+    "cloudformation.amazonaws.com:CreateStackInstances",
+    "cloudformation.amazonaws.com:ExecuteChangeSet",
+    # Lightsail and Transfer Family: compute and file servers outside the usual controls.
+    "lightsail.amazonaws.com:CreateInstances",
+    "lightsail.amazonaws.com:CreateKeyPair",
+    "lightsail.amazonaws.com:DownloadDefaultKeyPair",
+    "lightsail.amazonaws.com:OpenInstancePublicPorts",
+    "transfer.amazonaws.com:CreateServer",
+    "transfer.amazonaws.com:CreateUser",
+    "transfer.amazonaws.com:ImportSshPublicKey",
+    # Route 53: redirecting a domain's traffic.
+    "route53.amazonaws.com:ChangeResourceRecordSets",
+    "route53.amazonaws.com:CreateHostedZone",
+    "route53.amazonaws.com:AssociateVPCWithHostedZone",
+    # SES: sending mail as the company (phishing, spam).
+    "ses.amazonaws.com:VerifyEmailIdentity",
+    "ses.amazonaws.com:VerifyDomainIdentity",
+    "ses.amazonaws.com:CreateEmailIdentity",
+    "ses.amazonaws.com:PutAccountDetails",
+    # Support cases: raising quotas and unlocking services for abuse.
+    "support.amazonaws.com:CreateCase",
+    "support.amazonaws.com:AddCommunicationToCase",
+    # IAM deletions and federation: covering tracks, locking owners out, new ways in.
+    "iam.amazonaws.com:DeletePolicy",
+    "iam.amazonaws.com:DeletePolicyVersion",
+    "iam.amazonaws.com:DeleteUser",
+    "iam.amazonaws.com:DeleteRole",
+    "iam.amazonaws.com:DeleteUserPolicy",
+    "iam.amazonaws.com:DeleteRolePolicy",
+    "iam.amazonaws.com:DetachUserPolicy",
+    "iam.amazonaws.com:DetachRolePolicy",
+    "iam.amazonaws.com:DeleteAccessKey",
+    "iam.amazonaws.com:UploadSSHPublicKey",
+    "iam.amazonaws.com:CreateSAMLProvider",
+    "iam.amazonaws.com:CreateOpenIDConnectProvider",
+    "iam.amazonaws.com:DeactivateMFADevice",
+    # Data copied out of databases.
+    "rds.amazonaws.com:CreateDBSnapshot",
+    "rds.amazonaws.com:RestoreDBInstanceFromDBSnapshot",
+    "dynamodb.amazonaws.com:ExportTableToPointInTime",
+    "kms.amazonaws.com:CreateGrant",
+)

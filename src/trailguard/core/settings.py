@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,6 +26,7 @@ from trailguard.core.constants import (
     DEFAULT_ALLOWED_CIDRS,
     DEFAULT_ALLOWED_PORTS,
     DEFAULT_AUDIT_LOG_GROUPS,
+    DEFAULT_BASELINE_WATCH,
     DEFAULT_SELF_RESOURCES,
     DEFAULT_TRUSTED_ACCOUNTS,
 )
@@ -122,6 +124,8 @@ class Settings(NamedTuple):
     # Stateful rules: how long a principal's baseline learns before it alerts, and their thresholds.
     learning_days: int = 14
     thresholds: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    # "eventSource:eventName" calls whose first use by a principal baseline.new-sensitive-call reports.
+    baseline_watch: tuple[str, ...] = DEFAULT_BASELINE_WATCH
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -144,6 +148,7 @@ class Settings(NamedTuple):
             self_deployer=self.self_deployer,
             learning_days=self.learning_days,
             thresholds={rule_id: dict(values) for rule_id, values in self.thresholds},
+            baseline_watch=frozenset(self.baseline_watch),
         )
 
     def is_suppressed(self, finding: Finding) -> bool:
@@ -489,6 +494,8 @@ def _parse_principal_globs(raw: Any) -> tuple[str, ...]:
     return globs
 
 
+WATCHED_SOURCE = re.compile(r"[a-z0-9][a-z0-9.-]{0,80}\.amazonaws\.com", re.ASCII)
+WATCHED_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]{0,127}", re.ASCII)
 THRESHOLD_NAMES = ("count", "distinct", "window_seconds")
 MAX_THRESHOLD = 10**9
 
@@ -525,6 +532,20 @@ def _parse_thresholds(raw: Any) -> tuple[tuple[str, tuple[tuple[str, int], ...]]
             pairs.append((name, value))
         result.append((checked, tuple(pairs)))
     return tuple(result)
+
+
+def _parse_watched_calls(raw: Any) -> tuple[str, ...]:
+    calls = []
+    for value in _split(raw):
+        text = value.strip() if isinstance(value, str) else ""
+        source, colon, name = text.partition(":")
+        if not (colon and WATCHED_SOURCE.fullmatch(source) and WATCHED_NAME.fullmatch(name)):
+            raise ConfigError(
+                f"{value!r} is not an event source and name such as 'ec2.amazonaws.com:CreateImage' "
+                "(eventSource:eventName, as CloudTrail logs them)"
+            )
+        calls.append(f"{source}:{name}")
+    return tuple(dict.fromkeys(calls))
 
 
 class Field:
@@ -697,8 +718,8 @@ FIELDS: tuple[Field, ...] = (
         "learning_days",
         _parse_learning_days,
         "`14`",
-        "stateful rules (`baseline.*`): how long a principal's baseline learns (silently) before something new "
-        "about it is reported; 0 to 365",
+        "stateful rules (`baseline.*`, `lambda.function-changed`): how long a principal's baseline learns "
+        "(silently) before something new about it is reported; 0 to 365",
     ),
     Field(
         "thresholds",
@@ -708,6 +729,16 @@ FIELDS: tuple[Field, ...] = (
         'secrets-read"]` in TOML, `distinct = 20`); what is not given keeps its default',
         json=True,
         env_note='(a JSON object: `{"burst.access-denied": {"count": 50}}`)',
+    ),
+    Field(
+        "baseline_watch",
+        _parse_watched_calls,
+        "73 calls, listed in src/trailguard/core/constants.py `DEFAULT_BASELINE_WATCH`",
+        "write calls (`eventSource:eventName`) whose first use by a principal, after its learning period, is "
+        "`baseline.new-sensitive-call` (LOW), besides the events other rules watch (MEDIUM). A list replaces the "
+        "defaults. The engine and the generated EventBridge patterns route the defaults: a call added here is "
+        "judged only when another rule already routes it",
+        env_note="(`ec2.amazonaws.com:CreateImage,ecs.amazonaws.com:RunTask`)",
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}
