@@ -60,7 +60,7 @@ class _Container:
 def _table_state(table_name: str) -> DetectionState:
     from trailguard.services.stores.dynamodb.detection import table_state
 
-    return table_state(table_name)
+    return table_state(table_name, container().delivery.context.aws)  # delivery's clients: one session
 
 
 _container: _Container | None = None

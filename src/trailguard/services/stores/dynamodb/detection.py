@@ -22,7 +22,7 @@ written again within its lifetime: routine activity costs no DynamoDB request at
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trailguard.core.state import Sighting, Tally
 from trailguard.services.stores.dynamodb.table import (
@@ -35,6 +35,9 @@ from trailguard.services.stores.dynamodb.table import (
     number_of,
     text_of,
 )
+
+if TYPE_CHECKING:
+    from trailguard.utils.aws_helpers import AwsClients
 
 BUCKETS_PER_WINDOW = 10
 # The cache of known values is bounded: a container lives for hours, principals are few.
@@ -193,8 +196,6 @@ class DynamoDetectionState:
         return sorted(found)
 
 
-def table_state(table_name: str) -> DynamoDetectionState:
-    """The Lambda's detection state: the stack's table, through the function's own credentials."""
-    from trailguard.utils.aws_helpers import AwsClients
-
-    return DynamoDetectionState(Table(table_name, AwsClients()))
+def table_state(table_name: str, aws: AwsClients) -> DynamoDetectionState:
+    """The Lambda's detection state: the stack's table, through the clients delivery uses."""
+    return DynamoDetectionState(Table(table_name, aws))
