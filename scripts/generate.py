@@ -26,6 +26,7 @@ from trailguard.cli import rule_events, severity_text
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.enums import FindingKind
 from trailguard.core.settings import FIELDS
+from trailguard.examples import ONE_EVENT_THRESHOLDS
 from trailguard.services.links import mitre_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,13 +158,12 @@ _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 def examples() -> str:
     """One line per rule: {"rule_id", "test_event" (under tests/events), "record"}, from the rule's
     first positive test event at its default severity, without settings overrides."""
-    cases = []
-    for path in sorted(EVENTS.rglob("*.json")):
-        case = json.loads(path.read_text(encoding="utf-8"))
-        if not case.get("settings"):
-            cases.append((path, case))
+    every_case = [(path, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(EVENTS.rglob("*.json"))]
     lines = []
     for rule in builtin_rules():
+        # A stateful rule's example fires it alone, with its thresholds at one (trailguard.examples).
+        settings = {"thresholds": {rule.id: ONE_EVENT_THRESHOLDS}} if rule.stateful else {}
+        cases = [(path, case) for path, case in every_case if (case.get("settings") or {}) == settings]
         chosen = next(
             (
                 (path, case)
@@ -173,7 +173,7 @@ def examples() -> str:
             None,
         ) or next(((path, case) for path, case in cases if rule.id in case["expect"]), None)
         if chosen is None:
-            raise SystemExit(f"no positive test event without settings for {rule.id}")
+            raise SystemExit(f"no positive test event for {rule.id} with settings {settings or '(none)'}")
         path, case = chosen
         entry = {"rule_id": rule.id, "test_event": str(path.relative_to(EVENTS)), "record": case["record"]}
         lines.append(_ACCESS_KEY_ID.sub(r"\1EXAMPLEKEYID", json.dumps(entry, sort_keys=True, ensure_ascii=False)))

@@ -560,7 +560,14 @@ print(json.dumps([[f.rule_id for f in findings], handlers]))
     # trailguard_handler, which reuses the resource helpers of the eventbridge, lambda and ses modules.
     expected = [
         f"trailguard.handlers.{name}"
-        for name in ("eventbridge_handler", "lambda_handler", "ses_handler", "tamper_handler", "trailguard_handler")
+        for name in (
+            "burst_handler",  # a watcher, as tamper_handler is: burst.access-denied counts every denial
+            "eventbridge_handler",
+            "lambda_handler",
+            "ses_handler",
+            "tamper_handler",
+            "trailguard_handler",
+        )
     ]
     assert json.loads(done.stdout) == [["custom.dynamodb-table-deleted"], expected]
 

@@ -262,9 +262,10 @@ def test_rules_are_exactly_trailguard_pattern(path: Path) -> None:
         assert len(json.dumps(properties["EventPattern"], separators=(",", ":"))) <= 2048
 
 
-def test_root_activity_rule_sees_read_only_calls(home_template: dict[str, Any]) -> None:
+def test_root_activity_and_read_only_rules_see_read_only_calls(home_template: dict[str, Any]) -> None:
     states = {name: props["State"] for name, props in rules_by_pattern(home_template)}
     assert states.pop("root-activity") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    assert states.pop("read-only-calls") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     assert set(states.values()) == {"ENABLED"}  # the others stay off read-only calls, to keep invocations down
     assert "console-sign-in" in states
 

@@ -9,10 +9,21 @@ import json
 from collections.abc import Sequence
 from importlib import resources
 
-from trailguard.core.base_handler import REGISTRY
+from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.engine import select_rules
 from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
+
+# A stateful rule fires on one record only with its thresholds at one: its example is such a record
+# (a test event with exactly these settings, scripts/generate.py).
+ONE_EVENT_THRESHOLDS = {"count": 1, "distinct": 1}
+
+
+def example_settings(rule: Rule) -> Settings:
+    """The settings a rule's example record fires it under."""
+    if not rule.stateful:
+        return Settings()
+    return Settings(thresholds=((rule.id, tuple(ONE_EVENT_THRESHOLDS.items())),))
 
 
 def example_records() -> dict[str, dict[str, object]]:
@@ -32,6 +43,6 @@ def example_findings(rule_patterns: Sequence[str] = ()) -> list[Finding]:
         record = records.get(rule.id)
         if record is None:
             continue
-        engine = Engine(Settings(), rule_ids=[rule.id])
+        engine = Engine(example_settings(rule), rule_ids=[rule.id])
         findings.extend(engine.evaluate(record))
     return findings

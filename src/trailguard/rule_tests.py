@@ -28,6 +28,7 @@ from trailguard.core.engine import Engine
 from trailguard.core.enums import Severity
 from trailguard.core.exceptions import ConfigError, InputError
 from trailguard.core.settings import Settings
+from trailguard.core.state import MemoryState
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
@@ -136,6 +137,9 @@ class CaseRunner:
 
     def run(self, case: EventCase) -> CaseResult:
         engine = self.engine(case)
+        # Each event alone: a stateful rule must not count the previous case's event.
+        engine.state = MemoryState()
+        engine.context = engine.context._replace(state=engine.state)
         failures_before = len(engine.failures)
         findings = engine.evaluate(case.record)
         fired: dict[str, tuple[Severity, ...]] = {}

@@ -65,4 +65,5 @@ DEFAULT_SELF_RESOURCES: tuple[str, ...] = (
     "arn:*:events:*:*:rule/*-RuleApiCalls*-*",
     "arn:*:events:*:*:rule/*-RuleConsoleSignIn-*",
     "arn:*:events:*:*:rule/*-RuleRootActivity-*",
+    "arn:*:events:*:*:rule/*-RuleReadOnlyCalls*-*",
 )
