@@ -90,7 +90,8 @@ class Burst:
         assert self.at is not None
         key = "alert:" + self.principal
         state = self.ctx.state
-        if state.recall(self.rule_id, key, self.at - self.window, self.at + self.window):
+        alerts = state.recall(self.rule_id, key, self.at - self.window, self.at + self.window)
+        if any(abs(when - self.at) < self.window for when, _ in alerts):
             return False
         if not state.first_in_window(self.rule_id, key, self.at, self.window):
             return False
@@ -320,7 +321,8 @@ def s3_deletion_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     if not burst.first_alert():
         return
     yield Hit(
-        summary=f"{event.actor.label} made {deletions} deletion calls in {buckets} buckets within {burst.minutes}",
+        summary=f"{event.actor.label} made {deletions} deletion calls in {buckets} bucket{'s' if buckets > 1 else ''} "
+        f"within {burst.minutes}",
         resource=Resource(type="AWS::S3::Bucket", id=bucket, arn=f"arn:{event.partition}:s3:::{bucket}"),
         details={
             "Principal": burst.principal,
