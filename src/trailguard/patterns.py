@@ -26,6 +26,8 @@ SIGN_IN_SOURCE = "signin.amazonaws.com"
 DEFAULT_MAX_PATTERN_SIZE = 2048
 STATE_ENABLED = "ENABLED"
 STATE_ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+# The patterns of read-only calls (read-only-calls, read-only-calls-2...): the stacks' WatchReadOnlyCalls.
+READ_ONLY_PATTERN = "read-only-calls"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +119,7 @@ def event_patterns(
     patterns = _pack("api-calls", (API_CALL_DETAIL_TYPE,), sorted(api_keys - read_only, key=_key_order), max_size)
     if read_only:
         patterns += _pack(
-            "read-only-calls",
+            READ_ONLY_PATTERN,
             (API_CALL_DETAIL_TYPE,),
             sorted(read_only, key=_key_order),
             max_size,
