@@ -19,6 +19,9 @@ from trailguard.core.event_types import CloudTrailEvent
 from trailguard.core.settings import Settings
 from trailguard.core.state import MemoryState
 from trailguard.handlers.burst_handler import principal_key
+from trailguard.services.alerts import Alert
+from trailguard.services.rendering.email import render_email
+from trailguard.services.rendering.slack import render_slack
 
 from .lambda_world import World
 
@@ -188,3 +191,22 @@ def test_the_scenarios_are_what_the_script_writes(tmp_path: Path) -> None:
     for written in sorted(copy.glob("*.jsonl")):
         assert written.read_text() == (BURSTS / written.name).read_text(), written.name
     assert len(list(copy.glob("*.jsonl"))) == len(list(BURSTS.glob("*.jsonl"))) == 6
+
+
+def test_hostile_secret_names_in_a_burst_alert_are_escaped() -> None:
+    """The names a burst lists come from the records (attacker-chosen): the alert escapes them."""
+    hostile = ["<img src=x onerror=alert(1)>", "<!channel> *bold* `code`", "a&b\"c'd"]
+    record = json.loads(LEAK_1.read_text().splitlines()[0])
+    engine = Engine(Settings())
+    findings = []
+    for index in range(10):
+        name = hostile[index % len(hostile)] + f"-{index}"
+        findings += engine.evaluate(
+            {**record, "eventID": f"{record['eventID'][:-2]}{index:02d}", "requestParameters": {"secretId": name}}
+        )
+    [finding] = findings
+    assert hostile[0] + "-0" in finding.details["Secrets"]
+    email = render_email(Alert((finding,)))
+    assert "<img" not in email.html and "&lt;img src=x onerror=alert(1)&gt;-0" in email.html
+    slack = json.dumps(render_slack(Alert((finding,))))
+    assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
