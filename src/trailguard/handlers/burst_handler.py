@@ -365,26 +365,24 @@ def bedrock_invocations(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         ctx.state.remember(rule_id, "access-enabled:" + account, event.event_name, burst.at, DAY)
         return
     model = event.get_str("requestParameters", "modelId") or "(unknown model)"
-    enabled = ctx.state.recall(rule_id, "access-enabled:" + account, burst.at - DAY, burst.at)
-    severity = Severity.HIGH if enabled else None
-    details = {"Principal": burst.principal, "Model": model}
-    if enabled:
-        details["Model access enabled"] = ", ".join(dict.fromkeys(name for _, name in enabled))
     invocations, _ = burst.count([model])
     sighting = ctx.state.first_seen(rule_id, "invokers:" + account, burst.principal, burst.at, INVOKERS_TTL)
     if sighting.new and not sighting.learning(burst.at, ctx.learning_days * DAY):
-        yield Hit(
-            summary=f"{event.actor.label} invoked a Bedrock model for the first time ({model})",
-            resource=Resource(type="AWS::Bedrock::FoundationModel", id=model),
-            severity=severity,
-            details=details,
-        )
+        summary = f"{event.actor.label} invoked a Bedrock model for the first time ({model})"
+        details = {"Principal": burst.principal, "Model": model}
+    elif invocations >= ctx.threshold(rule_id, "count", 100) and burst.first_alert():
+        summary = f"{event.actor.label} invoked Bedrock models {invocations} times within {burst.minutes}"
+        details = {"Principal": burst.principal, "Count": str(invocations), "Window": burst.minutes}
+        details["Model"] = burst.names(model)
+    else:
         return
-    if invocations < ctx.threshold(rule_id, "count", 100) or not burst.first_alert():
-        return
+    # Asked only when reporting: one state read less for every other invocation.
+    enabled = ctx.state.recall(rule_id, "access-enabled:" + account, burst.at - DAY, burst.at)
+    if enabled:
+        details["Model access enabled"] = ", ".join(dict.fromkeys(name for _, name in enabled))
     yield Hit(
-        summary=f"{event.actor.label} invoked Bedrock models {invocations} times within {burst.minutes}",
+        summary=summary,
         resource=Resource(type="AWS::Bedrock::FoundationModel", id=model),
-        severity=severity,
-        details={**details, "Count": str(invocations), "Window": burst.minutes, "Model": burst.names(model)},
+        severity=Severity.HIGH if enabled else None,
+        details=details,
     )
