@@ -251,7 +251,7 @@ def secrets_read_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "Find out who the caller is. If unexpected, disable its key or revoke its sessions, and "
         "change the administrator passwords of the instances it retrieved."
     ),
-    mitre="T1552.005",
+    mitre="T1552",
 )
 def password_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     instance = event.get_str("requestParameters", "instanceId")
