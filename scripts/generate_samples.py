@@ -12,8 +12,11 @@ The day mixes routine work (console users with MFA, GitHub Actions deploys, auto
 polls, services using KMS and S3) with an incident in the afternoon: a leaked access key of the
 IAM user ``ci-legacy`` is used to create an administrator ``support-sync``, which opens SSH to the
 world, makes a data bucket public, shares an EBS snapshot with an unknown account, is refused
-DeleteTrail by an SCP and stops the trail. Near-misses (calls that look alarming but must not
-alert) are woven in. See samples/README.md for the story and tests/test_samples.py for the exact
+DeleteTrail by an SCP and stops the trail. A second chapter, in the evening, uses the leaked key of
+``ml-experiments`` for Bedrock model access, SES production access, an SSM shell script on the web
+servers and the deletion of the VPC flow logs; its scenes come last, so that the first chapter's
+records stay as they were. Near-misses (calls that look alarming but must not alert, AWS's
+service-linked roles at work) are woven in. See samples/README.md for the story and tests/test_samples.py for the exact
 findings it must produce.
 
 Everything is deterministic: a fixed seed, fixed timestamps, and gzip members with MTIME 0, so
@@ -2393,6 +2396,404 @@ def incident(day: Day) -> None:
 
 
 # =================================================================================================
+# Chapter 2, the evening: wave-2 attacks with a second leaked key, and AWS at work by itself
+# =================================================================================================
+ML_KEY = "AKIA" + "M4T8QX2VN6RJ3KDH"  # the key of ml-experiments, pasted into a public notebook
+SECOND_ATTACKER_IP = "192.0.2.201"
+ATTACKER_BOTO = (
+    "Boto3/1.35.36 md/Botocore#1.35.36 ua/2.0 os/linux#6.8.0-45-generic md/arch#x86_64 lang/python#3.12.3 "
+    "md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.36"
+)
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+FLOW_LOG_GROUP = "/fernhill/vpc-flow-logs"  # an audit log group by the default audit_log_groups
+ACCESS_LOGS_BUCKET = "fernhill-access-logs"  # the load balancers' and buckets' access logs
+BACKUP_VAULT = "fernhill-daily"
+BUILD_KEY_PAIR = "build-runner-2026-11"
+ECS_SCALING_ROLE = "AWSServiceRoleForApplicationAutoScaling_ECSService"
+ECS_SCALING_PATH = "/aws-service-role/ecs.application-autoscaling.amazonaws.com/"
+BACKUP_ROLE = "AWSServiceRoleForBackup"
+BACKUP_PATH = "/aws-service-role/backup.amazonaws.com/"
+
+
+def web_servers_running(day: Day, moment: dt.datetime) -> list[str]:
+    """The web servers Auto Scaling has launched and not yet terminated at ``moment``."""
+    running: list[str] = []
+    for when, _, record in sorted(day.records, key=lambda entry: (entry[0], entry[1])):
+        if when >= moment or record["eventSource"] != "ec2.amazonaws.com":
+            continue
+        items = (record["responseElements"] or {}).get("instancesSet", {}).get("items", [])
+        if record["eventName"] == "RunInstances":
+            running.extend(item["instanceId"] for item in items)
+        elif record["eventName"] == "TerminateInstances":
+            running = [instance for instance in running if instance not in {item["instanceId"] for item in items}]
+    return running
+
+
+def evening_routine(day: Day) -> None:
+    """Near-misses of the evening: people's routine changes and AWS's service-linked roles at work."""
+    ben = console_actor(day, "ben.okafor", at(8, 41, 37))
+    chloe = console_actor(day, "chloe.dubois", at(9, 20, 48))
+
+    # A key pair for the new build runner: reported LOW on purpose (see samples/README.md).
+    moment = at(17, 21, 14)
+    day.call(
+        moment,
+        HOME,
+        "ec2.amazonaws.com",
+        "CreateKeyPair",
+        ben,
+        {"keyName": BUILD_KEY_PAIR, "keyType": "ed25519", "keyFormat": "pem"},
+        {
+            "requestId": day.uuid(),
+            "keyName": BUILD_KEY_PAIR,
+            "keyFingerprint": day.pick(B64, 43) + "=",
+            "keyPairId": "key-0" + day.hexid(16),
+            "keyMaterial": "<sensitiveDataRemoved>",
+        },
+        read_only=False,
+    )
+
+    # Near-miss: access logs expire after a year (and half-finished uploads after a week).
+    logs_bucket = f"arn:aws:s3:::{ACCESS_LOGS_BUCKET}"
+    day.call(
+        at(17, 48, 33),
+        HOME,
+        "s3.amazonaws.com",
+        "PutBucketLifecycle",
+        ben,
+        {
+            "bucketName": ACCESS_LOGS_BUCKET,
+            "Host": f"{ACCESS_LOGS_BUCKET}.s3.{HOME}.amazonaws.com",
+            "LifecycleConfiguration": {
+                "Rule": [
+                    {
+                        "Expiration": {"Days": 365},
+                        "Filter": {"Prefix": "logs/"},
+                        "ID": "expire-logs",
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                        "Status": "Enabled",
+                    },
+                    {
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                        "Filter": "",
+                        "ID": "abort-uploads",
+                        "Status": "Enabled",
+                    },
+                ],
+                "xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
+            },
+            "lifecycle": "",
+        },
+        None,
+        read_only=False,
+        request_id=day.s3_request_id(),
+        additional={
+            "SignatureVersion": "SigV4",
+            "CipherSuite": "TLS_AES_128_GCM_SHA256",
+            "bytesTransferredIn": 398,
+            "AuthenticationMethod": "AuthHeader",
+            "x-amz-id-2": day.amz_id2(),
+            "bytesTransferredOut": 0,
+        },
+        resources=[{"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": logs_bucket}],
+        host=f"{ACCESS_LOGS_BUCKET}.s3.{HOME}.amazonaws.com",
+    )
+
+    # Chloe replaces the orders-api service's CPU target with a request-count one; Application Auto
+    # Scaling's service-linked role then deletes the old policy's alarms (AWS acting by itself).
+    resource_id = f"service/{ECS_CLUSTER}/orders-api"
+    scaling = {"serviceNamespace": "ecs", "resourceId": resource_id, "scalableDimension": "ecs:service:DesiredCount"}
+    moment = at(18, 27, 40)
+    day.call(
+        moment,
+        HOME,
+        "application-autoscaling.amazonaws.com",
+        "DeleteScalingPolicy",
+        chloe,
+        {"policyName": "orders-api-cpu60", **scaling},
+        None,
+        read_only=False,
+    )
+    policy_id = day.uuid()
+    new_alarms = [f"TargetTracking-{resource_id}-Alarm{kind}-{day.uuid()}" for kind in ("High", "Low")]
+    day.call(
+        moment + dt.timedelta(seconds=41),
+        HOME,
+        "application-autoscaling.amazonaws.com",
+        "PutScalingPolicy",
+        chloe,
+        {
+            "policyName": "orders-api-requests800",
+            **scaling,
+            "policyType": "TargetTrackingScaling",
+            "targetTrackingScalingPolicyConfiguration": {
+                "targetValue": 800.0,
+                "predefinedMetricSpecification": {
+                    "predefinedMetricType": "ALBRequestCountPerTarget",
+                    "resourceLabel": "app/orders-api/4b7d9e1f3a5c7e90/targetgroup/orders-api/1c3e5a7b9d2f4a6c",
+                },
+                "scaleOutCooldown": 60,
+                "scaleInCooldown": 300,
+            },
+        },
+        {
+            "policyARN": (
+                f"arn:aws:autoscaling:{HOME}:{ACCOUNT}:scalingPolicy:{policy_id}:resource/ecs/{resource_id}"
+                ":policyName/orders-api-requests800"
+            ),
+            "alarms": [
+                {"alarmName": name, "alarmARN": f"arn:aws:cloudwatch:{HOME}:{ACCOUNT}:alarm:{name}"}
+                for name in new_alarms
+            ],
+        },
+        read_only=False,
+    )
+    scaler = via_service(
+        Actor(
+            assumed_role(day, ECS_SCALING_ROLE, "AutoScaling", day.key_id("ASIA"), at(0, 12, 9), path=ECS_SCALING_PATH),
+            "",
+            "",
+        ),
+        "ecs.application-autoscaling.amazonaws.com",
+    )
+    day.call(
+        moment + dt.timedelta(seconds=3),
+        HOME,
+        "monitoring.amazonaws.com",
+        "DeleteAlarms",
+        scaler,
+        {"alarmNames": [f"TargetTracking-{resource_id}-Alarm{kind}-{day.uuid()}" for kind in ("High", "Low")]},
+        None,
+        read_only=False,
+    )
+
+    # Near-miss: AWS Backup deletes a recovery point at the end of its 35-day retention.
+    backup = via_service(
+        Actor(
+            assumed_role(
+                day, BACKUP_ROLE, f"AWSBackup-{BACKUP_ROLE}", day.key_id("ASIA"), at(19, 0, 2), path=BACKUP_PATH
+            ),
+            "",
+            "",
+        ),
+        "backup.amazonaws.com",
+    )
+    day.call(
+        at(19, 0, 27),
+        HOME,
+        "backup.amazonaws.com",
+        "DeleteRecoveryPoint",
+        backup,
+        {
+            "backupVaultName": BACKUP_VAULT,
+            "recoveryPointArn": f"arn:aws:backup:{HOME}:{ACCOUNT}:recovery-point:{day.uuid().upper()}",
+        },
+        None,
+        read_only=False,
+    )
+
+
+def second_incident(day: Day) -> None:
+    """19:52-20:21: the leaked key of ml-experiments buys an LLM and a mail service, runs a script
+    on the web servers and deletes the VPC flow logs; Anna deactivates the key at 20:34."""
+    leaked = Actor(iam_user(day, "ml-experiments", ML_KEY), SECOND_ATTACKER_IP, ATTACKER_BOTO)
+
+    day.call(at(19, 52, 8), GLOBAL, "sts.amazonaws.com", "GetCallerIdentity", leaked, None, None, read_only=True)
+    day.call(
+        at(19, 52, 40),
+        GLOBAL,
+        "bedrock.amazonaws.com",
+        "ListFoundationModels",
+        leaked,
+        {"byProvider": "anthropic"},
+        None,
+        read_only=True,
+    )
+    # Model access: the use-case form, the offer accepted, the entitlement put in place.
+    day.call(
+        at(19, 53, 15),
+        GLOBAL,
+        "bedrock.amazonaws.com",
+        "PutUseCaseForModelAccess",
+        leaked,
+        None,
+        None,
+        read_only=False,
+    )
+    day.call(
+        at(19, 53, 31),
+        GLOBAL,
+        "bedrock.amazonaws.com",
+        "ListFoundationModelAgreementOffers",
+        leaked,
+        {"modelId": BEDROCK_MODEL},
+        None,
+        read_only=True,
+    )
+    day.call(
+        at(19, 53, 34),
+        GLOBAL,
+        "bedrock.amazonaws.com",
+        "CreateFoundationModelAgreement",
+        leaked,
+        {"modelId": BEDROCK_MODEL},
+        {"modelId": BEDROCK_MODEL.rsplit(":", 1)[0]},
+        read_only=False,
+    )
+    day.call(
+        at(19, 53, 36),
+        GLOBAL,
+        "bedrock.amazonaws.com",
+        "PutFoundationModelEntitlement",
+        leaked,
+        {"modelId": BEDROCK_MODEL},
+        {"status": "SUCCESS"},
+        read_only=False,
+    )
+
+    # SES: out of the sandbox, to send mail in the company's name.
+    ses_host = f"email.{HOME}.amazonaws.com"
+    day.call(at(19, 58, 2), HOME, "ses.amazonaws.com", "GetAccount", leaked, None, None, read_only=True, host=ses_host)
+    day.call(
+        at(19, 58, 49),
+        HOME,
+        "ses.amazonaws.com",
+        "PutAccountDetails",
+        leaked,
+        {
+            "mailType": "TRANSACTIONAL",
+            "websiteURL": "https://fernhill-billing.example.net",
+            "contactLanguage": "EN",
+            "useCaseDescription": "Invoices and payment reminders for our customers.",
+            "additionalContactEmailAddresses": ["billing@fernhill-billing.example.net"],
+            "productionAccessEnabled": True,
+        },
+        None,
+        read_only=False,
+        host=ses_host,
+    )
+
+    # A script on every running web server, through SSM Run Command.
+    day.call(
+        at(20, 9, 12),
+        HOME,
+        "ec2.amazonaws.com",
+        "DescribeInstances",
+        leaked,
+        {"instancesSet": {}, "filterSet": {}},
+        None,
+        read_only=True,
+    )
+    day.call(
+        at(20, 9, 40),
+        HOME,
+        "ssm.amazonaws.com",
+        "DescribeInstanceInformation",
+        leaked,
+        {"maxResults": 50},
+        None,
+        read_only=True,
+    )
+    moment = at(20, 11, 5)
+    instances = web_servers_running(day, moment)
+    command_id = day.uuid()
+    day.call(
+        moment,
+        HOME,
+        "ssm.amazonaws.com",
+        "SendCommand",
+        leaked,
+        {
+            "documentName": "AWS-RunShellScript",
+            "instanceIds": instances,
+            "interactive": False,
+            "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS",
+        },
+        {
+            "command": {
+                "alarmConfiguration": {"alarms": [], "ignorePollAlarmFailure": False},
+                "clientName": "",
+                "clientSourceId": "",
+                "cloudWatchOutputConfig": {"cloudWatchLogGroupName": "", "cloudWatchOutputEnabled": False},
+                "commandId": command_id,
+                "comment": "",
+                "completedCount": 0,
+                "deliveryTimedOutCount": 0,
+                "documentName": "AWS-RunShellScript",
+                "documentVersion": "$DEFAULT",
+                "errorCount": 0,
+                "expiresAfter": aws_date(moment + dt.timedelta(hours=2)),
+                "hasCancelCommandSignature": False,
+                "hasSendCommandSignature": False,
+                "instanceIds": instances,
+                "interactive": False,
+                "maxConcurrency": "50",
+                "maxErrors": "0",
+                "notificationConfig": {"notificationArn": "", "notificationEvents": [], "notificationType": ""},
+                "outputS3BucketName": "",
+                "outputS3KeyPrefix": "",
+                "outputS3Region": HOME,
+                "parameters": "HIDDEN_DUE_TO_SECURITY_REASONS",
+                "requestedDateTime": aws_date(moment),
+                "serviceRole": "",
+                "status": "Pending",
+                "statusDetails": "Pending",
+                "targetCount": len(instances),
+                "targets": [],
+                "timeoutSeconds": 3600,
+                "triggeredAlarms": [],
+            }
+        },
+        read_only=False,
+    )
+    day.call(
+        at(20, 13, 2),
+        HOME,
+        "ssm.amazonaws.com",
+        "ListCommandInvocations",
+        leaked,
+        {"commandId": command_id, "details": True},
+        None,
+        read_only=True,
+    )
+
+    # Tracks covered: the flow logs that show where the servers now connect to.
+    day.call(
+        at(20, 20, 18),
+        HOME,
+        "logs.amazonaws.com",
+        "DescribeLogGroups",
+        leaked,
+        {"limit": 50},
+        None,
+        read_only=True,
+    )
+    day.call(
+        at(20, 21, 3),
+        HOME,
+        "logs.amazonaws.com",
+        "DeleteLogGroup",
+        leaked,
+        {"logGroupName": FLOW_LOG_GROUP},
+        None,
+        read_only=False,
+    )
+
+    # Anna, alerted, deactivates the key from her console session.
+    anna = console_actor(day, "anna.schmidt", at(8, 55, 4))
+    day.call(
+        at(20, 34, 27),
+        GLOBAL,
+        "iam.amazonaws.com",
+        "UpdateAccessKey",
+        anna,
+        {"userName": "ml-experiments", "accessKeyId": ML_KEY, "status": "Inactive"},
+        None,
+        read_only=False,
+    )
+
+
+# =================================================================================================
 SCENES: tuple[Callable[[Day], None], ...] = (
     monitoring,
     aws_config,
@@ -2403,6 +2804,9 @@ SCENES: tuple[Callable[[Day], None], ...] = (
     deploys,
     terraform_run,
     incident,
+    # Chapter 2, added after the first so that the first day's records stay as they were.
+    evening_routine,
+    second_incident,
 )
 
 

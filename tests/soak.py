@@ -439,6 +439,12 @@ class SoakReport:
     log_levels: Counter[str] = dataclasses.field(default_factory=Counter)
     notable_logs: list[str] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
+    # DynamoDB requests lambda_handler made, by what they were for (delivery, detection state).
+    dynamodb_requests: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def dynamodb_per_thousand(self, purpose: str | None = None) -> float:
+        made = sum(self.dynamodb_requests.values()) if purpose is None else self.dynamodb_requests[purpose]
+        return 1000 * made / self.events if self.events else 0.0
 
     @property
     def handler_seconds(self) -> float:
@@ -502,6 +508,12 @@ class SoakReport:
                 "MiB ru_maxrss: the whole process, moto and the SMTP server included",
             ),
             (
+                "DynamoDB requests / 1,000 events",
+                f"{self.dynamodb_per_thousand():,.1f}",
+                f"delivery {self.dynamodb_per_thousand('delivery'):,.1f}, "
+                f"detection state {self.dynamodb_per_thousand('detection state'):,.1f}",
+            ),
+            (
                 "log lines",
                 f"{sum(self.log_levels.values()):,}",
                 ", ".join(f"{n:,} {level}" for level, n in sorted(self.log_levels.items())),
@@ -510,6 +522,31 @@ class SoakReport:
         width = max(len(name) for name, _, _ in rows)
         number = max(len(value) for _, value, _ in rows)
         return "\n".join(f"  {name:<{width}}  {value:>{number}}  {note}".rstrip() for name, value, note in rows)
+
+
+# Item kinds of core.state's DynamoDB backend (services/stores/dynamodb/detection.py), by key prefix.
+_DETECTION_PREFIXES = ("seen#", "tally#", "window#", "corr#")
+
+
+@contextlib.contextmanager
+def counting_dynamodb_requests(counts: Counter[str]) -> Iterator[None]:
+    """Count every DynamoDB request botocore sends meanwhile, by purpose (from the item's key)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if client.meta.service_model.service_name == "dynamodb":
+            key = params.get("Key") or params.get("Item") or {}
+            pk = str((key.get("pk") or params.get("ExpressionAttributeValues", {}).get(":pk") or {}).get("S", ""))
+            counts["detection state" if pk.startswith(_DETECTION_PREFIXES) else "delivery"] += 1
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = counted
+    try:
+        yield
+    finally:
+        BaseClient._make_api_call = original
 
 
 def run_soak(
@@ -553,7 +590,8 @@ def run_soak(
                     )
                     expected.extend(expected_alerts(findings, settings.max_individual_alerts))
             began = time.perf_counter()
-            result = main.lambda_handler({"Records": [message for message, _ in batch]}, context)
+            with counting_dynamodb_requests(report.dynamodb_requests):
+                result = main.lambda_handler({"Records": [message for message, _ in batch]}, context)
             report.batch_seconds.append(time.perf_counter() - began)
             report.alerting_batches.append(bool(expected))
             if result.get("batchItemFailures"):

@@ -34,12 +34,12 @@ def test_scan_outbox_writes_one_message_per_finding_then_a_digest(tmp_path: Path
     code, _, err = run("scan", str(SAMPLES), "--config", str(SAMPLES / "trailguard.toml"), "--outbox", str(outbox))
     assert code == EXIT_FINDINGS
     emails = sorted(outbox.glob("*.eml"))
-    assert len(emails) == 6 and len(list(outbox.glob("*.html"))) == 6, "5 most severe alone, the other 6 in a digest"
-    digests = [path for path in emails if "_digest-6_" in path.name]
+    assert len(emails) == 6 and len(list(outbox.glob("*.html"))) == 6, "5 most severe alone, the other 13 in a digest"
+    digests = [path for path in emails if "_digest-13_" in path.name]
     assert len(digests) == 1
     subjects = [message_from_bytes(path.read_bytes())["Subject"] for path in emails]
     assert sum("[CRITICAL]" in subject for subject in subjects) == 3
-    assert "11 findings delivered in 6 messages" in err and f"open the alerts in {outbox}" in err
+    assert "18 findings delivered in 6 messages" in err and f"open the alerts in {outbox}" in err
 
 
 def test_scan_notify_uses_configured_channels_with_routing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,7 +70,7 @@ def test_scan_notify_failure_exits_2_and_says_so(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr("trailguard.services.retry.RetryPolicy.delay", lambda self, attempt, rand=None: 0.0)
     code, _, err = run("scan", str(SAMPLES), "--config", str(SAMPLES / "trailguard.toml"), "--notify", "--quiet")
     assert code == EXIT_BAD_INPUT
-    assert "11 findings reached no channel" in err
+    assert "18 findings reached no channel" in err
     assert "secret-token" not in err
 
 
@@ -86,7 +86,7 @@ def test_scan_notify_with_one_channel_down_delivers_through_the_others_and_exits
     code, _, err = run("scan", str(SAMPLES), "--config", str(SAMPLES / "trailguard.toml"), "--notify", "--quiet")
     assert code == EXIT_BAD_INPUT, "the hook's recipients were not told: that is a failure, not a success"
     assert len(list((tmp_path / "all").glob("*.eml"))) == 6
-    assert "11 findings did not reach every channel" in err and "reached no channel" not in err
+    assert "18 findings did not reach every channel" in err and "reached no channel" not in err
 
 
 def test_bad_channel_settings_stop_the_scan_before_any_event(monkeypatch: pytest.MonkeyPatch) -> None:

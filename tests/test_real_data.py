@@ -39,6 +39,27 @@ def test_stratus_techniques_fire_exactly_the_expected_rules() -> None:
     assert dict(fired) == expected
 
 
+def test_every_stratus_technique_is_caught_above_info_or_says_why_not() -> None:
+    techniques = {json.loads(line)["technique"] for line in STRATUS.read_text().splitlines()}
+    assert len(techniques) == 38
+    caught = {
+        technique
+        for technique, rules in EXPECTED.items()
+        if not technique.startswith("_") and any(severity != "INFO" for severity in rules.values())
+    }
+    why_not: dict[str, dict[str, str | None]] = EXPECTED["_why_not"]
+    assert why_not.keys() <= techniques, "a reason for a technique the corpus does not hold"
+    stale = caught & why_not.keys()
+    assert not stale, f"now caught above INFO, remove from _why_not: {sorted(stale)}"
+    assert not techniques - caught - why_not.keys(), "caught by nothing and no reason given"
+    for technique, entry in why_not.items():
+        assert entry.keys() == {"rule", "why"}, technique
+        assert entry["why"], technique
+        rule = entry["rule"]
+        # Only a stateful rule (a memory of earlier calls) can tell these from routine work.
+        assert rule is None or rule.startswith(("burst.", "baseline.")), technique
+
+
 def test_invictus_trail_scans_cleanly_and_catches_the_attack() -> None:
     out, err = io.StringIO(), io.StringIO()
     code = main(["scan", str(INVICTUS), "--format", "jsonl"], stdout=out, stderr=err)

@@ -47,6 +47,11 @@ WEB_SG = "sg-0c4e1f9a2b7d83e15"
 DATA_BUCKET = "fernhill-customer-exports"
 ATTACK_SNAPSHOT = "snap-0a7c3e9f51b2d4068"
 TRAIL = "management-events"
+# Chapter 2, the evening.
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+FLOW_LOG_GROUP = "/fernhill/vpc-flow-logs"
+BUILD_KEY_PAIR = "build-runner-2026-11"
+ATTACKERS = {"203.0.113.77", "192.0.2.201"}  # the first chapter's, the second's
 
 # (rule id, severity, resource) for every finding the day must produce with samples/trailguard.toml.
 EXPECTED: list[tuple[str, Severity, str]] = [
@@ -64,6 +69,20 @@ EXPECTED: list[tuple[str, Severity, str]] = [
     ("ec2.snapshot-shared-external", Severity.MEDIUM, ATTACK_SNAPSHOT),  # 999988887777 is not trusted
     ("tamper.denied-attempt", Severity.MEDIUM, "DeleteTrail"),  # the SCP refused it
     ("cloudtrail.logging-stopped", Severity.CRITICAL, TRAIL),
+    # Chapter 2. 17:21 Ben creates a key pair for the new build runner: nothing in the event tells it
+    # from an attacker's way in, so it is reported, at LOW, and no suppression hides it.
+    ("ec2.key-pair-added", Severity.LOW, BUILD_KEY_PAIR),
+    # 19:53 the leaked ml-experiments key enables Bedrock model access: the account's use-case
+    # form, then the model's agreement and entitlement.
+    ("bedrock.model-access-enabled", Severity.MEDIUM, ACCOUNT),
+    ("bedrock.model-access-enabled", Severity.MEDIUM, BEDROCK_MODEL),
+    ("bedrock.model-access-enabled", Severity.MEDIUM, BEDROCK_MODEL),
+    # 19:58 SES production access requested (out of the sandbox).
+    ("ses.sending-unlocked", Severity.MEDIUM, ACCOUNT),
+    # 20:11 AWS-RunShellScript on the 4 running web servers: one finding about the document.
+    ("ssm.command-sent", Severity.MEDIUM, "AWS-RunShellScript"),
+    # 20:21 the VPC flow logs deleted: an audit log group (default audit_log_groups) -> HIGH.
+    ("logs.log-group-deleted", Severity.HIGH, FLOW_LOG_GROUP),
 ]
 
 # Resources of the near-misses: no finding may be about them.
@@ -78,13 +97,19 @@ NEAR_MISS_RESOURCES = {
     "igw-0a5f3c8e2d1b7a694",
     "rtb-0b7c2d9e4f1a3c586",
     "partner-portal-smtp",
+    # Chapter 2:
+    "fernhill-access-logs",  # logs expire after a year
 }
 QUIET_PRINCIPALS = {
     "arn:aws:iam::111122223333:role/terraform-deploy",
     "arn:aws:iam::111122223333:role/github-actions-deploy",
     "arn:aws:iam::111122223333:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling",
     "arn:aws:iam::111122223333:role/dr-snapshot-share-role",
-    "arn:aws:iam::111122223333:user/anna.schmidt",  # the incident response
+    "arn:aws:iam::111122223333:user/anna.schmidt",  # the incident responses
+    # AWS acting by itself in chapter 2: the engine drops these calls before any rule sees them.
+    "arn:aws:iam::111122223333:role/aws-service-role/backup.amazonaws.com/AWSServiceRoleForBackup",
+    "arn:aws:iam::111122223333:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_ECSService",
 }
 
 
@@ -226,8 +251,9 @@ def test_the_day_produces_exactly_the_story_findings(settings: Settings) -> None
             finding
         )
         assert finding.actor.principal_arn not in QUIET_PRINCIPALS, finding
-    attacker = {f.source_ip for f in found if f.rule_id != "lambda.function-changed"}
-    assert attacker == {"203.0.113.77"}
+    people = {"lambda.function-changed", "ec2.key-pair-added"}  # Chloe's and Ben's own changes
+    attacker = {f.source_ip for f in found if f.rule_id not in people}
+    assert attacker == ATTACKERS
 
 
 def test_each_suppression_and_trusted_account_is_needed(settings: Settings) -> None:
@@ -302,6 +328,24 @@ def _block_nothing(record: Record) -> None:
 def _remove_becomes_add(record: Record) -> None:
     permission = record["requestParameters"]["createVolumePermission"]
     permission["add"] = permission.pop("remove")
+
+
+def _expire_after_a_day(record: Record) -> None:
+    record["requestParameters"]["LifecycleConfiguration"]["Rule"][0]["Expiration"]["Days"] = 1
+
+
+def _by_a_person(record: Record) -> None:
+    """The same call, made by an IAM user instead of AWS's service-linked role."""
+    record["userIdentity"] = {
+        "type": "IAMUser",
+        "principalId": "AIDAQ3K7LM2ZP8XWRT4NB",
+        "arn": f"arn:aws:iam::{ACCOUNT}:user/ci-legacy",
+        "accountId": ACCOUNT,
+        "accessKeyId": "AKIA" + "Q3K7LM2ZP8XWRT4N",
+        "userName": "ci-legacy",
+    }
+    record["sourceIPAddress"] = "203.0.113.77"
+    record["userAgent"] = "aws-cli/2.17.20"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,6 +429,28 @@ NEAR_MISSES: list[NearMiss] = [
         lambda r: "remove" in r["requestParameters"]["createVolumePermission"],
         _remove_becomes_add,
         ("ec2.snapshot-shared-external", Severity.MEDIUM),
+    ),
+    # Chapter 2.
+    NearMiss(
+        "access logs expire after a year",
+        "PutBucketLifecycle",
+        lambda r: r["requestParameters"]["bucketName"] == "fernhill-access-logs",
+        _expire_after_a_day,
+        ("s3.lifecycle-expiry", Severity.HIGH),
+    ),
+    NearMiss(
+        "AWS Backup's service-linked role expires a recovery point",
+        "DeleteRecoveryPoint",
+        lambda r: True,
+        _by_a_person,
+        ("backup.recovery-destroyed", Severity.HIGH),
+    ),
+    NearMiss(
+        "Application Auto Scaling's service-linked role deletes its alarms",
+        "DeleteAlarms",
+        lambda r: True,
+        _by_a_person,
+        ("monitoring.alarms-silenced", Severity.MEDIUM),
     ),
 ]
 

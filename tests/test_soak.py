@@ -38,6 +38,9 @@ def test_a_small_soak_delivers_exactly_the_expected_alerts(tmp_path: Path) -> No
     assert report.percentile(50, alerting=False) < report.percentile(50, alerting=True)
     assert report.events_per_second > 0 and report.peak_rss_mib > 0
     assert "events/s" in report.table()
+    # Delivery uses the table for every finding (claim, finish, history), and only for findings.
+    assert report.dynamodb_requests["delivery"] >= 3 * report.finding_events
+    assert "DynamoDB requests / 1,000 events" in report.table()
 
 
 def test_the_events_are_deterministic_and_their_ids_unique() -> None:

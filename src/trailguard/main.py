@@ -4,11 +4,10 @@ Takes an EventBridge event carrying a CloudTrail record, a bare record, or an SQ
 (``ReportBatchItemFailures``); ``core/envelope`` decides what is a CloudTrail event, as for
 ``trailguard scan``. Findings go through ``services/delivery``; one JSON log line per event.
 
-Failures: a direct (asynchronous) invocation not fully delivered raises ``DeliveryError``, so
-Lambda retries it; in an SQS batch the failed messages are returned in ``batchItemFailures``. A
-malformed SQS message is reported failed on purpose, so it reaches the dead-letter queue (and its
-alarm) instead of vanishing; a malformed direct event is logged and dropped: no retry can fix it.
-Settings and the engine are built once per container; delivery (boto3, channels) at the first finding.
+Failures: a direct invocation not fully delivered raises ``DeliveryError`` (Lambda retries it); an
+SQS batch returns its failed messages in ``batchItemFailures``. A malformed SQS message is reported
+failed on purpose, so it reaches the dead-letter queue and its alarm; a malformed direct event is
+logged and dropped. Settings and the engine are built once per container, delivery at the first finding.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
 from trailguard.core.enums import Outcome
-from trailguard.core.envelope import unwrap
+from trailguard.core.envelope import header, is_sqs_batch, unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import Settings
@@ -41,20 +40,12 @@ class _Container:
     """What one Lambda container keeps between invocations, each part built on first use."""
 
     def __init__(self) -> None:
-        # Loaded once. The channel tables stay plain data until ``delivery`` builds (and validates)
-        # them: that imports the channel modules (smtplib, email, logging...), which only an event
-        # with findings needs.
+        # Once; the channel tables stay data until ``delivery`` builds (and validates) them.
         self.settings = Settings.load()
         # Stateful rules remember in the table (built when one first asks), else in this container.
         state = LazyState(partial(_table_state, self.settings.table_name)) if self.settings.table_name else None
         self.engine = Engine(self.settings, lazy=True, state=state)
         self._delivery: Delivery | None = None
-        if not self.settings.table_name:
-            logger.warning(
-                "no table_name (TRAILGUARD_TABLE_NAME): idempotency, findings history and quiet periods are off; "
-                "a redelivered event is alerted again",
-                quiet_periods_ignored=bool(self.settings.quiet_periods),
-            )
 
     @property
     def delivery(self) -> Delivery:
@@ -106,12 +97,8 @@ class EventResult(NamedTuple):
         return any(outcome.retry for _rule, outcome in self.findings)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "event_id": self.event_id,
-            "event_name": self.event_name,
-            "outcome": self.outcome,
-            "findings": [{"rule_id": rule, "outcome": str(outcome)} for rule, outcome in self.findings],
-        }
+        findings = [{"rule_id": rule, "outcome": str(outcome)} for rule, outcome in self.findings]
+        return {"event_id": self.event_id, "event_name": self.event_name, "outcome": self.outcome, "findings": findings}
 
 
 def _remaining_seconds(context: Any) -> float:
@@ -127,16 +114,8 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
     suppressed_before = state.engine.stats.suppressed
     findings = state.engine.evaluate(record)
     suppressed = state.engine.stats.suppressed - suppressed_before
-    event_id, event_name = as_text(record.get("eventID")), as_text(record.get("eventName"))
-    base = {
-        "event_id": event_id,
-        "event_name": event_name,
-        "event_source": as_text(record.get("eventSource")),
-        "account_id": as_text(record.get("recipientAccountId")),
-        "region": as_text(record.get("awsRegion")),
-        "suppressed": suppressed,
-        **log_fields,
-    }
+    base = {**header(record), "suppressed": suppressed, **log_fields}
+    event_id, event_name = base["event_id"], base["event_name"]
     if not findings:
         outcome = "suppressed" if suppressed else "no_findings"
         logger.info("event", **base, rule_ids=[], outcome=outcome)
@@ -156,9 +135,8 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     logger.bind(request_id=getattr(context, "aws_request_id", None))
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if isinstance(records, list) and records and all(_is_sqs_message(r) for r in records):
-        return _handle_sqs(records, context)
+    if is_sqs_batch(event):
+        return _handle_sqs(event["Records"], context)
     record, problem = unwrap(event)
     if record is None:
         logger.error(
@@ -179,22 +157,14 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return result.summary()
 
 
-def _is_sqs_message(value: Any) -> bool:
-    return isinstance(value, Mapping) and value.get("eventSource") == "aws:sqs"
-
-
 def _handle_sqs(messages: Sequence[Mapping[str, Any]], context: Any) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
     has_deadline = callable(getattr(context, "get_remaining_time_in_millis", None))
     for index, message in enumerate(messages):
         if has_deadline and _remaining_seconds(context) < MIN_SECONDS_PER_MESSAGE:
             left = [str(m.get("messageId", "")) for m in messages[index:]]
-            logger.warning(
-                "too little time left to start another message: the rest of the batch is reported failed "
-                "and will be delivered again",
-                message_ids=left,
-                outcome="deadline",
-            )
+            why = "too little time left to start another message: the rest of the batch is reported failed"
+            logger.warning(f"{why} and will be delivered again", message_ids=left, outcome="deadline")
             failures.extend({"itemIdentifier": left_id} for left_id in left)
             break
         if not _sqs_message_done(message, context):

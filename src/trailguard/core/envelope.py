@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from trailguard.core.event_types import as_text
 from trailguard.utils.text import clip
 
 CLOUDTRAIL_DETAIL_TYPE_SUFFIX = "via CloudTrail"
@@ -49,6 +50,27 @@ def unwrap(value: Any, allow_envelope: bool = True) -> Unwrapped:
             None, f"not a CloudTrail record (eventSource and eventName are {json_type(source)} and {json_type(name)})"
         )
     return Unwrapped(value)
+
+
+def is_sqs_batch(value: Any) -> bool:
+    """An SQS batch (EventBridge -> SQS -> Lambda): ``Records``, every one of them an SQS message."""
+    records = value.get("Records") if isinstance(value, Mapping) else None
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, Mapping) and r.get("eventSource") == "aws:sqs" for r in records)
+    )
+
+
+def header(record: Mapping[str, Any]) -> dict[str, str]:
+    """What identifies a record in a log line, as text (a hostile record's fields may be anything)."""
+    return {
+        "event_id": as_text(record.get("eventID")),
+        "event_name": as_text(record.get("eventName")),
+        "event_source": as_text(record.get("eventSource")),
+        "account_id": as_text(record.get("recipientAccountId")),
+        "region": as_text(record.get("awsRegion")),
+    }
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:

@@ -197,7 +197,10 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     title="Console password set for an IAM user",
     description=(
         "A console password was created or reset for an IAM user. Setting another user's password "
-        "is how an attacker with IAM rights takes over that user in the console."
+        "is how an attacker with IAM rights takes over that user in the console: HIGH when the "
+        "password need not be changed at the next sign-in (the setter keeps a working password), "
+        "MEDIUM for the helpdesk's reset that forces a change (passwordResetRequired true), and for "
+        "a user setting its own."
     ),
     remediation=(
         "Confirm with the user. If unexpected, remove the password (`aws iam delete-login-profile "
@@ -217,7 +220,7 @@ def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         yield Hit(
             summary=f"Console password {verb} for IAM user {requested_user} by {event.actor.label}",
             resource=_user(event, requested_user),
-            severity=Severity.HIGH,
+            severity=Severity.MEDIUM if reset else Severity.HIGH,
             details={"User": requested_user, **details},
         )
         return

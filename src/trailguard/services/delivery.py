@@ -221,10 +221,14 @@ def lambda_delivery(settings: Settings) -> Delivery:
     """The Lambda's pipeline: the table's store (failing open, logged), channels built on first use
     from the settings' channel tables (a bad channel setting then fails that event, which AWS
     retries; check settings before deploying with ``trailguard send-test``)."""
-    from trailguard.services.channels import ChannelContext
     from trailguard.utils import logger
 
-    context = ChannelContext()
+    if not settings.table_name:
+        logger.warning(
+            "no table_name (TRAILGUARD_TABLE_NAME): idempotency, findings history and quiet periods are off; "
+            "a redelivered event is alerted again",
+            quiet_periods_ignored=bool(settings.quiet_periods),
+        )
 
     def store_failed(what: str, finding: Finding, error: StoreError) -> None:
         logger.error(
@@ -243,12 +247,16 @@ def lambda_delivery(settings: Settings) -> Delivery:
         from trailguard.services.notification_service import NotificationService
 
         # Raises ConfigError naming where the channels were set, the entry and the key.
-        channels = build_channels(configured, context, settings.origin("channels"))
+        channels = build_channels(configured, delivery.context, settings.origin("channels"))
         logger.info("channels ready", channels=[channel.describe() for channel in channels])
         return NotificationService(channels, max_individual=settings.max_individual_alerts)
 
-    store = store_for(settings, context.aws, store_failed)
-    return Delivery(notifier, store, settings.quiet_periods, context)
+    # The channels' context (AWS clients, the secret cache) is built when something needs AWS: a
+    # finding with no table and no channel imports none of it.
+    delivery = Delivery(notifier, NullStore(), settings.quiet_periods)
+    if settings.table_name:
+        delivery.store = store_for(settings, delivery.context.aws, store_failed)
+    return delivery
 
 
 def store_for(settings: Settings, aws: AwsClients, on_error: StoreProblem) -> Store:
