@@ -27,6 +27,7 @@ from trailguard.cli import rule_events, severity_text
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.enums import FindingKind
 from trailguard.core.settings import FIELDS
+from trailguard.examples import ONE_EVENT_THRESHOLDS
 from trailguard.services.links import mitre_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,27 +165,33 @@ _ACCESS_KEY_ID = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
 def examples() -> str:
     """One line per rule: {"rule_id", "test_event" (under tests/events), "record"}, from the rule's
     first positive test event at its default severity, without settings overrides."""
-    cases = []
-    for path in sorted(EVENTS.rglob("*.json")):
-        case = json.loads(path.read_text(encoding="utf-8"))
-        if not case.get("settings"):
-            cases.append((path, case))
+    every_case = [(path, json.loads(path.read_text(encoding="utf-8"))) for path in sorted(EVENTS.rglob("*.json"))]
     lines = []
     for rule in builtin_rules():
-        chosen = next(
-            (
-                (path, case)
-                for path, case in cases
-                if case["expect"].get(rule.id) == rule.severity.name and len(case["expect"]) == 1
-            ),
-            None,
-        ) or next(((path, case) for path, case in cases if rule.id in case["expect"]), None)
+        # Without settings if a test event (with its history) fires it so; else, for a burst rule,
+        # with its thresholds at one (trailguard.examples reads the settings back from the entry).
+        tried = [{}, {"thresholds": {rule.id: ONE_EVENT_THRESHOLDS}}] if rule.stateful else [{}]
+        chosen = None
+        for settings in tried:
+            cases = [(path, case) for path, case in every_case if (case.get("settings") or {}) == settings]
+            chosen = next(
+                (
+                    (path, case)
+                    for path, case in cases
+                    if case["expect"].get(rule.id) == rule.severity.name and len(case["expect"]) == 1
+                ),
+                None,
+            ) or next(((path, case) for path, case in cases if rule.id in case["expect"]), None)
+            if chosen is not None:
+                break
         if chosen is None:
-            raise SystemExit(f"no positive test event without settings for {rule.id}")
+            raise SystemExit(f"no positive test event for {rule.id} (tried settings {tried})")
         path, case = chosen
         entry = {"rule_id": rule.id, "test_event": str(path.relative_to(EVENTS)), "record": case["record"]}
         if case.get("history"):
             entry["history"] = case["history"]
+        if settings:
+            entry["settings"] = settings
         lines.append(_ACCESS_KEY_ID.sub(r"\1EXAMPLEKEYID", json.dumps(entry, sort_keys=True, ensure_ascii=False)))
     return "\n".join(lines) + "\n"
 

@@ -59,6 +59,8 @@ from trailguard.core.settings import Settings
 from trailguard.patterns import API_CALL_DETAIL_TYPE, SIGN_IN_DETAIL_TYPES, eventbridge_source
 from trailguard.services.alerts import group_alerts
 from trailguard.services.stores.dynamodb import DynamoDBStore, create_table
+from trailguard.services.stores.dynamodb.detection import DynamoDetectionState
+from trailguard.services.stores.dynamodb.table import Table
 from trailguard.utils import logger
 from trailguard.utils.aws_helpers import AwsClients
 
@@ -111,6 +113,9 @@ class _Pool(NamedTuple):
     name: str
     record: Record
     expect: Counter[str]
+
+
+EXPECTED_STATE_TABLE = "trailguard-soak-expected"
 
 
 def _uuid(rng: random.Random) -> str:
@@ -566,7 +571,11 @@ def run_soak(
         world = stack.enter_context(soak_world(work_dir))
         settings = Settings.load()
         # Not the container's engine: the expected alerts share no object with the path under test.
-        engine = Engine(settings)
+        # Its stateful rules count in a table of their own: the same windows as the Lambda's
+        # (DynamoDB's are bucketed; an exact in-memory window may cross a threshold one event apart).
+        aws = AwsClients(region=REGION)
+        create_table(aws.client("dynamodb"), EXPECTED_STATE_TABLE)
+        engine = Engine(settings, state=DynamoDetectionState(Table(EXPECTED_STATE_TABLE, aws)))
         pool, report.left_out = positive_pool(engine)
         _new_container()
         context = LambdaContext()

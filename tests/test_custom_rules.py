@@ -558,9 +558,11 @@ print(json.dumps([[f.rule_id for f in findings], handlers]))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     # Only the built-in modules DynamoDB events concern: trailguard's own table is watched by
     # trailguard_handler, which reuses the resource helpers of the eventbridge, lambda and ses modules;
-    # and the watchers of every event or finding (baseline, incident, tamper).
-    names = ("baseline_handler", "eventbridge_handler", "incident_handler", "lambda_handler", "ses_handler")
-    expected = [f"trailguard.handlers.{name}" for name in (*names, "tamper_handler", "trailguard_handler")]
+    # and the watchers of every event or finding (baseline, burst, incident, tamper).
+    names = ("baseline_handler", "burst_handler", "eventbridge_handler", "incident_handler", "lambda_handler")
+    expected = [
+        f"trailguard.handlers.{name}" for name in (*names, "ses_handler", "tamper_handler", "trailguard_handler")
+    ]
     assert json.loads(done.stdout) == [["custom.dynamodb-table-deleted"], expected]
 
 

@@ -499,11 +499,13 @@ def test_with_dynamodb_down_alerts_still_go_out_and_a_redelivery_is_a_duplicate(
         for identifier in events
         for what in ("claim", "history")
     }
+    # The detection state's calls fail too (the stateful rules share the clients): each stateful rule
+    # fails alone, as a rule error, and the event's other findings still go out.
     if kind == "unreachable":  # botocore tried each of those calls three times
-        assert outage.failed == SDK_ATTEMPTS * len(store_lines)
-        assert len(sdk_backoff) == (SDK_ATTEMPTS - 1) * len(store_lines)
+        assert outage.failed > SDK_ATTEMPTS * len(store_lines)
+        assert len(sdk_backoff) >= (SDK_ATTEMPTS - 1) * len(store_lines)
     else:
-        assert outage.failed == len(store_lines)
+        assert outage.failed > len(store_lines)
     assert world.records() == []
 
     # The documented risk: without the table, a redelivered event is alerted again.

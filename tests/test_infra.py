@@ -262,9 +262,10 @@ def test_rules_are_exactly_trailguard_pattern(path: Path) -> None:
         assert len(json.dumps(properties["EventPattern"], separators=(",", ":"))) <= 2048
 
 
-def test_root_activity_rule_sees_read_only_calls(home_template: dict[str, Any]) -> None:
+def test_root_activity_and_read_only_rules_see_read_only_calls(home_template: dict[str, Any]) -> None:
     states = {name: props["State"] for name, props in rules_by_pattern(home_template)}
     assert states.pop("root-activity") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+    assert states.pop("read-only-calls") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     assert set(states.values()) == {"ENABLED"}  # the others stay off read-only calls, to keep invocations down
     assert "console-sign-in" in states
 
@@ -771,3 +772,35 @@ def test_stack_tells_the_function_its_own_resources(
     ]
     for case, request in others:
         assert pipeline_findings(engine, tampering_record(case, HOME, request)) == {}, (case, request)
+
+
+@pytest.mark.usefixtures("fake_aws")
+@pytest.mark.parametrize("watch", ["true", "false"])
+def test_watch_read_only_calls_turns_the_read_only_family_on_and_off(
+    home_template: dict[str, Any], forwarder_template: dict[str, Any], watch: str
+) -> None:
+    """WatchReadOnlyCalls=false leaves out the read-only-calls rules (home and forwarder), their
+    permission and their entries in the queue policies; the stacks still create."""
+    upload_layer()
+    parameters = {
+        "Recipients": RECIPIENTS,
+        "Sender": SENDER,
+        "SmtpSecretArn": existing_secret(),
+        "CreateTrail": "false",
+        "WatchReadOnlyCalls": watch,
+    }
+    home = create_stack(HOME, "home", for_moto(translate(home_template, parameters), parameters), parameters)
+    forwarder = create_stack(
+        "us-east-1",
+        "fwd",
+        for_moto(forwarder_template, {}),
+        {"HomeRegion": HOME, "WatchReadOnlyCalls": watch},
+    )
+    read_only = [entry["name"] for entry in trailguard_patterns() if template_patterns.read_only(entry)]
+    assert read_only == ["read-only-calls"]
+    logical = template_patterns.logical_id("Rule", read_only[0])
+    assert (logical in home) is (watch == "true") and (logical in forwarder) is (watch == "true")
+    assert template_patterns.logical_id("Rule", "api-calls-1") in home
+    states = {rule["Name"]: rule["State"] for rule in boto3.client("events", region_name=HOME).list_rules()["Rules"]}
+    assert ("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in states.values()) is True  # root activity stays
+    assert sum(name.startswith(f"home-{logical}-") for name in states) == (watch == "true")

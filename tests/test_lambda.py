@@ -371,8 +371,9 @@ def test_importing_the_entry_point_and_an_event_without_findings_stay_light(tmp_
     env["TRAILGUARD_SMTP_SECRET_ID"] = "trailguard/ses-smtp"
     env["TRAILGUARD_SENDER"] = "alerts@example.com"
     env["TRAILGUARD_RECIPIENTS"] = "secops@example.com"
-    # The detection state: with a table, the baseline rules record what they saw in it (boto3's part).
-    state = ["boto3", "botocore", "logging", "trailguard.services.stores"]
+    # The detection state: with a table, the baseline rules record what they saw in it, through the
+    # clients delivery uses (one boto3 session, botocore's secret-hiding log filter installed first).
+    state = ["boto3", "botocore", "logging", "trailguard.services.stores", "trailguard.services.channels"]
     for table, needed in (("", []), ("trailguard-state", state)):
         env["TRAILGUARD_TABLE_NAME"] = table
         done = subprocess.run(

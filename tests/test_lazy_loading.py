@@ -139,7 +139,7 @@ def test_one_event_loads_only_its_modules(configured: str, tmp_path: Path) -> No
             [["elb.*", "vpc.internet-gateway-attached", "iam.user-created"]],
         ]
     modules = (*_manifest.BY_SOURCE["ec2.amazonaws.com"], *_manifest.WATCHERS)
-    assert result["loaded"] == sorted(["trailguard.handlers._manifest", *(f"trailguard.handlers.{m}" for m in modules)])
+    assert result["loaded"] == sorted({"trailguard.handlers._manifest", *(f"trailguard.handlers.{m}" for m in modules)})
     assert {"ec2_handler", "security_group_handler", "vpc_handler", "tamper_handler"} <= set(modules)
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from trailguard.core.base_handler import base_event_name
+from trailguard.core.base_handler import REGISTRY, base_event_name
 from trailguard.core.engine import Engine
 from trailguard.core.settings import Settings
 from trailguard.patterns import (
     API_CALL_DETAIL_TYPE,
+    READ_ONLY_PATTERN,
     SIGN_IN_DETAIL_TYPES,
     STATE_ALL_MANAGEMENT_EVENTS,
     event_patterns,
@@ -99,3 +100,34 @@ def test_root_activity_pattern_needs_read_only_events() -> None:
     assert root[0].state == STATE_ALL_MANAGEMENT_EVENTS
     assert root[0].pattern["detail"] == {"userIdentity": {"type": ["Root"]}}
     assert root[0].pattern["detail-type"] == [API_CALL_DETAIL_TYPE]
+
+
+def test_read_only_calls_have_their_own_patterns_that_see_them() -> None:
+    """EventBridge delivers a read-only call only to a rule in the all-management-events state: every
+    read-only test event some pattern matches is matched by such a pattern, every other one by an
+    ENABLED pattern, and no call is in two patterns (it would invoke the function twice)."""
+    patterns = [p for p in event_patterns() if p.name != "root-activity"]
+    read_only = [p for p in patterns if p.name.startswith(READ_ONLY_PATTERN)]
+    assert [p.state for p in read_only] == [STATE_ALL_MANAGEMENT_EVENTS]
+    assert all(p.state == "ENABLED" for p in patterns if p not in read_only)
+    compiled = [(p, EventPattern.load(p.text)) for p in patterns]
+    seen_read_only = 0
+    for case in EVENTS:
+        matched = [p for p, m in compiled if m.matches_event(as_eventbridge(case.record))]
+        assert len(matched) <= 1, case.name
+        if matched and case.record.get("readOnly") is True:
+            seen_read_only += 1
+            assert matched[0].state == STATE_ALL_MANAGEMENT_EVENTS, case.name
+    assert seen_read_only >= 10
+    names = read_only[0].pattern["detail"]["eventName"]
+    assert "GetSecretValue" in names and "InvokeModel" in names
+    # Bedrock's model-access calls are written, and bedrock.model-access-enabled names them: they
+    # stay with the write calls though burst.bedrock-invocations (reads=True) watches them too.
+    assert "PutUseCaseForModelAccess" not in names
+
+
+def test_a_read_only_rule_alone_puts_all_its_calls_in_the_read_only_family() -> None:
+    alone = event_patterns([REGISTRY.get("burst.bedrock-invocations")])
+    assert [(p.name, p.state) for p in alone] == [(READ_ONLY_PATTERN, STATE_ALL_MANAGEMENT_EVENTS)]
+    # That state delivers write calls too: the model-access calls still arrive.
+    assert "PutUseCaseForModelAccess" in alone[0].pattern["detail"]["eventName"]

@@ -15,6 +15,15 @@ from trailguard.core.engine import select_rules
 from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
 
+# A stateful rule fires on one record only with its thresholds at one: its example is such a record
+# (a test event with exactly these settings, scripts/generate.py).
+ONE_EVENT_THRESHOLDS = {"count": 1, "distinct": 1}
+
+
+def example_settings(entry: dict[str, Any]) -> Settings:
+    """The settings a rule's example record fires it under (a burst rule's thresholds at one)."""
+    return Settings.load(env={}, **entry.get("settings", {}))
+
 
 def _example_entries() -> dict[str, dict[str, Any]]:
     text = resources.files("trailguard.data").joinpath("examples.jsonl").read_text(encoding="utf-8")
@@ -38,8 +47,9 @@ def example_findings(rule_patterns: Sequence[str] = ()) -> list[Finding]:
         if entry is None:
             continue
         # Every rule runs (an incident is made of the other rules' findings), after the history a
-        # baseline rule's example needs for its record to be new against.
-        engine = Engine(Settings())
+        # baseline rule's example needs for its record to be new against, with a burst rule's
+        # thresholds at one (example_settings).
+        engine = Engine(example_settings(entry))
         engine.evaluate_all(entry.get("history", ()))
         findings.extend(finding for finding in engine.evaluate(entry["record"]) if finding.rule_id == rule.id)
     return findings

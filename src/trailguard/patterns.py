@@ -5,7 +5,9 @@ invoked for anything it would ignore. A pattern may be at most 2,048 characters 
 subscriptions are packed greedily into as few patterns as fit, each one an EventBridge rule.
 Root activity is matched by ``userIdentity.type`` on any event; its rule must be created with the
 state ``ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS`` to see read-only calls, so it is a
-pattern of its own.
+pattern of its own. So are the read-only calls of rules that say ``reads=True`` (GetSecretValue,
+GetPasswordData...): the ``read-only-calls`` patterns, apart from the write calls so that the stack
+can leave them out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ SIGN_IN_SOURCE = "signin.amazonaws.com"
 DEFAULT_MAX_PATTERN_SIZE = 2048
 STATE_ENABLED = "ENABLED"
 STATE_ALL_MANAGEMENT_EVENTS = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+# The patterns of read-only calls (read-only-calls, read-only-calls-2...): the stacks' WatchReadOnlyCalls.
+READ_ONLY_PATTERN = "read-only-calls"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,14 +72,29 @@ def _pattern(detail_types: Sequence[str], by_source: dict[str, list[EventKey]]) 
     }
 
 
-def _pack(name: str, detail_types: Sequence[str], keys: Sequence[EventKey], max_size: int) -> list[GeneratedPattern]:
-    """Greedily add sources (splitting a source's names if need be) while the pattern fits."""
+def _pack(
+    name: str, detail_types: Sequence[str], keys: Sequence[EventKey], max_size: int, state: str = STATE_ENABLED
+) -> list[GeneratedPattern]:
+    """Greedily add sources (splitting a source's names if need be) while the pattern fits.
+
+    A pattern matches every source it lists with every name it lists, so a chunk must not pair a
+    source with a name that this source subscribes to in another chunk (iam with identitystore's
+    CreateUser, when iam's CreateUser sits in the chunk before): that event would match twice and
+    invoke the function twice. Such a key starts a new chunk."""
+    every_pair = {(key.source, key.name) for key in keys}
     chunks: list[dict[str, list[EventKey]]] = []
     current: dict[str, list[EventKey]] = {}
+
+    def crosses(chunk: dict[str, list[EventKey]], key: EventKey) -> bool:
+        names = {k.name for values in chunk.values() for k in values} | {key.name}
+        sources = set(chunk) | {key.source}
+        inside = {(k.source, k.name) for values in chunk.values() for k in values} | {(key.source, key.name)}
+        return any((s, n) in every_pair and (s, n) not in inside for s in sources for n in names)
+
     for key in sorted(keys, key=lambda k: (k.source, k.name)):
         trial = {source: list(values) for source, values in current.items()}
         trial.setdefault(key.source, []).append(key)
-        if current and len(compact_json(_pattern(detail_types, trial))) > max_size:
+        if current and (len(compact_json(_pattern(detail_types, trial))) > max_size or crosses(current, key)):
             chunks.append(current)
             current = {key.source: [key]}
         else:
@@ -86,7 +105,7 @@ def _pack(name: str, detail_types: Sequence[str], keys: Sequence[EventKey], max_
         chunks.append(current)
     suffix = len(chunks) > 1
     return [
-        GeneratedPattern(f"{name}-{index}" if suffix else name, STATE_ENABLED, _pattern(detail_types, chunk))
+        GeneratedPattern(f"{name}-{index}" if suffix else name, state, _pattern(detail_types, chunk))
         for index, chunk in enumerate(chunks, start=1)
     ]
 
@@ -100,11 +119,27 @@ def event_patterns(
     api_keys: set[EventKey] = set()
     sign_in_keys: set[EventKey] = set()
     identity_types: set[str] = set()
+    # A call is read-only when the rules that name it say so, and no other rule names it.
+    read_keys: set[EventKey] = set()
+    written_keys: set[EventKey] = set()
     for each in active:
         for key in REGISTRY.subscriptions(each, among=every_rule):
             (sign_in_keys if key.source == SIGN_IN_SOURCE else api_keys).add(key)
+            # A factory's events are the other rules' (which classify them), plus its own: those of a
+            # reads=True factory that no other rule names are read-only (GetCallerIdentity).
+            if not callable(each.on) or each.reads:
+                (read_keys if each.reads else written_keys).add(key)
         identity_types.update(each.identity_types)
-    patterns = _pack("api-calls", (API_CALL_DETAIL_TYPE,), sorted(api_keys, key=_key_order), max_size)
+    read_only = read_keys - written_keys - sign_in_keys
+    patterns = _pack("api-calls", (API_CALL_DETAIL_TYPE,), sorted(api_keys - read_only, key=_key_order), max_size)
+    if read_only:
+        patterns += _pack(
+            READ_ONLY_PATTERN,
+            (API_CALL_DETAIL_TYPE,),
+            sorted(read_only, key=_key_order),
+            max_size,
+            STATE_ALL_MANAGEMENT_EVENTS,
+        )
     if sign_in_keys:
         patterns += _pack("console-sign-in", SIGN_IN_DETAIL_TYPES, sorted(sign_in_keys, key=_key_order), max_size)
     if identity_types:

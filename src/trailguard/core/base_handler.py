@@ -59,6 +59,7 @@ class Rule:
         "kind",
         "mitre",
         "on",
+        "reads",
         "remediation",
         "severity",
         "stateful",
@@ -81,6 +82,7 @@ class Rule:
         identity_types: frozenset[str] = frozenset(),
         escalates_to: tuple[Severity, ...] = (),
         stateful: bool = False,
+        reads: bool = False,
     ) -> None:
         self.id = id
         self.severity = severity
@@ -101,6 +103,9 @@ class Rule:
         # Remembers across events through ctx.state: evaluated in event-time order, in one place
         # (a scan's main process, however many --jobs read the files).
         self.stateful = stateful
+        # Watches read-only calls (GetSecretValue...), which EventBridge delivers only to a rule in
+        # the state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS: patterns.py gives them their own.
+        self.reads = reads
 
     @property
     def reports_aws(self) -> bool:
@@ -170,6 +175,7 @@ class RuleRegistry:
         include_failed: bool = False,
         escalates_to: Collection[Severity] = (),
         stateful: bool = False,
+        reads: bool = False,
     ) -> Callable[[RuleFunction], Rule]:
         """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
@@ -197,6 +203,7 @@ class RuleRegistry:
                 identity_types=frozenset(identity_types),
                 escalates_to=tuple(escalates_to),
                 stateful=stateful,
+                reads=reads,
             )
             self._rules[id] = new_rule
             return new_rule

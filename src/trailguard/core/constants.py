@@ -65,6 +65,7 @@ DEFAULT_SELF_RESOURCES: tuple[str, ...] = (
     "arn:*:events:*:*:rule/*-RuleApiCalls*-*",
     "arn:*:events:*:*:rule/*-RuleConsoleSignIn-*",
     "arn:*:events:*:*:rule/*-RuleRootActivity-*",
+    "arn:*:events:*:*:rule/*-RuleReadOnlyCalls*-*",
 )
 
 # Write calls that baseline.new-sensitive-call watches besides the events of other rules: calls that

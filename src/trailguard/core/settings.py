@@ -700,7 +700,8 @@ FIELDS: tuple[Field, ...] = (
         "self_resources",
         _parse_name_globs,
         '`["arn:*:lambda:*:*:function:AWS-Generic-Security-*", "arn:*:events:*:*:rule/*-RuleApiCalls*-*", '
-        '"arn:*:events:*:*:rule/*-RuleConsoleSignIn-*", "arn:*:events:*:*:rule/*-RuleRootActivity-*"]`',
+        '"arn:*:events:*:*:rule/*-RuleConsoleSignIn-*", "arn:*:events:*:*:rule/*-RuleRootActivity-*", '
+        '"arn:*:events:*:*:rule/*-RuleReadOnlyCalls*-*"]`',
         "trailguard's own resources, names or ARNs (globs): its EventBridge rules, function, queues, table, SMTP "
         "secret, sender identities, home event bus. A change to one by anyone but `self_deployer` is "
         "`trailguard.pipeline-tampered` (CRITICAL). The defaults are the stack's default function name and its "

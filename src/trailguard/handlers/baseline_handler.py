@@ -381,6 +381,9 @@ def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     severity=Severity.HIGH,
     on=INSTANCE_SESSION_EVENTS,
     stateful=True,
+    # GetCallerIdentity (what a thief runs first) is read-only: EventBridge delivers it only to a
+    # rule in the all-management-events state, the read-only-calls pattern.
+    reads=True,
     title="EC2 instance credentials used from outside the instance",
     description=(
         "A session of an instance profile (its session name is the instance id) called AWS from an "
