@@ -77,6 +77,10 @@ def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
     assert not state.first_in_window("ns", "alice", T0 + 599, 600)
     assert state.first_in_window("ns", "bob", T0 + 1, 600)
     assert state.first_in_window("ns", "alice", T0 + 600, 600), "the next window"
+    # Rough time order: a little older than the opening is that window; a window older is its own.
+    assert not state.first_in_window("ns", "bob", T0 + 1 - 599, 600)
+    assert state.first_in_window("ns", "carol", T0, 600)
+    assert state.first_in_window("ns", "carol", T0 - 600, 600)
 
 
 def test_correlation_items_are_recalled_in_time_order_within_the_range(state: DetectionState) -> None:

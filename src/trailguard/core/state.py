@@ -56,7 +56,9 @@ class DetectionState(Protocol):
         ...
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
-        """True (and the window opens at ``at``) when no window of ``key`` is open at ``at``."""
+        """True (and the window opens at ``at``) when no window of ``key`` is open at ``at``. Events come
+        in rough time order only: one a little older than the window's opening (less than a window
+        before it) falls in that window too, and opens none of its own."""
         ...
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
@@ -127,7 +129,7 @@ class MemoryState:
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         opened = self._windows.get((namespace, key))
-        if opened is not None and opened <= at < opened + window:
+        if opened is not None and abs(at - opened) < window:
             return False
         self._windows[(namespace, key)] = at
         return True

@@ -83,20 +83,10 @@ class Burst:
         return events, distinct
 
     def first_alert(self) -> bool:
-        """Once per window and principal. Events come in rough time order only (within a CloudTrail
-        file, between files, between invocations): one a little older than the alert must not open
-        a window of its own, so an alert within a window either side counts; the window itself is
-        opened atomically, for concurrent invocations."""
+        """Once per window and principal (``first_in_window`` tolerates rough time order, and opens
+        the window atomically, for concurrent invocations)."""
         assert self.at is not None
-        key = "alert:" + self.principal
-        state = self.ctx.state
-        alerts = state.recall(self.rule_id, key, self.at - self.window, self.at + self.window)
-        if any(abs(when - self.at) < self.window for when, _ in alerts):
-            return False
-        if not state.first_in_window(self.rule_id, key, self.at, self.window):
-            return False
-        state.remember(self.rule_id, key, "alert", self.at, 2 * self.window)
-        return True
+        return bool(self.ctx.state.first_in_window(self.rule_id, "alert:" + self.principal, self.at, self.window))
 
     def names(self, last: str) -> str:
         """A few of the window's members: the first remembered and ``last``."""

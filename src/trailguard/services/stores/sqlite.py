@@ -156,7 +156,7 @@ class SqliteState:
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         db = self._db
         row = db.execute("SELECT opened FROM windows WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
-        if row is not None and float(row[0]) <= at < float(row[0]) + window:
+        if row is not None and abs(at - float(row[0])) < window:
             return False
         db.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", (namespace, key, at))
         self._changed(at)

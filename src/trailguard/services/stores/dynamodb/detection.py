@@ -160,9 +160,10 @@ class DynamoDetectionState:
                     "until": attr_n(int(at + window)),
                     TTL_ATTRIBUTE: attr_n(int(at + window)),
                 },
-                ConditionExpression="attribute_not_exists(pk) OR #until <= :at OR opened > :at",
+                # Open unless a window is open at ``at``, or opens less than a window after it.
+                ConditionExpression="attribute_not_exists(pk) OR #until <= :at OR opened >= :later",
                 ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":at": attr_n(int(at))},
+                ExpressionAttributeValues={":at": attr_n(int(at)), ":later": attr_n(int(at + window))},
             )
         except ConditionFailed:
             return False
