@@ -264,6 +264,24 @@ that holds it. `make generated` writes this file from the rules themselves
   version suffix (`AddPermission20150331v2`). Failed calls are ignored unless a rule says
   otherwise.
 - **MITRE ATT&CK**: the technique the activity is evidence of.
+- **Quiet on**: the routine, legitimate activity the rule fires no alert on, how the event tells
+  it apart, and what it cannot tell apart (left to `suppressions`, `quiet_periods` or memory).
+
+What every rule shares, besides its own quiet cases:
+
+- **AWS acting for itself is not reported** (`core/actors.py`): a caller of type `AWSService`, an
+  `AwsServiceEvent`, or a session of a service-linked role (`AWSServiceRole...`,
+  `/aws-service-role/`). The tamper, trailguard-self and CRITICAL rules still report them. A
+  service acting *for* someone (`invokedBy` CloudFormation applying a person's stack) is that
+  person's change and is reported.
+- **A person or a pipeline**: where it matters, a rule tells a person at the console or CLI (an
+  IAM user, the root user, a federated user, an Identity Center session, a console session, a SAML
+  session named after an email address) from automation (any other assumed role, or a service
+  acting for a principal), and says so in its quiet cases.
+- **Routine by memory**: with a detection state (the Lambda's table, `scan --state`), the rules
+  whose quiet cases say "routine by memory" report a principal's first change of a kind to a
+  resource once the principal's baseline is past `learning_days`, and keep its repeats out of the
+  alerts: they go to the findings history only (outcome `routine`).
 """
 
 
@@ -323,6 +341,8 @@ def rules_doc() -> str:
             if rule.mitre:
                 lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")
             lines.append(f"- **What fires it**: {rule.description}")
+            if rule.quiet:
+                lines.append(f"- **Quiet on**: {rule.quiet}")
             lines.append(f"- **Remediation**: {rule.remediation}")
     return "\n".join(lines) + "\n"
 

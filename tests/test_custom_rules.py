@@ -54,7 +54,7 @@ def custom_ids() -> set[str]:
 
 def test_the_public_module_exports_what_a_rule_needs_and_only_that() -> None:
     assert sorted(trailguard.rules.__all__) == sorted(
-        ["rule", "Hit", "Resource", "Severity", "FindingKind", "CloudTrailEvent", "RuleContext"]
+        ["rule", "Hit", "Resource", "Severity", "FindingKind", "CloudTrailEvent", "RuleContext", "made_by_person"]
     )
     assert trailguard.rules.rule == REGISTRY.rule
     module_text = Path(trailguard.rules.__file__).read_text(encoding="utf-8")

@@ -7,6 +7,10 @@ a role named ``AWSServiceRole...`` or whose path is ``/aws-service-role/``): onl
 assume such a role, and people cannot change its permissions. A service acting *for a person*
 (``invokedBy`` cloudformation.amazonaws.com applying someone's stack, a console session) is that
 person's change: the caller is the person's own principal, so it is still reported.
+
+A second question some rules ask: did a *person* make this call, by hand, or a pipeline? A person
+changing a function's code at the console is more notable than the deploy role doing it every day.
+``made_by_person`` answers it from the event alone.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from trailguard.core.event_types import CloudTrailEvent
 
 SERVICE_LINKED_ROLE_PREFIX = "AWSServiceRole"
 SERVICE_LINKED_ROLE_PATH = "/aws-service-role/"
+# The roles Identity Center creates for its permission sets: every session of one is a person
+# signed in through the access portal.
+IDENTITY_CENTER_ROLE_PREFIX = "AWSReservedSSO_"
+_PERSON_IDENTITY_TYPES = frozenset({"IAMUser", "Root", "FederatedUser", "IdentityCenterUser"})
 
 
 def is_aws_acting_for_itself(event: CloudTrailEvent) -> bool:
@@ -29,3 +37,32 @@ def is_aws_acting_for_itself(event: CloudTrailEvent) -> bool:
     # arn:aws:sts::111122223333:assumed-role/AWSServiceRoleForAutoScaling/AutoScaling
     session = event.get_str("userIdentity", "arn").partition(":assumed-role/")[2]
     return session.startswith(SERVICE_LINKED_ROLE_PREFIX)
+
+
+def made_by_person(event: CloudTrailEvent) -> bool:
+    """True when a person made the call by hand (console, CLI), False for automation.
+
+    A person: an IAM user, the root user, a federated user (GetFederationToken) or an Identity
+    Center user; or an assumed-role session of an Identity Center permission set
+    (``AWSReservedSSO_...``), of the console (``sessionCredentialFromConsole``), or named after an
+    email address (SAML identity providers name sessions after the user's email). Any other
+    assumed role is automation: a deploy pipeline, an instance, a function. A call a service makes
+    *for* a principal (``invokedBy``: CloudFormation applying a stack) is not by hand either.
+    An IAM user's access key used by a pipeline counts as a person: the event cannot tell, and a
+    long-lived key in a pipeline deserves the closer look anyway.
+    """
+    if event.get_str("userIdentity", "invokedBy"):
+        return False
+    identity_type = event.identity_type
+    if identity_type in _PERSON_IDENTITY_TYPES:
+        return True
+    if identity_type != "AssumedRole":
+        return False
+    console = event.get("sessionCredentialFromConsole")
+    if console is True or console == "true":
+        return True
+    issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "userName")
+    if issuer.startswith(IDENTITY_CENTER_ROLE_PREFIX):
+        return True
+    session = event.get_str("userIdentity", "arn").rpartition("/")[2]
+    return "@" in session

@@ -59,6 +59,7 @@ class Rule:
         "kind",
         "mitre",
         "on",
+        "quiet",
         "reads",
         "remediation",
         "severity",
@@ -83,6 +84,7 @@ class Rule:
         escalates_to: tuple[Severity, ...] = (),
         stateful: bool = False,
         reads: bool = False,
+        quiet: str = "",
     ) -> None:
         self.id = id
         self.severity = severity
@@ -106,6 +108,9 @@ class Rule:
         # Watches read-only calls (GetSecretValue...), which EventBridge delivers only to a rule in
         # the state ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS: patterns.py gives them their own.
         self.reads = reads
+        # The routine, legitimate activity the rule stays quiet on (and how it tells), and what it
+        # cannot tell apart: the question a user asks of a noisy tool, answered in docs/rules.md.
+        self.quiet = quiet
 
     @property
     def reports_aws(self) -> bool:
@@ -176,6 +181,7 @@ class RuleRegistry:
         escalates_to: Collection[Severity] = (),
         stateful: bool = False,
         reads: bool = False,
+        quiet: str = "",
     ) -> Callable[[RuleFunction], Rule]:
         """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
@@ -204,6 +210,7 @@ class RuleRegistry:
                 escalates_to=tuple(escalates_to),
                 stateful=stateful,
                 reads=reads,
+                quiet=quiet.strip(),
             )
             self._rules[id] = new_rule
             return new_rule
