@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,16 @@ def test_one_scan_over_both_days_finds_the_attack_and_nothing_else() -> None:
     assert max(f["event_time"] for f in routine) < "2026-11-15"
     stolen = next(f for f in findings if f["rule_id"] == "baseline.instance-credentials-outside")
     assert stolen["source_ip"] == "203.0.113.66" and stolen["resource"] == "i-0a1b2c3d4e5f60718"
+
+
+def test_routine_changes_are_counted_and_kept_out_of_the_output() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    main(["scan", str(LEARNING), str(ATTACK), "--format", "jsonl"], stdout=out, stderr=err)
+    reported = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert not any(f["routine"] for f in reported)
+    # The deploy role's daily updates after it learnt: in the summary, not among the findings.
+    routine = re.search(r"; (\d+) routine changes not reported", err.getvalue())
+    assert routine is not None and int(routine.group(1)) >= 1, err.getvalue()
 
 
 def test_the_learning_days_alone_find_nothing_new() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,34 @@ def test_info_findings_are_listed_but_never_complete_a_chain() -> None:
     steps = [value for name, value in incident.details.items() if name.startswith("Step ")]
     assert [step.split(": ", 1)[1].split(" ")[0] for step in steps] == [f"test.step-{n}" for n in range(1, 7)]
     assert "(INFO)" in steps[0] and incident.details["Linked by"] == f"principal {ATTACKER.arn}"
+
+
+class _Racing(MemoryState):
+    """A shared state where, right after the first caller takes its first incident window, a
+    second invocation completes the same chain from start to end (the worst interleaving)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.racer: Callable[[], None] | None = None
+
+    def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
+        taken = super().first_in_window(namespace, key, at, window)
+        if self.racer is not None and not key.startswith(("step ", "incident ")):
+            racer, self.racer = self.racer, None
+            racer()
+        return taken
+
+
+def test_two_invocations_completing_one_chain_at_once_tell_it_exactly_once() -> None:
+    for first_ip, second_ip in (("198.51.100.7", "198.51.100.8"), ("198.51.100.8", "198.51.100.7")):
+        state = _Racing()
+        context = Settings().rule_context()._replace(state=state)
+        one, other = (Correlator(REGISTRY.get(CHAIN_RULE_ID), context) for _ in range(2))
+        assert one.observe([finding(1, "T1098")._replace(source_ip=first_ip), finding(2, "T1562")]) == []
+        told: list[Finding] = []
+        state.racer = lambda: told.extend(other.observe([finding(4, "T1537")._replace(source_ip=second_ip)]))
+        told += one.observe([finding(3, "T1530")._replace(source_ip=first_ip)])
+        assert len(told) == 1, (first_ip, told)
 
 
 def test_one_incident_per_key_and_window_then_the_next_chain_after_it() -> None:

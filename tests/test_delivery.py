@@ -38,7 +38,7 @@ def folder_notifier(path: Path) -> NotificationService:
 
 def test_outcomes_say_what_is_retried_and_what_is_done() -> None:
     assert {o for o in Outcome if o.retry} == {Outcome.FAILED, Outcome.IN_FLIGHT}
-    assert {o for o in Outcome if o.done} == {Outcome.DELIVERED, Outcome.QUIET, Outcome.UNROUTED}
+    assert {o for o in Outcome if o.done} == {Outcome.DELIVERED, Outcome.QUIET, Outcome.UNROUTED, Outcome.ROUTINE}
     assert set(OUTCOME_ORDER) == set(Outcome) and OUTCOME_ORDER[0] is Outcome.FAILED
 
 
@@ -110,6 +110,21 @@ def test_scan_notify_with_a_table_sends_nothing_twice_and_keeps_a_history(
     history = DynamoDBStore(TABLE, fake_aws).query_history("2026-11-01T00:00:00Z", "2026-11-30T23:59:59Z")
     assert sorted(r.event_id for r in history) == sorted(f["event_id"] for f in findings)
     assert {r.outcome for r in history} == {"delivered"} and {r.attempts for r in history} == {1}
+
+
+def test_a_routine_finding_goes_to_the_history_and_to_nobody(fake_aws: AwsClients, tmp_path: Path) -> None:
+    create_table(fake_aws.client("dynamodb"), TABLE)
+    store = DynamoDBStore(TABLE, fake_aws)
+    alert = sg_findings()[0]
+    routine = alert._replace(event_id="f0e1d2c3-b4a5-4968-8776-655443322110", routine=True)
+    batch = Delivery(lambda: folder_notifier(tmp_path), store).deliver([routine, alert], 60)
+    assert [r.outcome for r in batch.results] == [Outcome.ROUTINE, Outcome.DELIVERED]
+    assert len(list(tmp_path.glob("*.eml"))) == 1, "only the alert is sent"
+    history = store.query_history(alert.event_time[:10] + "T00:00:00Z", alert.event_time[:10] + "T23:59:59Z")
+    assert {r.event_id: r.outcome for r in history} == {routine.event_id: "routine", alert.event_id: "delivered"}
+    # Nothing was claimed for it: the same routine change again is recorded again, never sent.
+    again = Delivery(lambda: folder_notifier(tmp_path), store).deliver([routine], 60)
+    assert [r.outcome for r in again.results] == [Outcome.ROUTINE] and again.report is None
 
 
 @pytest.mark.usefixtures("fake_aws")

@@ -55,8 +55,9 @@ ATTACKERS = {"203.0.113.77", "192.0.2.201"}  # the first chapter's, the second's
 
 # (rule id, severity, resource) for every finding the day must produce with samples/trailguard.toml.
 EXPECTED: list[tuple[str, Severity, str]] = [
-    # 10:52 Chloe raises a function's timeout in the console. Only CI's changes are suppressed.
-    ("lambda.function-changed", Severity.INFO, "exports-scheduler"),
+    # 10:52 Chloe raises a function's timeout in the console: a person by hand -> LOW. Only CI's
+    # changes are suppressed.
+    ("lambda.function-changed", Severity.LOW, "exports-scheduler"),
     # 14:14-14:15 the leaked ci-legacy key creates an administrator for itself.
     ("iam.user-created", Severity.LOW, "support-sync"),
     ("iam.admin-policy-attached", Severity.HIGH, "support-sync"),

@@ -61,6 +61,8 @@ class UsageError(Exception):
 @dataclasses.dataclass
 class ScanResult:
     findings: list[Finding] = dataclasses.field(default_factory=list)
+    # A principal's routine changes, known by the detection state: counted, not reported.
+    routine: list[Finding] = dataclasses.field(default_factory=list)
     problems: list[InputProblem] = dataclasses.field(default_factory=list)
     read: ReadStats = dataclasses.field(default_factory=ReadStats)
     engine: EngineStats = dataclasses.field(default_factory=EngineStats)
@@ -183,6 +185,9 @@ def scan(
             result.engine.merge(engine_stats)
             result.engine.merge(stateful.stats.since(before))
             for finding in findings:
+                if finding.routine:
+                    result.routine.append(finding)
+                    continue
                 result.findings.append(finding)
                 if on_finding:
                     on_finding(finding)
@@ -273,6 +278,8 @@ def summary_line(result: ScanResult) -> str:
     )
     if result.engine.suppressed:
         text += f"; {result.engine.suppressed} suppressed"
+    if result.routine:
+        text += f"; {len(result.routine)} routine changes not reported (known by --state)"
     if result.problems:
         text += f"; {len(result.problems)} input problems (see above)"
     if result.engine.rule_errors:
@@ -338,7 +345,8 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     if channels:
         from trailguard import cli_alerts
 
-        delivered = cli_alerts.deliver(result.findings, channels, settings, stderr, notify=args.notify)
+        # Routine changes go along for the findings history only (delivery sends none of them).
+        delivered = cli_alerts.deliver(result.findings + result.routine, channels, settings, stderr, notify=args.notify)
         if args.outbox and result.findings:
             stderr.write(f"trailguard: open the alerts in {args.outbox}/ (.html in a browser, .eml in a mail client)\n")
     if result.problems or not delivered:

@@ -9,7 +9,8 @@ One JSON file per event::
       "record": {"eventSource": "s3.amazonaws.com", "eventName": "PutBucketTagging", ...}
     }
 
-``expect`` maps every rule that must fire to its severity (``{}``: nothing may fire); ``settings``
+``expect`` maps every rule that must fire to its severity (``{}``: nothing may fire; a routine
+change, known by memory, goes to the history only and does not count as firing); ``settings``
 (optional) are settings for this event only, over the configuration's; ``record`` is one
 CloudTrail record as it appears in a log file. ``history`` (optional) is a list of earlier records
 that the stateful rules (``baseline.*``) see first, with a fresh detection state, so that the case
@@ -157,7 +158,8 @@ class CaseRunner:
         findings = engine.evaluate(case.record)
         fired: dict[str, tuple[Severity, ...]] = {}
         for finding in findings:
-            fired[finding.rule_id] = tuple(sorted({*fired.get(finding.rule_id, ()), finding.severity}))
+            if not finding.routine:
+                fired[finding.rule_id] = tuple(sorted({*fired.get(finding.rule_id, ()), finding.severity}))
         notes = [f"{f.rule_id} raised {f.error}" for f in engine.failures[failures_before:]]
         notes += [
             f"{rule_id}: no such rule (is its file in --rules, or in the configuration's rule_modules?)"

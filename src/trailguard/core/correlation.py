@@ -14,10 +14,11 @@ A rule's repeats under one key within a sixth of the window (ten minutes) are on
 first: what a noisy principal costs stays bounded, and an incident lists what happened, not
 every copy of it.
 
-INFO findings are listed in an incident but never count towards its tactics: an attacker's
-Lambda change is a real step worth seeing in the story, while routine automation makes INFO
-findings of several tactics every day (instances launched, functions deployed) and must not
-build chains on its own.
+Routine findings (a principal's routine, known by memory) are no step at all. INFO findings, and
+the LOW ones of record-keeping rules (kind INFO), are listed in an incident but never count
+towards its tactics (``counts_towards_tactics``): an attacker's Lambda change is a real step worth
+seeing in the story, while automation and people make such findings of several tactics every day
+(instances launched, functions deployed) and must not build chains on their own.
 
 Order: each finding is judged with the remembered findings of the hour before its own event
 time. A scan hands over one file's findings at a time, sorted by time, and reads files in the time
@@ -37,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from trailguard.core.base_handler import Rule, RuleContext
-from trailguard.core.enums import Severity
+from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import Finding, Resource
 from trailguard.core.state import event_epoch
 
@@ -150,6 +151,7 @@ class Step(NamedTuple):
     event_time: str
     summary: str
     links: tuple[str, ...]  # the finding's chain keys: an incident quiets all of them
+    counts: bool = True  # towards the chain's tactics (see counts_towards_tactics)
 
     def encode(self) -> str:
         import json  # main.py has imported it already; offline, a chain is rare
@@ -162,12 +164,22 @@ class Step(NamedTuple):
 
         try:
             fields: Any = json.loads(text)
-            if len(fields) != len(cls._fields) or not isinstance(fields[-1], list):
+            if len(fields) != len(cls._fields) or not isinstance(fields[-2], list) or not isinstance(fields[-1], bool):
                 return None
-            at, tactic, rule_id, severity, key, event_time, summary = (float(fields[0]), *map(str, fields[1:-1]))
-            return cls(at, tactic, rule_id, severity, key, event_time, summary, tuple(map(str, fields[-1])))
+            at, tactic, rule_id, severity, key, event_time, summary = (float(fields[0]), *map(str, fields[1:-2]))
+            links = tuple(map(str, fields[-2]))
+            return cls(at, tactic, rule_id, severity, key, event_time, summary, links, fields[-1])
         except (ValueError, TypeError):
             return None  # a foreign or older item: not a step
+
+
+def counts_towards_tactics(finding: Finding) -> bool:
+    """INFO findings never count, nor do those of rules that keep notable changes for the record
+    (kind INFO: a function deployed, an instance launched) below MEDIUM: a person's hand-made
+    change is LOW there, and people make them every day. Memory raises a first change to MEDIUM."""
+    if finding.severity is Severity.INFO:
+        return False
+    return finding.kind is not FindingKind.INFO or finding.severity >= Severity.MEDIUM
 
 
 def _in_time_order(findings: Iterable[Finding]) -> list[tuple[float, Finding]]:
@@ -190,7 +202,7 @@ class Correlator:
         for at, finding in _in_time_order(findings):
             tactic = tactic_of(finding.mitre)
             keys = chain_keys(finding)
-            if not tactic or not keys or finding.rule_id == self.rule.id:
+            if not tactic or not keys or finding.rule_id == self.rule.id or finding.routine:
                 continue
             summary = finding.summary[:_SUMMARY_LIMIT]
             item = Step(
@@ -202,6 +214,7 @@ class Correlator:
                 finding.event_time,
                 summary,
                 tuple(keys),
+                counts_towards_tactics(finding),
             ).encode()
             # A rule's repeats by one key within a sixth of the window are one step: a principal
             # that fires a rule thousands of times an hour costs one remembered item per key
@@ -213,7 +226,7 @@ class Correlator:
             ]
             for key in fresh:
                 self.state.remember(self.rule.id, key, item, at, self.window)
-            if finding.severity is Severity.INFO:
+            if not counts_towards_tactics(finding):
                 continue  # listed in a chain, never what completes one
             told = f"incident {keys[0]}"
             if not fresh:
@@ -227,9 +240,11 @@ class Correlator:
             # The windows of every key the chain's steps carry open now, and a chain any of whose
             # keys had one open already is told: seen through its address first and through the
             # new user's key later, one intrusion is one incident.
-            links = dict.fromkeys(link for steps in chained.values() for step in steps for link in step.links)
-            opened = [self.state.first_in_window(self.rule.id, link, at, self.window) for link in links]
-            if all(opened):
+            # The windows are taken in one order, and a caller stops at the first it loses: of two
+            # invocations completing one chain at once, one takes them all and tells it (locks taken
+            # in a global order), where each taking some, in any order, could leave it untold.
+            links = sorted({link for steps in chained.values() for step in steps for link in step.links})
+            if all(self.state.first_in_window(self.rule.id, link, at, self.window) for link in links):
                 self.state.remember(self.rule.id, told, finding.key, at, self.window)
                 incidents.append(self._incident(finding, chained))
             elif self._told(told, finding, at):
@@ -246,7 +261,7 @@ class Correlator:
         chained: dict[str, list[Step]] = {}
         for key in keys:
             steps = self._steps(key, at)
-            if len({step.tactic for step in steps if step.severity != Severity.INFO.name}) >= self.distinct:
+            if len({step.tactic for step in steps if step.counts}) >= self.distinct:
                 chained[key] = steps
         return chained
 
@@ -257,7 +272,7 @@ class Correlator:
     def _incident(self, trigger: Finding, chained: dict[str, list[Step]]) -> Finding:
         unique = {step.key: step for steps in chained.values() for step in steps}
         steps = sorted(unique.values(), key=lambda step: (step.at, step.key))
-        counted = {step.tactic for step in steps if step.severity != Severity.INFO.name}
+        counted = {step.tactic for step in steps if step.counts}
         tactics = [tactic for tactic in TACTICS if tactic in counted] + sorted(counted - TACTICS.keys())
         names = ", ".join(TACTICS.get(tactic, tactic) for tactic in tactics)
         minutes = max(1, round((steps[-1].at - steps[0].at) / 60))

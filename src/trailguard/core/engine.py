@@ -285,4 +285,5 @@ def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:
         source_ip=event.source_ip,
         user_agent=event.user_agent,
         error_code=event.error_code,
+        routine=hit.routine is True,
     )

@@ -45,6 +45,7 @@ class Outcome(enum.StrEnum):
     QUIET = "quiet"  # a repeat inside its rule's quiet period: counted, not sent
     UNROUTED = "unrouted"  # no channel takes it (by severity or rule): nothing to send, not an error
     DEDUPLICATED = "deduplicated"  # delivered before (a redelivered event): nothing sent again
+    ROUTINE = "routine"  # the principal's routine, known by memory: history only, never sent
 
     @property
     def retry(self) -> bool:
@@ -54,7 +55,7 @@ class Outcome(enum.StrEnum):
     @property
     def done(self) -> bool:
         """A final state: a later delivery of the same event sends nothing."""
-        return self in (Outcome.DELIVERED, Outcome.QUIET, Outcome.UNROUTED)
+        return self in (Outcome.DELIVERED, Outcome.QUIET, Outcome.UNROUTED, Outcome.ROUTINE)
 
 
 # An event's outcome is the worst of its findings': this order, worst first.
@@ -64,5 +65,6 @@ OUTCOME_ORDER = (
     Outcome.DELIVERED,
     Outcome.QUIET,
     Outcome.UNROUTED,
+    Outcome.ROUTINE,
     Outcome.DEDUPLICATED,
 )

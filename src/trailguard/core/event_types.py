@@ -330,13 +330,15 @@ class Hit(NamedTuple):
 
     ``severity`` overrides the rule's default where the rule escalates (the "A->B" severities of
     docs/rules.md). ``details`` are short labelled facts for the alert
-    (``{"Port": "22", "CIDR": "0.0.0.0/0"}``).
+    (``{"Port": "22", "CIDR": "0.0.0.0/0"}``). ``routine``: the detection state knows this change
+    as the principal's routine (``core.routine``): it goes to the findings history, not to people.
     """
 
     summary: str
     resource: Resource = Resource()
     severity: Severity | None = None
     details: Mapping[str, str] = NO_DETAILS
+    routine: bool = False
 
 
 class Finding(NamedTuple):
@@ -362,6 +364,8 @@ class Finding(NamedTuple):
     source_ip: str
     user_agent: str
     error_code: str = ""
+    # Routine by memory: recorded in the findings history, never alerted (nor counted in chains).
+    routine: bool = False
 
     @property
     def key(self) -> str:
@@ -415,6 +419,7 @@ class Finding(NamedTuple):
             "source_ip": self.source_ip,
             "user_agent": self.user_agent,
             "error_code": self.error_code,
+            "routine": self.routine,
             "dedupe_key": self.dedupe_key,
             "cloudtrail_url": self.cloudtrail_url,
         }

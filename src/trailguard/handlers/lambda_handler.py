@@ -12,8 +12,9 @@ spellings route.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.aws_ids import ARN_ACCOUNT, LAMBDA_FUNCTION_ARN, LAMBDA_LAYER_ARN, LAMBDA_PARTIAL_ARN
 from trailguard.core.base_handler import RuleContext, base_event_name, rule
 from trailguard.core.enums import FindingKind, Severity
@@ -282,28 +283,22 @@ def _change_details(event: CloudTrailEvent) -> tuple[str, dict[str, str]]:
     return "configuration changed" + (f" ({', '.join(changed)})" if changed else ""), details
 
 
-# How long lambda.function-changed remembers who changed which function how: a change not repeated
-# for this long is reported again.
-_ROUTINE_MEMORY_SECONDS = 120 * 86_400
-
-
 @rule(
     id="lambda.function-changed",
     severity=Severity.INFO,
     kind=FindingKind.INFO,
-    escalates_to=(Severity.MEDIUM,),
+    escalates_to=(Severity.LOW, Severity.MEDIUM),
     on={SOURCE: ["CreateFunction*", "UpdateFunctionCode*", "UpdateFunctionConfiguration*"]},
     stateful=True,
     title="Lambda function created or changed",
     description=(
         "A function was created, or its code or configuration replaced. Overwriting code, adding a "
         "layer (extension) or swapping the role are ways to run attacker code with the function's "
-        "permissions, so unexpected changes deserve a look. Quieter by memory: once a principal's "
-        "baseline is past `learning_days`, its first change of a kind (create, code, configuration) "
-        "to a function is reported (MEDIUM when it never changed that function before, INFO "
-        "otherwise) and its repeats are not: the deploy role that updates the same function every "
-        "day stays quiet. Without a baseline (a scan without `--state`, a principal still learning) "
-        "the event alone decides: every change is INFO, for the record."
+        "permissions, so unexpected changes deserve a look. The event alone: INFO for automation "
+        "(a deploy role), LOW for a person changing it by hand (console or CLI), which is rarer and "
+        "more notable. Routine by memory: once a principal's baseline is past `learning_days`, its "
+        "first change of a kind (create, code, configuration) to a function is reported (MEDIUM "
+        "when it never changed that function before) and its repeats go to the history only."
     ),
     remediation=(
         "Confirm the change came from the usual deployment pipeline; if not, roll back to a known "
@@ -311,36 +306,31 @@ _ROUTINE_MEMORY_SECONDS = 120 * 86_400
         "layers and review the execution role."
     ),
     mitre="T1648",
+    quiet=(
+        "The deploy role that updates the same function again and again: routine by memory (history "
+        "only). AWS's own changes (service-linked roles) are dropped by the engine. Cannot tell, "
+        "without memory, a pipeline's change from an intruder's with the pipeline's role: those "
+        "stay INFO, for the record."
+    ),
 )
 def function_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    from trailguard.core.routine import remembered_change
+
     function = _function(event)
     what, details = _change_details(event)
-    hit = Hit(summary=f"Function {function.label or '(unnamed)'} {what}", resource=function, details=details)
-    memory = _routine_memory(event, ctx, function)
+    by_hand = made_by_person(event)
+    hit = Hit(
+        summary=f"Function {function.label or '(unnamed)'} {what}" + (" by hand" if by_hand else ""),
+        resource=function,
+        details=details,
+        severity=Severity.LOW if by_hand else None,
+    )
+    memory = remembered_change(
+        event, ctx, "lambda.function-changed", function.arn or function.id, base_event_name(event.event_name)
+    )
     if memory is None:
-        yield hit  # no baseline: the event alone decides
-    elif memory.first_change:
-        yield hit._replace(severity=Severity.MEDIUM) if memory.first_on_function else hit
-
-
-class _Memory(NamedTuple):
-    first_change: bool  # this principal never made this kind of change to this function
-    first_on_function: bool  # nor any change to it
-
-
-def _routine_memory(event: CloudTrailEvent, ctx: RuleContext, function: Resource) -> _Memory | None:
-    """What the principal did to this function before; None while it has no baseline past its
-    learning period (its first change included, and every change of a scan without state)."""
-    from trailguard.core.state import DAY, event_epoch
-
-    at = event_epoch(event.event_time)
-    principal = event.actor.principal_arn
-    target = function.arn or function.id
-    if at is None or not principal or not target or ctx.state is None:
-        return None
-    kind = base_event_name(event.event_name)
-    touched = ctx.state.first_seen("lambda.function-changed", principal, target, at, _ROUTINE_MEMORY_SECONDS)
-    change = ctx.state.first_seen("lambda.function-changed", principal, f"{kind} {target}", at, _ROUTINE_MEMORY_SECONDS)
-    if change.entity_since >= at or change.learning(at, ctx.learning_days * DAY):
-        return None
-    return _Memory(change.new, touched.new)
+        yield hit  # no verdict from memory: the event alone decides
+    elif memory.routine:
+        yield hit._replace(routine=True)
+    else:
+        yield hit._replace(severity=Severity.MEDIUM) if memory.first_on_resource else hit

@@ -12,6 +12,9 @@ One pipeline for the Lambda and ``trailguard scan --notify``. For each finding o
    quiet window are given back, so the retry delivers;
 5. **history**: one item per finding with its outcome and what each channel did.
 
+A routine finding (``Finding.routine``: the principal's routine change, known by the detection
+state) skips all of it but the history: outcome ``routine``, nothing claimed, gated or sent.
+
 The store is a ``Store``: DynamoDB (``table_name``), wrapped in ``FailOpenStore`` so a DynamoDB
 failure is reported and the alert still goes out, or the ``NullStore`` without a table.
 
@@ -126,6 +129,10 @@ class Delivery:
         outcomes: list[FindingResult] = [FindingResult(finding, Outcome.UNROUTED) for finding in findings]
         groups: dict[str, list[int]] = {}
         for index, finding in enumerate(findings):
+            if finding.routine:
+                outcomes[index] = FindingResult(finding, Outcome.ROUTINE)
+                self.store.record(finding, Outcome.ROUTINE, {}, 0)
+                continue
             groups.setdefault(finding.key, []).append(index)
         pending: list[_Pending] = []
         for members in groups.values():

@@ -1,0 +1,58 @@
+"""Routine by memory: a principal's first change of a kind to a resource is news, its repeats are not.
+
+The deploy role that updates the same function every day, the pipeline that rewrites the same
+managed policy on every release: the event alone cannot tell them from an intruder's first change,
+but their history can. With a detection state (the Lambda's table, ``scan --state``), a rule asks
+``remembered_change`` what the principal did to the resource before:
+
+- ``None``: no verdict. No state, no event time, no principal or resource, or a principal whose
+  baseline is younger than ``learning_days`` (its very first change included): the event alone
+  decides, as without memory.
+- ``first_change``: the principal never made this kind of change to this resource within
+  ``ROUTINE_MEMORY_SECONDS``: report it (``first_on_resource``: nor any change to it: the rules
+  raise those).
+- otherwise a repeat: the rule yields its hit with ``routine=True``, which goes to the findings
+  history and to nobody's inbox.
+
+A change not repeated for ``ROUTINE_MEMORY_SECONDS`` (120 days) is news again. docs/rules.md says
+which rules are routine by memory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from trailguard.core.base_handler import RuleContext
+    from trailguard.core.event_types import CloudTrailEvent
+
+ROUTINE_MEMORY_SECONDS = 120 * 86_400
+
+
+class ChangeMemory(NamedTuple):
+    first_change: bool  # this principal never made this kind of change to this resource
+    first_on_resource: bool  # nor any change to it
+
+    @property
+    def routine(self) -> bool:
+        return not self.first_change
+
+
+def remembered_change(
+    event: CloudTrailEvent, ctx: RuleContext, namespace: str, target: str, kind: str
+) -> ChangeMemory | None:
+    """What this event's principal did to ``target`` before (``kind``: the kind of change, such as
+    the base event name); None while there is no verdict (see the module's docstring)."""
+    if ctx.state is None or not target:
+        return None
+    from trailguard.core.state import DAY, event_epoch
+
+    at = event_epoch(event.event_time)
+    principal = event.actor.principal_arn
+    if at is None or not principal:
+        return None
+    touched = ctx.state.first_seen(namespace, principal, target, at, ROUTINE_MEMORY_SECONDS)
+    change = ctx.state.first_seen(namespace, principal, f"{kind} {target}", at, ROUTINE_MEMORY_SECONDS)
+    if change.entity_since >= at or change.learning(at, ctx.learning_days * DAY):
+        return None
+    return ChangeMemory(change.new, touched.new)
