@@ -131,16 +131,18 @@ class _Racing(MemoryState):
         return taken
 
 
-def test_two_invocations_completing_one_chain_at_once_tell_it_exactly_once() -> None:
-    for first_ip, second_ip in (("198.51.100.7", "198.51.100.8"), ("198.51.100.8", "198.51.100.7")):
-        state = _Racing()
-        context = Settings().rule_context()._replace(state=state)
-        one, other = (Correlator(REGISTRY.get(CHAIN_RULE_ID), context) for _ in range(2))
-        assert one.observe([finding(1, "T1098")._replace(source_ip=first_ip), finding(2, "T1562")]) == []
-        told: list[Finding] = []
-        state.racer = lambda: told.extend(other.observe([finding(4, "T1537")._replace(source_ip=second_ip)]))
-        told += one.observe([finding(3, "T1530")._replace(source_ip=first_ip)])
-        assert len(told) == 1, (first_ip, told)
+@pytest.mark.parametrize(
+    ("first_ip", "second_ip"), [("198.51.100.7", "198.51.100.8"), ("198.51.100.8", "198.51.100.7")]
+)
+def test_two_invocations_completing_one_chain_at_once_tell_it_exactly_once(first_ip: str, second_ip: str) -> None:
+    state = _Racing()
+    context = Settings().rule_context()._replace(state=state)
+    one, other = (Correlator(REGISTRY.get(CHAIN_RULE_ID), context) for _ in range(2))
+    assert one.observe([finding(1, "T1098")._replace(source_ip=first_ip), finding(2, "T1562")]) == []
+    told: list[Finding] = []
+    state.racer = lambda: told.extend(other.observe([finding(4, "T1537")._replace(source_ip=second_ip)]))
+    told += one.observe([finding(3, "T1530")._replace(source_ip=first_ip)])
+    assert len(told) == 1, told
 
 
 def test_one_incident_per_key_and_window_then_the_next_chain_after_it() -> None:
