@@ -804,3 +804,63 @@ def test_watch_read_only_calls_turns_the_read_only_family_on_and_off(
     states = {rule["Name"]: rule["State"] for rule in boto3.client("events", region_name=HOME).list_rules()["Rules"]}
     assert ("ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in states.values()) is True  # root activity stays
     assert sum(name.startswith(f"home-{logical}-") for name in states) == (watch == "true")
+
+
+def _resolve(value: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsic functions the trail's selectors use, as CloudFormation evaluates them."""
+    if isinstance(value, list):
+        return [_resolve(item, parameters) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref")):
+        return {key: _resolve(item, parameters) for key, item in value.items()}
+    ((name, argument),) = value.items()
+    if name == "Ref":
+        return parameters[argument]
+    if name == "Fn::Split":
+        delimiter, text = argument
+        return str(_resolve(text, parameters)).split(delimiter)
+    if name == "Fn::Join":
+        delimiter, items = argument
+        return delimiter.join(_resolve(items, parameters))
+    raise AssertionError(f"unexpected intrinsic {name}")
+
+
+@pytest.mark.usefixtures("fake_aws")
+@pytest.mark.parametrize(
+    ("buckets", "prefixes"),
+    [
+        ("arn:aws:s3:::acme-customer-data", ["arn:aws:s3:::acme-customer-data/"]),
+        (
+            "arn:aws:s3:::acme-customer-data, arn:aws:s3:::acme-backups",
+            ["arn:aws:s3:::acme-customer-data/", "arn:aws:s3:::acme-backups/"],
+        ),
+    ],
+)
+def test_the_created_trail_logs_data_events_of_the_chosen_buckets(
+    home_template: dict[str, Any], buckets: str, prefixes: list[str]
+) -> None:
+    """TrailDataEventBuckets: the trail's advanced selectors keep every management event and add
+    the object writes and deletions (burst.s3-deletion, s3.sse-c-write) of those buckets only."""
+    trail = home_template["Resources"]["Trail"]["Properties"]
+    condition, selectors, otherwise = trail["AdvancedEventSelectors"]["Fn::If"]
+    assert otherwise == {"Ref": "AWS::NoValue"}, "without buckets, the trail's default: all management events"
+    assert home_template["Conditions"][condition] == {
+        "Fn::And": [
+            {"Condition": "CreateTrailCondition"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "TrailDataEventBuckets"}, ""]}]},
+        ]
+    }
+    management, data = _resolve(selectors, {"TrailDataEventBuckets": buckets})
+    assert management["FieldSelectors"] == [{"Field": "eventCategory", "Equals": ["Management"]}]
+    fields = {selector["Field"]: selector for selector in data["FieldSelectors"]}
+    assert fields["eventCategory"]["Equals"] == ["Data"] and fields["resources.type"]["Equals"] == ["AWS::S3::Object"]
+    assert fields["readOnly"]["Equals"] == ["false"], "writes and deletions: the rules watch no reads"
+    assert fields["resources.ARN"]["StartsWith"] == prefixes
+    # cfn-lint checks the selectors' schema (the lint test above); moto's CloudFormation creates no
+    # trail, but the stack with the parameter set creates the rest, the trail's bucket included.
+    upload_layer()
+    parameters = {"Recipients": RECIPIENTS, "Sender": SENDER, "SmtpSecretArn": existing_secret()}
+    parameters["TrailDataEventBuckets"] = buckets
+    created = create_stack(HOME, "data", for_moto(translate(home_template, parameters), parameters), parameters)
+    assert {"TrailBucket", "Queue", "Table"} <= set(created)
