@@ -485,8 +485,8 @@ def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Itera
     quiet=(
         "Not reported: console sign-in events (the signin rules judge them) and calls AWS makes for "
         "root (invokedBy). Cannot tell: a documented break-glass or root-only task (billing, "
-        "account settings) from misuse: every root call is HIGH (`quiet_periods` for a planned "
-        "task)."
+        "account settings) from misuse: every root call is HIGH (`quiet_periods` folds the repeats "
+        "of one session's calls into one alert)."
     ),
 )
 def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
