@@ -30,6 +30,10 @@ SOURCE = "account.amazonaws.com"
         "<region>`); if it is, extend CloudTrail, GuardDuty, Config and the SCP region limits to it."
     ),
     mitre="T1535",
+    quiet=(
+        "Not reported: DisableRegion and failed calls. Cannot tell: the business opening a region "
+        "from an attacker hiding in one (MEDIUM)."
+    ),
 )
 def region_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     # The API's JSON body names it RegionName; CloudTrail logs Account Management requests in camelCase.

@@ -6,8 +6,10 @@ Each rule's events, severities and remediation: docs/rules.md (`make generated` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -47,6 +49,23 @@ def _is_callers_own_user(event: CloudTrailEvent, user_name: str) -> bool:
     return bool(caller) and caller.lower() == user_name.lower()
 
 
+def _mfa_authenticated(event: CloudTrailEvent) -> bool:
+    """Did the caller's session pass MFA? CloudTrail logs it as the string "true" (console and
+    GetSessionToken sessions); a long-lived access key's call has no session at all."""
+    value = event.get("userIdentity", "sessionContext", "attributes", "mfaAuthenticated")
+    return value is True or value == "true"
+
+
+def _is_callers_own_principal(event: CloudTrailEvent, target: Resource) -> bool:
+    """Is the user or role a call acts on the caller itself (a role's session acting on its role)?"""
+    if target.type == "AWS::IAM::User":
+        return _is_callers_own_user(event, target.id)
+    if target.type == "AWS::IAM::Role" and event.identity_type == "AssumedRole":
+        issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "userName")
+        return bool(issuer) and issuer.lower() == target.id.lower()
+    return False
+
+
 def _user(event: CloudTrailEvent, name: str, arn: str = "") -> Resource:
     return Resource(type="AWS::IAM::User", id=name, arn=arn or _iam_arn(event, "user", name))
 
@@ -79,6 +98,11 @@ def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
         "and policies and delete it: `aws iam delete-user --user-name <name>` after detaching everything."
     ),
     mitre="T1136.003",
+    quiet=(
+        "Failed calls are not reported. Cannot tell: an onboarding ticket or IaC creating a service "
+        "user from an attacker's backdoor user (LOW either way; routine by memory for a pipeline "
+        "role that creates users)."
+    ),
 )
 def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     name = event.get_str("requestParameters", "userName") or event.get_str("responseElements", "user", "userName")
@@ -97,7 +121,8 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     title="IAM access key created",
     description=(
         "A new access key was created. Keys are long-lived credentials usable from anywhere; one "
-        "created for another user, or for the root user, is a common way to keep or widen access."
+        "created for another user (HIGH), or for the root user (CRITICAL), is a common way to keep "
+        "or widen access. An IAM user creating its own key is MEDIUM, LOW from an MFA session."
     ),
     remediation=(
         "Check with the key's owner that they created it. If not, deactivate and delete it "
@@ -105,7 +130,14 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "review what it was used for. Root access keys should not exist at all."
     ),
     mitre="T1098.001",
-    escalates_to=(Severity.HIGH, Severity.CRITICAL),
+    escalates_to=(Severity.LOW, Severity.HIGH, Severity.CRITICAL),
+    quiet=(
+        "Lowered to LOW: an IAM user creating its own key (no userName, or its own name in any "
+        "case) from a session that passed MFA (console, GetSessionToken with MFA). Cannot tell: a "
+        "rotation script using the old key from a leaked key minting a second one (MEDIUM), nor "
+        "a pipeline issuing keys to its service user (HIGH, as for any other user's key; routine "
+        "by memory, or `suppressions` for the pipeline's role)."
+    ),
 )
 def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     requested_user = event.get_str("requestParameters", "userName")
@@ -133,9 +165,13 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         or event.get_str("responseElements", "accessKey", "userName")
         or event.actor.label
     )
+    # A user that just proved its MFA device is rotating its own key; a key minting a key (a
+    # leaked one keeping access) looks like a rotation script, and stays MEDIUM.
+    routine = bool(_caller_user_name(event)) and _mfa_authenticated(event)
     yield Hit(
-        summary=f"{event.actor.label} created an access key for itself",
+        summary=f"{event.actor.label} created an access key for itself" + (" in an MFA session" if routine else ""),
         resource=_user(event, owner),
+        severity=Severity.LOW if routine else None,
         details={**details, "User": owner},
     )
 
@@ -157,7 +193,8 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     description=(
         "AdministratorAccess or IAMFullAccess was attached to a user, group or role, or an inline "
         "policy allowing every action on every resource was added. Whoever holds that principal "
-        "now controls the account."
+        "now controls the account. HIGH when a person does it or a principal grants it to itself; "
+        "MEDIUM when a pipeline grants it to another principal."
     ),
     remediation=(
         "If not expected, detach or delete the policy (`aws iam detach-role-policy --role-name <r> "
@@ -165,9 +202,23 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "review what the principal did since. Grant least privilege instead."
     ),
     mitre="T1098.003",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Never fires on AWS managed or customer policies other than AdministratorAccess and "
+        "IAMFullAccess, nor on inline policies scoped to some actions or resources. Lowered to "
+        "MEDIUM: a pipeline or a CloudFormation stack (any assumed role other than a person's, or "
+        "invokedBy) granting admin to another principal, as IaC does for break-glass roles, CDK's "
+        "deploy role and Control Tower's roles in new accounts; a principal granting admin to "
+        "itself stays HIGH whoever it is. Cannot tell: a stolen pipeline role from the pipeline "
+        "(routine by memory)."
+    ),
 )
 def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     target, label = _target_principal(event)
+    # IaC grants admin to the roles it is told to (break-glass, deploy roles); a person doing it
+    # by hand, or a principal widening itself, is the escalation.
+    by_pipeline = not made_by_person(event) and not _is_callers_own_principal(event, target)
+    severity = Severity.MEDIUM if by_pipeline else None
     if event.event_name.startswith("Attach"):
         policy_arn = event.get_str("requestParameters", "policyArn")
         name = admin_policy_name(policy_arn)
@@ -176,6 +227,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         yield Hit(
             summary=f"{name} attached to {label}",
             resource=target,
+            severity=severity,
             details={"Policy": policy_arn},
         )
         return
@@ -186,6 +238,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     yield Hit(
         summary=f"Inline policy {policy_name} granting {grant} put on {label}",
         resource=target,
+        severity=severity,
         details={"Inline policy": policy_name, "Grants": grant},
     )
 
@@ -208,6 +261,12 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     ),
     mitre="T1098",
     escalates_to=(Severity.HIGH,),
+    quiet=(
+        "Lowered to MEDIUM: another user's password set with passwordResetRequired true (the "
+        "helpdesk's reset: the setter does not keep a working password), and a user setting its "
+        "own. Changing one's own password (ChangePassword) is not watched. Cannot tell: the "
+        "helpdesk's reset without a forced change from an attacker's (HIGH)."
+    ),
 )
 def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     requested_user = event.get_str("requestParameters", "userName")
@@ -250,6 +309,13 @@ def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     ),
     mitre="T1098.003",
     escalates_to=(Severity.HIGH,),
+    quiet=(
+        "Not reported: trust in the account itself, in `trusted_accounts`, in AWS services "
+        "(Principal Service), '*' narrowed by aws:PrincipalOrgID or an account, ARN or network "
+        "condition; service-linked roles (CreateServiceLinkedRole, /aws-service-role/) are not "
+        "CreateRole. Cannot tell: a vendor's or your other organisation accounts (HIGH until listed "
+        "in `trusted_accounts`), such as the management account trusted by Control Tower's roles."
+    ),
 )
 def role_trust_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.event_name == "CreateRole":
@@ -291,14 +357,23 @@ def role_trust_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     on={SOURCE: ["DeactivateMFADevice", "DeleteVirtualMFADevice"]},
     title="MFA device deactivated or deleted",
     description=(
-        "An MFA device was deactivated or deleted, so the user can sign in with a password alone. "
-        "Attackers remove MFA to lock out the owner or to register their own device."
+        "An MFA device was deactivated, so the user can sign in with a password alone: attackers "
+        "remove MFA to lock out the owner or to register their own device. LOW for a user replacing "
+        "its own device from an MFA session, and for deleting a virtual device no user has."
     ),
     remediation=(
         "Ask the user whether they did it. Re-enable MFA (`aws iam enable-mfa-device`), rotate the "
         "user's password and keys if the change was not theirs, and require MFA by policy."
     ),
     mitre="T1556.006",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Lowered to LOW: a user (or root) deactivating its own device from a session that passed "
+        "MFA (userIdentity's mfaAuthenticated true): replacing a lost or new phone; and "
+        "DeleteVirtualMFADevice, which succeeds only for a device no user has (deleting an "
+        "assigned one fails), so the removal itself was the DeactivateMFADevice before it. Cannot "
+        "tell: the helpdesk deactivating a user's lost device from an attacker doing it (HIGH)."
+    ),
 )
 def mfa_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     serial = event.get_str("requestParameters", "serialNumber")
@@ -307,21 +382,30 @@ def mfa_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         requested_user = event.get_str("requestParameters", "userName")
         user = requested_user or _caller_user_name(event) or event.actor.label
         own_root = event.identity_type == "Root" and not requested_user
+        own = own_root or _is_callers_own_user(event, requested_user or _caller_user_name(event))
+        # Whoever proved the device a moment ago is replacing it; a key or password alone is not.
+        routine = own and _mfa_authenticated(event)
         yield Hit(
-            summary=f"MFA device deactivated for {user}",
+            summary=f"MFA device deactivated for {user}" + (" by itself, in an MFA session" if routine else ""),
             resource=event.account_resource() if own_root else _user(event, user),
+            severity=Severity.LOW if routine else None,
             details={**details, "User": user},
         )
         return
     device = serial.rsplit("/", 1)[-1] if serial else "(unnamed)"
     yield Hit(
-        summary=f"Virtual MFA device {device} deleted",
+        summary=f"Unassigned virtual MFA device {device} deleted",
         resource=Resource(
             type="AWS::IAM::VirtualMFADevice", id=device, arn=serial if serial.startswith("arn:") else ""
         ),
+        severity=Severity.LOW,
         details=details,
     )
 
+
+# EKS hosts one OIDC issuer per cluster; IRSA needs an IAM provider for it. Only EKS can sign
+# tokens for this host, so the provider trusts a cluster, not an arbitrary identity provider.
+_EKS_ISSUER = re.compile(r"oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/id/[0-9A-Fa-f]+", re.ASCII)
 
 _PROVIDER_EVENTS: dict[str, tuple[str, str]] = {
     # event name -> (provider kind, what happened)
@@ -342,13 +426,22 @@ _PROVIDER_EVENTS: dict[str, tuple[str, str]] = {
     title="IAM identity provider changed",
     description=(
         "A SAML or OpenID Connect identity provider was created, changed or deleted. Whoever controls "
-        "a trusted provider can sign in to every role that trusts it, without any IAM credential."
+        "a trusted provider can sign in to every role that trusts it, without any IAM credential. "
+        "LOW for a deletion and for an EKS cluster's OIDC issuer."
     ),
     remediation=(
         "Confirm the change with the identity team. Check the provider's metadata, URL and thumbprints "
         "(`aws iam get-saml-provider` / `aws iam get-open-id-connect-provider`) and which roles trust it."
     ),
     mitre="T1484.002",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Lowered to LOW: a provider deleted (it only takes sign-in away), and an OIDC provider "
+        "for an EKS cluster's issuer (oidc.eks.<region>.amazonaws.com/id/..., what eksctl and "
+        "Terraform create for every cluster's service accounts). Cannot tell: a yearly SAML "
+        "certificate renewal from a swapped metadata document, nor the platform team's GitHub "
+        "Actions provider from an attacker's (MEDIUM)."
+    ),
 )
 def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     kind, happened = _PROVIDER_EVENTS.get(event.event_name, ("", "changed"))
@@ -366,9 +459,11 @@ def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         name = name or event.get_str("requestParameters", "url").removeprefix("https://")
         resource = Resource(type="AWS::IAM::OIDCProvider", id=name, arn=arn)
     label = resource.id or "(unnamed)"
+    routine = happened == "deleted" or (kind == "OIDC" and bool(_EKS_ISSUER.fullmatch(resource.id)))
     yield Hit(
         summary=f"{kind or 'Identity'} provider {label} {happened}",
         resource=resource,
+        severity=Severity.LOW if routine else None,
         details={"Provider": arn or label, "Change": happened},
     )
 
@@ -387,6 +482,12 @@ def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         "root password, delete any root access keys, check the root MFA device, and review the calls."
     ),
     mitre="T1078.004",
+    quiet=(
+        "Not reported: console sign-in events (the signin rules judge them) and calls AWS makes for "
+        "root (invokedBy). Cannot tell: a documented break-glass or root-only task (billing, "
+        "account settings) from misuse: every root call is HIGH (`quiet_periods` folds the repeats "
+        "of one session's calls into one alert)."
+    ),
 )
 def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.identity_type != "Root":
@@ -431,6 +532,11 @@ def root_activity(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "--policy-arn <arn> --version-id <v>`), and review what the policy's principals did since."
     ),
     mitre="T1098.003",
+    quiet=(
+        "Not reported: a version created without setAsDefault, and a default version without an "
+        "admin grant (IaC updating a scoped policy). Cannot tell: SetDefaultPolicyVersion's "
+        "version content (a rollback to a safe version looks like one to a wide one; HIGH)."
+    ),
 )
 def policy_version_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     policy_arn = event.get_str("requestParameters", "policyArn")
@@ -478,6 +584,11 @@ def policy_version_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         "access keys, password and recent activity."
     ),
     mitre="T1098.003",
+    quiet=(
+        "Not reported: groups whose name does not match `admin_groups`. Cannot tell: onboarding a "
+        "new administrator from an escalation (HIGH; routine by memory for IaC managing the "
+        "group)."
+    ),
 )
 def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     group = event.get_str("requestParameters", "groupName")
@@ -501,7 +612,7 @@ def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         "The permissions boundary of an IAM user or role was removed. A boundary caps what the "
         "principal's policies can grant; delegated administration (developers who may create roles "
         "only with the boundary) depends on it, and removing it is how a capped principal gets "
-        "everything its policies name."
+        "everything its policies name. HIGH when the principal removes its own boundary."
     ),
     remediation=(
         "Put the boundary back (`aws iam put-role-permissions-boundary --role-name <role> "
@@ -509,13 +620,20 @@ def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         "was allowed to delete it: iam:Delete*PermissionsBoundary belongs to administrators only."
     ),
     mitre="T1098",
+    escalates_to=(Severity.HIGH,),
+    quiet=(
+        "Louder, HIGH: a user or a role's session removing its own boundary, the capped principal "
+        "freeing itself. Cannot tell: an administrator or IaC retiring a boundary on purpose from "
+        "an escalation (MEDIUM; routine by memory for a deploy role)."
+    ),
 )
 def permissions_boundary_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     target, label = _target_principal(event)
-    own = target.type == "AWS::IAM::User" and _is_callers_own_user(event, target.id)
+    own = _is_callers_own_principal(event, target)
     yield Hit(
         summary=f"Permissions boundary removed from {label}" + (" by itself" if own else ""),
         resource=target,
+        severity=Severity.HIGH if own else None,
         details={"Principal": label},
     )
 
@@ -535,8 +653,8 @@ STRONG_PASSWORD_LENGTH = 14
         "console passwords work more often. UpdateAccountPasswordPolicy replaces the whole policy, so "
         "a setting the call leaves out is back at its default (a shorter length, reuse allowed, no "
         "expiry): the event alone says what the policy now is. A policy meeting all three is not "
-        "reported; one applied by the organisation's baseline that deliberately sets no expiry (as "
-        "NIST SP 800-63B advises) is reported each time it is applied."
+        "reported; one whose only gap is no expiry (as NIST SP 800-63B advises, and CIS since v1.4 "
+        "no longer asks for) is LOW."
     ),
     remediation=(
         "Restore the baseline policy (`aws iam update-account-password-policy --minimum-password-length "
@@ -544,6 +662,13 @@ STRONG_PASSWORD_LENGTH = 14
         "who changed it; prefer Identity Center or federation over IAM user passwords."
     ),
     mitre="T1556",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Not reported: a policy with length 14 or more, reuse prevention and expiry. Lowered to "
+        "LOW: the modern baseline with no expiry (length and reuse prevention met), as baselines "
+        "re-apply it. Cannot tell: an old baseline re-applied on purpose with a shorter length "
+        "(`suppressions` for its pipeline role)."
+    ),
 )
 def password_policy_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     account = event.account_resource()
@@ -567,9 +692,13 @@ def password_policy_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         weaknesses.append("passwords never expire")
     if not weaknesses:
         return
+    # Length and reuse met, no expiry: today's baseline (NIST SP 800-63B, CIS AWS Foundations
+    # since v1.4 no longer ask for expiry), not a weakening; kept on record at LOW.
+    expiry_only = weaknesses == ["passwords never expire"]
     yield Hit(
         summary="Account password policy weakened: " + ", ".join(weaknesses),
         resource=account,
+        severity=Severity.LOW if expiry_only else None,
         details={
             "Weaknesses": ", ".join(weaknesses),
             "Minimum length": "default" if length is None else str(length),
@@ -595,6 +724,10 @@ def password_policy_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         "a CreateLoginProfile or UpdateLoginProfile that followed."
     ),
     mitre="T1531",
+    quiet=(
+        "Cannot tell: offboarding from an attacker locking a user out (LOW either way; routine by "
+        "memory for the offboarding pipeline)."
+    ),
 )
 def login_profile_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     requested_user = event.get_str("requestParameters", "userName")

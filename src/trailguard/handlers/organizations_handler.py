@@ -32,6 +32,10 @@ SOURCE = "organizations.amazonaws.com"
         "and deny organizations:LeaveOrganization with an SCP on every member account."
     ),
     mitre="T1666",
+    quiet=(
+        "Cannot tell: a planned migration to another organisation or the removal of a closed "
+        "account from an escape: CRITICAL every time."
+    ),
 )
 def account_left(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.event_name == "RemoveAccountFromOrganization":
@@ -56,13 +60,14 @@ CONTROL_TOWER_ROLE_ARN_SUFFIX = ":role/service-role/AWSControlTowerAdmin"
 CONTROL_TOWER_EXECUTION_ROLE = "AWSControlTowerExecution"
 
 
-def _is_account_factory(event: CloudTrailEvent) -> bool:
+def _by_control_tower(event: CloudTrailEvent) -> bool:
+    """A session of the service role Control Tower assumes (only controltower.amazonaws.com can)."""
     issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "arn")
-    return (
-        event.identity_type == "AssumedRole"
-        and issuer.endswith(CONTROL_TOWER_ROLE_ARN_SUFFIX)
-        and event.get_str("requestParameters", "roleName") == CONTROL_TOWER_EXECUTION_ROLE
-    )
+    return event.identity_type == "AssumedRole" and issuer.endswith(CONTROL_TOWER_ROLE_ARN_SUFFIX)
+
+
+def _is_account_factory(event: CloudTrailEvent) -> bool:
+    return _by_control_tower(event) and (event.get_str("requestParameters", "roleName") == CONTROL_TOWER_EXECUTION_ROLE)
 
 
 @rule(
@@ -84,6 +89,13 @@ def _is_account_factory(event: CloudTrailEvent) -> bool:
         "cancel-handshake --handshake-id <id>`), and review what was done with the access role."
     ),
     mitre="T1136.003",
+    quiet=(
+        "Not reported: Control Tower's Account Factory (also behind Account Factory for Terraform) "
+        "creating an account: the AWSControlTowerAdmin service role's session (issuer ARN under "
+        "/service-role/, assumable by Control Tower only) naming AWSControlTowerExecution. Cannot "
+        "tell: the platform team's own account vending pipeline or an invitation it sends (MEDIUM; "
+        "routine by memory)."
+    ),
 )
 def account_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.event_name == "InviteAccountToOrganization":
@@ -132,7 +144,8 @@ FULL_ACCESS_POLICY_ID = "p-FullAWSAccess"
         "Attaching a policy is not reported, nor is detaching FullAWSAccess (which only takes "
         "permissions away) or changing or disabling another policy type (tag, backup policies). "
         "DetachPolicy and DeletePolicy do not say the policy's type, so a tag or backup policy "
-        "detached or deleted is reported too."
+        "detached or deleted is reported too. UpdatePolicy without new content (a new name or "
+        "description) is not reported; Control Tower maintaining its own SCPs is LOW."
     ),
     remediation=(
         "Re-attach the policy (`aws organizations attach-policy --policy-id <p> --target-id <t>`), "
@@ -141,6 +154,15 @@ FULL_ACCESS_POLICY_ID = "p-FullAWSAccess"
         "and check what the accounts below did meanwhile."
     ),
     mitre="T1484",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Not reported: attaching a policy, detaching FullAWSAccess, other policy types changed "
+        "or disabled, and UpdatePolicy renaming or re-describing a policy without new content. "
+        "Lowered to LOW: Control Tower's own AWSControlTowerAdmin service role (its session "
+        "issuer's ARN, /service-role/) maintaining its guardrail SCPs as controls are enabled, "
+        "disabled or the landing zone updated. Cannot tell: whether new content is tighter or "
+        "looser (IaC adding a deny is HIGH; routine by memory for the pipeline)."
+    ),
 )
 def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     policy_id = event.get_str("requestParameters", "policyId")
@@ -151,6 +173,8 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     )
     label = policy_id or "(unknown)"
     name = event.event_name
+    # Control Tower rewrites its own guardrail SCPs whenever a control changes.
+    severity = Severity.LOW if _by_control_tower(event) else None
     if name == "DisablePolicyType":
         policy_type = event.get_str("requestParameters", "policyType")
         if policy_type != SERVICE_CONTROL_POLICY:
@@ -159,6 +183,7 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         yield Hit(
             summary=f"Service control policies disabled for the organization root {root}",
             resource=Resource(type="AWS::Organizations::Root", id=root),
+            severity=severity,
             details={"Change": "SCPs disabled", "Root": root},
         )
         return
@@ -169,11 +194,17 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         yield Hit(
             summary=f"Policy {label} detached from {target}",
             resource=policy,
+            severity=severity,
             details={"Change": "detached", "Policy": label, "Target": target},
         )
         return
     if name == "DeletePolicy":
-        yield Hit(summary=f"Policy {label} deleted", resource=policy, details={"Change": "deleted", "Policy": label})
+        yield Hit(
+            summary=f"Policy {label} deleted",
+            resource=policy,
+            severity=severity,
+            details={"Change": "deleted", "Policy": label},
+        )
         return
     policy_type = event.get_str("responseElements", "policy", "policySummary", "type")
     if policy_type and policy_type != SERVICE_CONTROL_POLICY:
@@ -181,9 +212,12 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     policy_name = event.get_str("responseElements", "policy", "policySummary", "name") or event.get_str(
         "requestParameters", "name"
     )
+    if "content" not in event.request:
+        return  # a new name or description changes no permission
     changed = [field for field in ("content", "name", "description") if field in event.request]
     yield Hit(
         summary=f"Service control policy {policy_name or label} changed",
         resource=policy,
+        severity=severity,
         details={"Change": "updated: " + (", ".join(changed) or "(nothing named)"), "Policy": label},
     )

@@ -24,6 +24,11 @@ _SOURCE_TYPES = {
 }
 
 
+def _pca_arn(source: object) -> str:
+    data = source.get("sourceData") if isinstance(source, dict) else None
+    return as_text(data.get("acmPcaArn")) if isinstance(data, dict) else ""
+
+
 @rule(
     id="iam.roles-anywhere-trust",
     severity=Severity.HIGH,
@@ -34,7 +39,8 @@ _SOURCE_TYPES = {
         "naming the roles it may hand out was created. Whoever holds a certificate from that CA "
         "gets those roles' credentials from anywhere on the internet, with no IAM user or key to "
         "find and deactivate: a persistence technique. Setting up Roles Anywhere for servers "
-        "outside AWS is the legitimate reason; it happens rarely and deliberately."
+        "outside AWS is the legitimate reason; it happens rarely and deliberately. MEDIUM for a "
+        "trust anchor on the account's own AWS Private CA."
     ),
     remediation=(
         "If unexpected, disable and delete it: `aws rolesanywhere disable-trust-anchor "
@@ -43,6 +49,14 @@ _SOURCE_TYPES = {
         "the roles the profile names."
     ),
     mitre="T1098.001",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Lowered to MEDIUM: a trust anchor on an AWS Private CA of this account or of one in "
+        "`trusted_accounts` (source acmPcaArn): its certificates are issued through ACM PCA, in "
+        "the account's own CloudTrail, not by a CA the caller brought along. Cannot tell: the "
+        "platform team uploading its own CA bundle or creating a profile for servers outside AWS "
+        "from a backdoor (HIGH)."
+    ),
 )
 def roles_anywhere_trust(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -78,8 +92,15 @@ def roles_anywhere_trust(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         details["Trust anchor id"] = anchor_id
     verb = "updated" if event.event_name == "UpdateTrustAnchor" else "created"
     label = name or anchor_id or "(unnamed)"
+    # arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/...: the CA's own account.
+    pca_arn = _pca_arn(source) if source_type == "AWS_ACM_PCA" else ""
+    pca_account = pca_arn.split(":")[4] if pca_arn.count(":") >= 5 else ""
+    own_ca = bool(pca_account) and ctx.is_trusted_account(pca_account, event)
+    if pca_arn:
+        details["Private CA"] = pca_arn
     yield Hit(
         summary=f"Roles Anywhere trust anchor {label} {verb}: trusts {details['Certificate authority']}",
+        severity=Severity.MEDIUM if own_ca else None,
         resource=Resource(
             type="AWS::RolesAnywhere::TrustAnchor", id=anchor_id or name, arn=as_text(anchor.get("trustAnchorArn"))
         ),

@@ -47,7 +47,8 @@ def _sign_in_details(event: CloudTrailEvent) -> dict[str, str]:
     title="Root user signed in to the console",
     description=(
         "Someone signed in to the AWS console as the root user, which no IAM policy can restrict. "
-        "Only a handful of tasks need root; any other sign-in may mean its password was stolen."
+        "Only a handful of tasks need root; any other sign-in may mean its password was stolen. "
+        "HIGH when the sign-in used MFA."
     ),
     remediation=(
         "Find out who signed in and why, at once. If nobody can account for it, reset the root "
@@ -55,6 +56,12 @@ def _sign_in_details(event: CloudTrailEvent) -> dict[str, str]:
         "review every call made by root since the sign-in."
     ),
     mitre="T1078.004",
+    escalates_to=(Severity.HIGH,),
+    quiet=(
+        "Lowered to HIGH: a sign-in with MFA (additionalEventData MFAUsed Yes), the break-glass "
+        "done right: a stolen password alone does not get there. Failed sign-ins are the next "
+        "rule's. Cannot tell: a documented root-only task from misuse."
+    ),
 )
 def root_console_login(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.identity_type != "Root" or not _succeeded(event):
@@ -64,6 +71,7 @@ def root_console_login(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     yield Hit(
         summary=f"Root user signed in to the console{how}",
         resource=event.account_resource(),
+        severity=Severity.HIGH if mfa == "Yes" else None,
         details=_sign_in_details(event),
     )
 
@@ -83,6 +91,11 @@ def root_console_login(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "when aws:MultiFactorAuthPresent is false."
     ),
     mitre="T1078.004",
+    quiet=(
+        "Not reported: sign-ins with MFA, failed ones, roles, federated, SAML and Identity Center "
+        "sign-ins (their identity provider does the MFA). Cannot tell: a user whose MFA is enforced "
+        "elsewhere, or a shared test user without MFA (`suppressions` by principal)."
+    ),
 )
 def console_login_no_mfa(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     # Roles (SAML, IAM Identity Center) and federated users authenticate at their identity
@@ -117,6 +130,10 @@ def console_login_no_mfa(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         "sure the root password is long and unique and MFA is enabled, and watch for further attempts."
     ),
     mitre="T1110.001",
+    quiet=(
+        "Cannot tell: the root holder mistyping once from a password being tried many times (HIGH "
+        "each; routine by memory, or the burst rules for the count)."
+    ),
 )
 def root_login_failed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.identity_type != "Root" or not event.failed:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, shown
@@ -48,7 +49,8 @@ def _permission_set(event: CloudTrailEvent) -> Resource:
     description=(
         "An Identity Center user or group was given a permission set in an AWS account: its members "
         "can now sign in to that account with the permission set's rights, a quiet way to keep or "
-        "widen access across the organisation. Every assignment is reported. The event names the "
+        "widen access across the organisation. Every assignment is reported, LOW when a pipeline "
+        "makes it. The event names the "
         "permission set only by its ARN, never by name or content, so the catalogue's HIGH for an "
         "administrator permission set needs detection state (which remembers what each permission "
         "set holds) and comes with it."
@@ -60,6 +62,14 @@ def _permission_set(event: CloudTrailEvent) -> Resource:
         "principal's sign-ins to the account."
     ),
     mitre="T1098.003",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Lowered to LOW: assignments made by a pipeline (Terraform, CloudFormation, Control "
+        "Tower's Account Factory: any assumed role other than a person's), as IaC manages them "
+        "by the dozen; a person assigning access by hand at the console or CLI stays MEDIUM. "
+        "Cannot tell: which permission set it is (the event has its ARN only) nor a stolen "
+        "pipeline role (routine by memory)."
+    ),
 )
 def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     account = event.get_str("requestParameters", "targetId") or "(unknown account)"
@@ -69,6 +79,7 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     kind = principal_type.lower()
     yield Hit(
         summary=f"Identity Center {kind} {principal} given permission set {permission_set.id} in account {account}",
+        severity=None if made_by_person(event) else Severity.LOW,
         resource=Resource(
             type="AWS::SSO::Assignment",
             # No ARN: the permission set's would make every assignment of it one finding.
@@ -93,7 +104,8 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "assigned the permission set, in every account, becomes an administrator once it is "
         "provisioned. Read-only and scoped policies are not reported, nor is an inline policy whose "
         "document CloudTrail hides. CreatePermissionSet carries no policy at all (policies come with "
-        "the calls above), so a new permission set alone is never reported, whatever its name."
+        "the calls above), so a new permission set alone is never reported, whatever its name. "
+        "MEDIUM when a pipeline does it."
     ),
     remediation=(
         "Detach the policy (`aws sso-admin detach-managed-policy-from-permission-set --instance-arn <i> "
@@ -102,10 +114,20 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "who it is assigned to (`list-accounts-for-provisioned-permission-set`)."
     ),
     mitre="T1098.003",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Not reported: AWS managed or customer policies other than AdministratorAccess and "
+        "IAMFullAccess, scoped inline policies, and new permission sets. Lowered to MEDIUM: a "
+        "pipeline (any assumed role other than a person's, or a CloudFormation stack) building "
+        "the organisation's administrator permission set, as IaC and Control Tower do; a person "
+        "doing it by hand stays HIGH. Cannot tell: a stolen pipeline role (routine by memory)."
+    ),
 )
 def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     permission_set = _permission_set(event)
     label = permission_set.id or "(unknown)"
+    # Every organisation has an administrator permission set, and IaC defines it.
+    severity = None if made_by_person(event) else Severity.MEDIUM
     if event.event_name == "AttachManagedPolicyToPermissionSet":
         policy_arn = event.get_str("requestParameters", "managedPolicyArn")
         name = admin_policy_name(policy_arn)
@@ -113,6 +135,7 @@ def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
             yield Hit(
                 summary=f"{name} attached to permission set {label}",
                 resource=permission_set,
+                severity=severity,
                 details={"Permission set": permission_set.arn or label, "Policy": policy_arn},
             )
         return
@@ -123,6 +146,7 @@ def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         yield Hit(
             summary=f"Inline policy granting {grant} put on permission set {label}",
             resource=permission_set,
+            severity=severity,
             details={"Permission set": permission_set.arn or label, "Grants": grant},
         )
 
@@ -168,6 +192,10 @@ _IDENTITY_SOURCE_EVENTS: dict[str, dict[str, str]] = {
         "source), revert the change, and review sign-ins since it."
     ),
     mitre="T1484.002",
+    quiet=(
+        "Cannot tell: the identity team renewing the identity provider's certificate or metadata "
+        "(a yearly task) from a swapped provider: every change is HIGH."
+    ),
 )
 def identity_source_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     change = _IDENTITY_SOURCE_EVENTS.get(event.event_source, {}).get(event.event_name, "identity source changed")
@@ -206,6 +234,11 @@ def identity_source_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
         "delete-user`) and remove its assignments."
     ),
     mitre="T1136.003",
+    quiet=(
+        "Users provisioned by an external identity provider (SCIM) are other events, not watched. "
+        "Cannot tell: onboarding from a backdoor user (LOW either way; routine by memory for the "
+        "pipeline that creates users)."
+    ),
 )
 def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     user_id = event.get_str("responseElements", "userId") or event.get_str("responseElements", "user", "userId")
@@ -240,6 +273,10 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "(`aws identitystore delete-group-membership`) and review the user's sign-ins."
     ),
     mitre="T1098",
+    quiet=(
+        "Cannot tell: which group it is (the event names its id; CloudTrail hides the name) nor "
+        "onboarding from an escalation (LOW either way; routine by memory)."
+    ),
 )
 def group_membership_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     group = event.get_str("requestParameters", "groupId") or "(unknown group)"

@@ -38,6 +38,11 @@ DEFAULT_DURATION_SECONDS = 43200
         "(`aws iam update-access-key --user-name <user> --access-key-id <key> --status Inactive`)."
     ),
     mitre="T1550.001",
+    quiet=(
+        "Cannot tell: an identity broker or a console-login helper issuing tokens for an IAM user "
+        "from a leaked key keeping access (MEDIUM; routine by memory for the broker's user, or "
+        "`suppressions` by principal)."
+    ),
 )
 def federation_token(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     name = event.get_str("requestParameters", "name")
