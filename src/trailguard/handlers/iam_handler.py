@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -193,8 +192,8 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     description=(
         "AdministratorAccess or IAMFullAccess was attached to a user, group or role, or an inline "
         "policy allowing every action on every resource was added. Whoever holds that principal "
-        "now controls the account. HIGH when a person does it or a principal grants it to itself; "
-        "MEDIUM when a pipeline grants it to another principal."
+        "now controls the account. MEDIUM when CloudFormation applies it to another principal "
+        "(a stack's or StackSet's role, `invokedBy`), HIGH otherwise."
     ),
     remediation=(
         "If not expected, detach or delete the policy (`aws iam detach-role-policy --role-name <r> "
@@ -206,18 +205,18 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     quiet=(
         "Never fires on AWS managed or customer policies other than AdministratorAccess and "
         "IAMFullAccess, nor on inline policies scoped to some actions or resources. Lowered to "
-        "MEDIUM: a pipeline or a CloudFormation stack (any assumed role other than a person's, or "
-        "invokedBy) granting admin to another principal, as IaC does for break-glass roles, CDK's "
-        "deploy role and Control Tower's roles in new accounts; a principal granting admin to "
-        "itself stays HIGH whoever it is. Cannot tell: a stolen pipeline role from the pipeline "
-        "(routine by memory)."
+        "MEDIUM: CloudFormation granting admin to another principal (`invokedBy`), as stacks do "
+        "for break-glass roles, CDK's deploy role and Control Tower's StackSets in new accounts. "
+        "A principal granting admin to itself, a person, or any other role (a CI role running "
+        "Terraform looks exactly like a stolen one) stays HIGH: `suppressions` for the pipeline."
     ),
 )
 def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     target, label = _target_principal(event)
-    # IaC grants admin to the roles it is told to (break-glass, deploy roles); a person doing it
-    # by hand, or a principal widening itself, is the escalation.
-    by_pipeline = not made_by_person(event) and not _is_callers_own_principal(event, target)
+    # A stack grants admin to the roles its template names (break-glass, deploy roles); anyone
+    # else doing it, or a principal widening itself, is the escalation. A CI role's calls look
+    # exactly like a thief's with that role, so only CloudFormation's own application lowers it.
+    by_pipeline = bool(event.get_str("userIdentity", "invokedBy")) and not _is_callers_own_principal(event, target)
     severity = Severity.MEDIUM if by_pipeline else None
     if event.event_name.startswith("Attach"):
         policy_arn = event.get_str("requestParameters", "policyArn")
