@@ -343,6 +343,12 @@ def rules_doc() -> str:
             lines.append(f"- **What fires it**: {rule.description}")
             if rule.quiet:
                 lines.append(f"- **Quiet on**: {rule.quiet}")
+            if rule.routine:
+                lines.append(
+                    "- **Routine by memory**: with a detection state, a principal's repeat of the same "
+                    "change to the same resource (once its baseline is past `learning_days`) goes to the "
+                    "findings history only"
+                )
             lines.append(f"- **Remediation**: {rule.remediation}")
     return "\n".join(lines) + "\n"
 

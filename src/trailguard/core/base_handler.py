@@ -62,6 +62,7 @@ class Rule:
         "quiet",
         "reads",
         "remediation",
+        "routine",
         "severity",
         "stateful",
         "title",
@@ -85,6 +86,7 @@ class Rule:
         stateful: bool = False,
         reads: bool = False,
         quiet: str = "",
+        routine: bool = False,
     ) -> None:
         self.id = id
         self.severity = severity
@@ -111,6 +113,9 @@ class Rule:
         # The routine, legitimate activity the rule stays quiet on (and how it tells), and what it
         # cannot tell apart: the question a user asks of a noisy tool, answered in docs/rules.md.
         self.quiet = quiet
+        # Routine by memory (core/routine.py): a principal's repeats of a change to a resource go
+        # to the findings history only.
+        self.routine = routine
 
     @property
     def reports_aws(self) -> bool:
@@ -182,6 +187,7 @@ class RuleRegistry:
         stateful: bool = False,
         reads: bool = False,
         quiet: str = "",
+        routine: bool = False,
     ) -> Callable[[RuleFunction], Rule]:
         """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
@@ -195,6 +201,10 @@ class RuleRegistry:
             for field_name, text in (("title", title), ("description", description), ("remediation", remediation)):
                 if not text.strip():
                     raise RuleDefinitionError(f"rule {id!r} has an empty {field_name}")
+            if routine:
+                from trailguard.core.routine import remembering
+
+                func = remembering(func, id)
             new_rule = Rule(
                 id=id,
                 severity=severity,
@@ -208,9 +218,10 @@ class RuleRegistry:
                 on=on,
                 identity_types=frozenset(identity_types),
                 escalates_to=tuple(escalates_to),
-                stateful=stateful,
+                stateful=stateful or routine,  # memory is kept in one place, in event-time order
                 reads=reads,
                 quiet=quiet.strip(),
+                routine=routine,
             )
             self._rules[id] = new_rule
             return new_rule

@@ -115,6 +115,7 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="iam.access-key-created",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateAccessKey"]},
     title="IAM access key created",
@@ -177,6 +178,7 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 
 @rule(
     id="iam.admin-policy-attached",
+    routine=True,
     severity=Severity.HIGH,
     on={
         SOURCE: [
@@ -208,7 +210,8 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "MEDIUM: CloudFormation granting admin to another principal (`invokedBy`), as stacks do "
         "for break-glass roles, CDK's deploy role and Control Tower's StackSets in new accounts. "
         "A principal granting admin to itself, a person, or any other role (a CI role running "
-        "Terraform looks exactly like a stolen one) stays HIGH: `suppressions` for the pipeline."
+        "Terraform looks exactly like a stolen one) stays HIGH; its repeats to the same principal "
+        "are routine by memory."
     ),
 )
 def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:

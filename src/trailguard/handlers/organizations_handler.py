@@ -134,6 +134,7 @@ FULL_ACCESS_POLICY_ID = "p-FullAWSAccess"
 
 @rule(
     id="organizations.scp-weakened",
+    routine=True,
     severity=Severity.HIGH,
     on={SOURCE: ["DetachPolicy", "DeletePolicy", "DisablePolicyType", "UpdatePolicy"]},
     title="Service control policy detached, deleted or changed",

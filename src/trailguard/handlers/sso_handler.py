@@ -43,6 +43,7 @@ def _permission_set(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="sso.account-assignment",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SSO: ["CreateAccountAssignment"]},
     title="Identity Center access to an account granted",
@@ -95,6 +96,7 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 
 @rule(
     id="sso.permission-set-escalated",
+    routine=True,
     severity=Severity.HIGH,
     on={SSO: ["AttachManagedPolicyToPermissionSet", "PutInlinePolicyToPermissionSet", "CreatePermissionSet"]},
     title="Identity Center permission set made administrator",
@@ -105,7 +107,7 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "provisioned. Read-only and scoped policies are not reported, nor is an inline policy whose "
         "document CloudTrail hides. CreatePermissionSet carries no policy at all (policies come with "
         "the calls above), so a new permission set alone is never reported, whatever its name. "
-        "MEDIUM when a pipeline does it."
+        "MEDIUM when CloudFormation applies it (`invokedBy`)."
     ),
     remediation=(
         "Detach the policy (`aws sso-admin detach-managed-policy-from-permission-set --instance-arn <i> "
@@ -117,17 +119,18 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     escalates_to=(Severity.MEDIUM,),
     quiet=(
         "Not reported: AWS managed or customer policies other than AdministratorAccess and "
-        "IAMFullAccess, scoped inline policies, and new permission sets. Lowered to MEDIUM: a "
-        "pipeline (any assumed role other than a person's, or a CloudFormation stack) building "
-        "the organisation's administrator permission set, as IaC and Control Tower do; a person "
-        "doing it by hand stays HIGH. Cannot tell: a stolen pipeline role (routine by memory)."
+        "IAMFullAccess, scoped inline policies, and new permission sets. Lowered to MEDIUM: "
+        "CloudFormation (`invokedBy`) building the organisation's administrator permission set, as "
+        "stacks and Control Tower do. Cannot tell: a CI role running Terraform from a stolen one "
+        "(HIGH, as a person's)."
     ),
 )
 def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     permission_set = _permission_set(event)
     label = permission_set.id or "(unknown)"
-    # Every organisation has an administrator permission set, and IaC defines it.
-    severity = None if made_by_person(event) else Severity.MEDIUM
+    # Every organisation has an administrator permission set, and stacks define it; a CI role's
+    # calls look exactly like a thief's with that role, so only CloudFormation's lower it.
+    severity = Severity.MEDIUM if event.get_str("userIdentity", "invokedBy") else None
     if event.event_name == "AttachManagedPolicyToPermissionSet":
         policy_arn = event.get_str("requestParameters", "managedPolicyArn")
         name = admin_policy_name(policy_arn)

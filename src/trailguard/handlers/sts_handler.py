@@ -21,6 +21,7 @@ DEFAULT_DURATION_SECONDS = 43200
 
 @rule(
     id="sts.federation-token",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SOURCE: ["GetFederationToken"]},
     title="Federation token issued to an IAM user",
