@@ -487,7 +487,7 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         "A bucket was deleted. S3 only deletes empty buckets, so its objects were removed first; "
         "and once the name is free anyone can create a bucket of that name and receive whatever "
         "still writes to it (logs, uploads, a CDN origin). Tearing down a stack deletes buckets "
-        "too; the event cannot tell a cleanup from sabotage."
+        "too: LOW when automation deletes it, MEDIUM when a person does."
     ),
     remediation=(
         "Confirm the deletion was intended. If not, recreate the bucket at once to hold the name "
@@ -614,7 +614,8 @@ def _destructive_expiry(rule_config: dict[str, Any], event_time: str) -> str:
         "bucket's noncurrent versions after a day. S3 then deletes the data by itself, with no "
         "DeleteObject call to notice: a ransomware and evidence-destruction technique. Rules that "
         "expire logs after months, abort incomplete uploads or move objects to cheaper storage are "
-        "not reported; a short expiry on a scratch prefix is, with its scope in the finding."
+        "not reported; a short expiry on a scratch prefix (tmp/, athena-results/...) is MEDIUM, with "
+        "its scope in the finding."
     ),
     remediation=(
         "Remove or fix the rule before it runs (S3 applies lifecycle rules about once a day): `aws "
