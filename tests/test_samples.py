@@ -74,10 +74,11 @@ EXPECTED: list[tuple[str, Severity, str]] = [
     # from an attacker's way in, so it is reported, at LOW, and no suppression hides it.
     ("ec2.key-pair-added", Severity.LOW, BUILD_KEY_PAIR),
     # 19:53 the leaked ml-experiments key enables Bedrock model access: the account's use-case
-    # form, then the model's agreement and entitlement.
-    ("bedrock.model-access-enabled", Severity.MEDIUM, ACCOUNT),
-    ("bedrock.model-access-enabled", Severity.MEDIUM, BEDROCK_MODEL),
-    ("bedrock.model-access-enabled", Severity.MEDIUM, BEDROCK_MODEL),
+    # form, then the model's agreement and entitlement. An IAM user's long-term key outside the
+    # console -> HIGH.
+    ("bedrock.model-access-enabled", Severity.HIGH, ACCOUNT),
+    ("bedrock.model-access-enabled", Severity.HIGH, BEDROCK_MODEL),
+    ("bedrock.model-access-enabled", Severity.HIGH, BEDROCK_MODEL),
     # 19:58 SES production access requested (out of the sandbox).
     ("ses.sending-unlocked", Severity.MEDIUM, ACCOUNT),
     # 20:11 AWS-RunShellScript on the 4 running web servers: one finding about the document.

@@ -58,11 +58,17 @@ def made_by_person(event: CloudTrailEvent) -> bool:
         return True
     if identity_type != "AssumedRole":
         return False
-    console = event.get("sessionCredentialFromConsole")
-    if console is True or console == "true":
+    if from_console(event):
         return True
     issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "userName")
     if issuer.startswith(IDENTITY_CENTER_ROLE_PREFIX):
         return True
     session = event.get_str("userIdentity", "arn").rpartition("/")[2]
     return "@" in session
+
+
+def from_console(event: CloudTrailEvent) -> bool:
+    """True when the call came from an AWS Management Console session (CloudTrail logs
+    ``sessionCredentialFromConsole: "true"`` then, and leaves the field out otherwise)."""
+    console = event.get("sessionCredentialFromConsole")
+    return console is True or console == "true"

@@ -15,6 +15,10 @@ from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 from trailguard.core.policy import analyze_policy, denies
 
 SOURCE = "backup.amazonaws.com"
+# AWS Backup applies a plan's lifecycle with the IAM role the plan's resources were assigned with
+# (AWSBackupDefaultServiceRole or the team's own), not only its service-linked role: the record
+# names that role, invoked by the service. Nobody calls DeleteRecoveryPoint that way by hand.
+BACKUP_SERVICE = SOURCE
 # The call a vault policy's Deny exists to stop: ransomware deletes the backups first.
 PROTECTED_ACTION = "backup:DeleteRecoveryPoint"
 _DESTROYED = {
@@ -75,19 +79,36 @@ def _policy_problems(event: CloudTrailEvent, ctx: RuleContext) -> tuple[list[str
         "recovery points."
     ),
     mitre="T1490",
+    escalates_to=(Severity.MEDIUM, Severity.LOW),
+    quiet=(
+        "Quiet on AWS Backup expiring recovery points at the end of their lifecycle, whether under "
+        "its service-linked role (left out by the engine) or under the plan's assigned role "
+        "(`AWSBackupDefaultServiceRole`, `invokedBy` backup.amazonaws.com), and on vault policies "
+        "that keep a Deny of deletion without opening the vault. Deleting a vault is LOW: AWS "
+        "deletes only empty vaults, and every recovery point deleted by hand before was reported. "
+        "A vault policy that opens nothing but holds no Deny of deletion is MEDIUM: the record "
+        "cannot tell whether the previous one had a Deny. Cannot tell: a person deleting old "
+        "recovery points to save cost (routine by memory)."
+    ),
 )
 def recovery_destroyed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
-    """Quiet on AWS Backup's own lifecycle expiry (made by its service-linked role, which the engine
-    leaves out) and on vault policies that add a Deny without opening the vault. A policy without
-    any Deny of recovery point deletion is reported: nothing but IAM then stands between a stolen
-    key and the backups."""
+    """A vault policy without any Deny of recovery point deletion is still reported: nothing but
+    IAM then stands between a stolen key and the backups."""
     vault = _vault(event)
     label = vault.label or "(unnamed)"
     if event.event_name == "PutBackupVaultAccessPolicy":
         phrases, details = _policy_problems(event, ctx)
         if phrases:
-            yield Hit(summary=f"Backup vault {label} policy: {'; '.join(phrases)}", resource=vault, details=details)
+            opened = "Public statements" in details or "External accounts" in details
+            yield Hit(
+                summary=f"Backup vault {label} policy: {'; '.join(phrases)}",
+                resource=vault,
+                severity=None if opened else Severity.MEDIUM,
+                details=details,
+            )
         return
+    if event.get_str("userIdentity", "invokedBy") == BACKUP_SERVICE:
+        return  # the plan's lifecycle, applied by AWS Backup with the role it was given
     what = _DESTROYED.get(event.event_name, event.event_name)
     details = {"Change": what}
     resource = vault
@@ -95,4 +116,9 @@ def recovery_destroyed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     if point:
         details["Backup vault"] = label
         resource = Resource(type="AWS::Backup::RecoveryPoint", id=point.rsplit(":", 1)[-1], arn=point)
-    yield Hit(summary=f"Backup vault {label}: {what}", resource=resource, details=details)
+    yield Hit(
+        summary=f"Backup vault {label}: {what}",
+        resource=resource,
+        severity=Severity.LOW if event.event_name == "DeleteBackupVault" else None,
+        details=details,
+    )

@@ -13,12 +13,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import from_console
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 
 SOURCE = "bedrock.amazonaws.com"
 MARKETPLACE_AGREEMENTS = "agreement-marketplace.amazonaws.com"
+# Long-term access keys (an IAM user's) start so; session credentials start with ASIA.
+LONG_TERM_KEY_PREFIX = "AKIA"
+
+
+def _access_severity(event: CloudTrailEvent) -> Severity | None:
+    """LOW for a person at the console (an ML team ticking model access), HIGH for an IAM user's
+    long-term key outside the console (what LLMjacking buyers hold), the rule's MEDIUM otherwise."""
+    if from_console(event):
+        return Severity.LOW
+    if event.identity_type == "IAMUser" and event.get_str("userIdentity", "accessKeyId").startswith(
+        LONG_TERM_KEY_PREFIX
+    ):
+        return Severity.HIGH
+    return None
 
 
 @rule(
@@ -43,9 +58,20 @@ MARKETPLACE_AGREEMENTS = "agreement-marketplace.amazonaws.com"
         "outside approved roles with an SCP."
     ),
     mitre="T1496",
+    escalates_to=(Severity.HIGH, Severity.LOW),
+    quiet=(
+        "LOW when a person enables access at the console (`sessionCredentialFromConsole`): how ML "
+        "teams switch models on. HIGH when an IAM user's long-term access key (`AKIA...`) does it "
+        "outside the console: stolen keys are sold for exactly this. MEDIUM for roles and "
+        "Identity Center sessions at the CLI. Access Bedrock grants by itself on a first "
+        "invocation (AWSService callers) is not reported. Cannot tell: a team's own key enabling "
+        "a model it planned to use (routine by memory; a key used from a new network is "
+        "`baseline.new-network`'s)."
+    ),
 )
 def model_access_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     name = event.event_name
+    severity = _access_severity(event)
     if name == "AcceptAgreementRequest":
         agreement = event.get_str("responseElements", "agreementId")
         request = event.get_str("requestParameters", "agreementRequestId")
@@ -54,6 +80,7 @@ def model_access_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
             summary=f"AWS Marketplace agreement {agreement or request or '(unknown)'} accepted "
             "(Bedrock models from Marketplace sellers are subscribed this way)",
             resource=Resource(type="AWS::Marketplace::Agreement", id=agreement or request),
+            severity=severity,
             details=details,
         )
         return
@@ -69,7 +96,7 @@ def model_access_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
             id=model,
             arn=event.arn("bedrock", f"foundation-model/{model}", account="") if model else "",
         )
-    yield Hit(summary=summary, resource=resource, details={"Model": model} if model else {})
+    yield Hit(summary=summary, resource=resource, severity=severity, details={"Model": model} if model else {})
 
 
 @rule(
@@ -88,6 +115,11 @@ def model_access_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         "bedrock:DeleteModelInvocationLoggingConfiguration outside break-glass roles."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Refused calls are not reported, and changing the configuration (a new Put) is not this "
+        "call. Cannot tell: an account's planned teardown (use `suppressions` for its role); "
+        "nothing else routine removes it."
+    ),
 )
 def logging_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     yield Hit(

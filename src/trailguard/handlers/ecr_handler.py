@@ -48,6 +48,12 @@ def _repository(event: CloudTrailEvent) -> Resource:
         "<repo> --region us-east-1`. Check the images for secrets and the pull history."
     ),
     mitre="T1537",
+    quiet=(
+        "Quiet on Lambda's service principal (container-image functions, even narrowed to other "
+        'accounts\' functions by aws:SourceArn), on pulls granted to the organization ("*" with '
+        "aws:PrincipalOrgID) and on trusted accounts. Cannot tell: an open-source image repository "
+        "made public on purpose, in ECR Public or by policy (use `suppressions` for the repository)."
+    ),
 )
 def repository_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on Lambda's service principal (container-image functions), on pulls granted to the

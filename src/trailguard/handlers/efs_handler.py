@@ -39,6 +39,12 @@ EFS_NARROWING_FLAGS = ("elasticfilesystem:AccessedViaMountTarget",)
         "or remove it (`aws efs delete-file-system-policy --file-system-id <fs>`)."
     ),
     mitre="T1530",
+    quiet=(
+        'Quiet on the console\'s preconfigured policies ("*" only through a mount target, '
+        '`elasticfilesystem:AccessedViaMountTarget`), on Deny-only policies such as "enforce '
+        'in-transit encryption", and on named principals. Cannot tell: nothing routine opens a file '
+        "system to every account."
+    ),
 )
 def policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on the console's preconfigured policies ("*" only through a mount target), on

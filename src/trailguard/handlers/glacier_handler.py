@@ -47,6 +47,11 @@ def _policy(event: CloudTrailEvent) -> object:
         "the vault's jobs (`aws glacier list-jobs --account-id - --vault-name <vault>`)."
     ),
     mitre="T1537",
+    quiet=(
+        'Quiet on Deny-only policies (the usual "no archive deletion before N days" guard) and on '
+        "trusted accounts. Cannot tell: a partner's account left out of `trusted_accounts` (add it "
+        "there)."
+    ),
 )
 def vault_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on Deny-only policies (the usual "no archive deletion" guard) and on trusted accounts."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_int
@@ -16,6 +17,8 @@ from trailguard.core.policy import analyze_policy, external_policy_hit, public_p
 SOURCE = "kms.amazonaws.com"
 # ScheduleKeyDeletion's PendingWindowInDays when the caller leaves it out.
 DEFAULT_PENDING_WINDOW_DAYS = 30
+# The shortest pending window KMS allows: what someone who wants the data gone soon asks for.
+MINIMUM_PENDING_WINDOW_DAYS = 7
 # In a key policy, a condition on the calling account limits "*" just like aws:PrincipalAccount.
 KMS_ACCOUNT_KEYS = ("kms:CallerAccount",)
 
@@ -55,6 +58,16 @@ def _key(event: CloudTrailEvent) -> Resource:
         "kms:ScheduleKeyDeletion and kms:DisableKey to break-glass roles."
     ),
     mitre="T1485",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "AWS managed keys (`aws/...` aliases) cannot be disabled or deleted, and refused calls are "
+        "not reported. A deletion scheduled by automation (a CloudFormation stack teardown, "
+        "`invokedBy` CloudFormation, or a pipeline's role destroying a short-lived environment) "
+        "with more than the minimum 7-day window is MEDIUM: IaC uses its 30-day default, which "
+        "leaves time to cancel. Disabling a key, the minimum window, or a person scheduling the "
+        "deletion by hand stays HIGH. Cannot tell: a key retired on purpose (routine by memory "
+        "for the deploy role)."
+    ),
 )
 def key_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     key = _key(event)
@@ -71,9 +84,14 @@ def key_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     deletion_date = event.get_str("responseElements", "deletionDate")
     if deletion_date:
         details["Deletion date"] = deletion_date
+    # IaC tears keys down with its default window (30 days); the minimum is a choice worth HIGH.
+    teardown = not made_by_person(event) and window > MINIMUM_PENDING_WINDOW_DAYS
+    if teardown:
+        details["Scheduled by"] = "automation"
     yield Hit(
         summary=f"KMS key {label} scheduled for deletion in {window} days",
         resource=key,
+        severity=Severity.MEDIUM if teardown else None,
         details=details,
     )
 
@@ -95,6 +113,12 @@ def key_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "review CloudTrail for use of the key from other accounts."
     ),
     mitre="T1098",
+    quiet=(
+        'Quiet on the AWS-managed style of "*" narrowed by kms:CallerAccount (or '
+        "aws:PrincipalAccount, aws:PrincipalOrgID) to the account or organization, on service "
+        "principals (CloudTrail, CloudWatch Logs) and on Deny statements. Cannot tell: nothing "
+        "routine opens a key to every account."
+    ),
 )
 def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     exposure = analyze_policy(
@@ -126,10 +150,17 @@ def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "what the key protects."
     ),
     mitre="T1486",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Importing material that never expires (`KEY_MATERIAL_DOES_NOT_EXPIRE`) is MEDIUM: it "
+        "cannot lapse by itself, and deleting it later is reported again. Cannot tell: a "
+        "bring-your-own-key team's scheduled re-import of expiring material (routine by memory for "
+        "its role)."
+    ),
 )
 def key_material_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
-    """Always reported: bringing your own key material is rare and planned, and the record cannot
-    tell a scheduled re-import from a hostile one. Its expiry is shown."""
+    """Bringing your own key material is rare and planned, and the record cannot tell a scheduled
+    re-import from a hostile one: always reported, with its expiry."""
     key = _key(event)
     label = key.label or "(unknown)"
     if event.event_name == "DeleteImportedKeyMaterial":
@@ -144,9 +175,15 @@ def key_material_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if model:
         details["Expiration model"] = model
     valid_to = event.get_str("requestParameters", "validTo")
-    if valid_to and model != "KEY_MATERIAL_DOES_NOT_EXPIRE":
+    never_expires = model == "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    if valid_to and not never_expires:
         details["Expires"] = valid_to
-    yield Hit(summary=f"Key material imported into KMS key {label}", resource=key, details=details)
+    yield Hit(
+        summary=f"Key material imported into KMS key {label}",
+        resource=key,
+        severity=Severity.MEDIUM if never_expires else None,
+        details=details,
+    )
 
 
 @rule(
@@ -166,6 +203,12 @@ def key_material_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         "it (`aws kms list-grants --key-id <key>`), and review the key's use from that account."
     ),
     mitre="T1098",
+    quiet=(
+        "Quiet on trusted and own accounts, on the organization (aws:PrincipalOrgID), on service "
+        "principals, and on CreateKey without a policy (the default policy names the own account "
+        "only). Cannot tell: a key shared with a workload account that is not in "
+        "`trusted_accounts` (add it there)."
+    ),
 )
 def key_policy_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on trusted and own accounts, service principals, and the AWS-managed style of "*"

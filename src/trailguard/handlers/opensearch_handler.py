@@ -70,6 +70,12 @@ def _in_vpc(event: CloudTrailEvent) -> bool:
         "enable fine-grained access control, and prefer VPC access for new domains."
     ),
     mitre="T1530",
+    quiet=(
+        "Quiet on VPC domains (an open policy is what AWS recommends there; security groups gate "
+        "them), on policies limited to source IP ranges or named principals, and on updates that do "
+        "not touch the access policy. Cannot tell: a public domain whose fine-grained access control "
+        "asks for a password (reported, with that fact in the finding)."
+    ),
 )
 def domain_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on VPC domains: AWS recommends an open access policy there, security groups doing the

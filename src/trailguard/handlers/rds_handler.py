@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, items_of
@@ -91,6 +92,12 @@ def _engine(event: CloudTrailEvent) -> str:
         "and check the security groups and the database's login history."
     ),
     mitre="T1190",
+    quiet=(
+        "Quiet on databases created or restored without the flag into private subnets (the "
+        "response says RDS chose private) and on modifications that leave public access alone. "
+        "Cannot tell: a development database opened on purpose behind a tight security group (use "
+        "`suppressions` for it)."
+    ),
 )
 def instance_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     public = event.get_bool("requestParameters", "publiclyAccessible")
@@ -131,6 +138,11 @@ def instance_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1537",
     escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Quiet on sharing with the account itself or with trusted accounts (the organization's "
+        "backup, DR or analytics accounts), on removing permissions, and on attributes other than "
+        "restore. Cannot tell: a partner's account left out of `trusted_accounts` (add it there)."
+    ),
 )
 def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.get_str("requestParameters", "attributeName").lower() != "restore":
@@ -190,8 +202,16 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "and confirm recent snapshots exist."
     ),
     mitre="T1490",
+    quiet=(
+        "Quiet on read replicas (the response names the replica's source, which keeps the data "
+        "and its backups) and on changes that keep protection and backups. Cannot tell: IaC "
+        "turning deletion protection off before tearing down a short-lived environment (routine "
+        "by memory for the deploy role)."
+    ),
 )
 def protection_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    if event.event_name == "ModifyDBInstance" and _is_read_replica(event):
+        return
     changes: dict[str, str] = {}
     if event.get_bool("requestParameters", "deletionProtection") is False:
         changes["Deletion protection"] = "turned off"
@@ -205,6 +225,14 @@ def protection_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         + ", ".join(f"{what} {how}" for what, how in changes.items()),
         resource=database,
         details=changes,
+    )
+
+
+def _is_read_replica(event: CloudTrailEvent) -> bool:
+    """The instance the response describes replicates another instance or cluster."""
+    return any(
+        event.get_str("responseElements", field)
+        for field in ("readReplicaSourceDBInstanceIdentifier", "readReplicaSourceDBClusterIdentifier")
     )
 
 
@@ -252,6 +280,12 @@ def _unencrypted_reason(event: CloudTrailEvent) -> str:
         "create new databases with --storage-encrypted."
     ),
     mitre="T1530",
+    quiet=(
+        "Quiet on Aurora, DocumentDB and Neptune instances (their cluster holds the storage and "
+        "is judged), on replicas and global-database members (they inherit the source's "
+        "encryption), and on Aurora clusters created since AWS encrypts them by default. Cannot "
+        "tell: a throw-away test database left unencrypted on purpose (use `suppressions`)."
+    ),
 )
 def storage_unencrypted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.event_name == "CreateDBInstance" and (
@@ -275,20 +309,13 @@ def storage_unencrypted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
 
 def _holds_no_data_of_its_own(event: CloudTrailEvent) -> bool:
     """A deleted instance that is a cluster member or a read replica: the data lives on elsewhere."""
-    return any(
-        event.get_str("responseElements", field)
-        for field in (
-            "dBClusterIdentifier",
-            "readReplicaSourceDBInstanceIdentifier",
-            "readReplicaSourceDBClusterIdentifier",
-        )
-    )
+    return bool(event.get_str("responseElements", "dBClusterIdentifier")) or _is_read_replica(event)
 
 
 @rule(
     id="rds.deleted-without-snapshot",
     severity=Severity.HIGH,
-    escalates_to=(Severity.MEDIUM,),
+    escalates_to=(Severity.MEDIUM, Severity.LOW),
     on={SOURCE: ["DeleteDBInstance", "DeleteDBCluster"]},
     title="RDS database deleted without a final snapshot",
     description=(
@@ -304,6 +331,15 @@ def _holds_no_data_of_its_own(event: CloudTrailEvent) -> bool:
         "deletion protection on production databases."
     ),
     mitre="T1485",
+    quiet=(
+        "Quiet when the final snapshot is taken and the automated backups are kept, and on "
+        "deleting a cluster member or a read replica. One step lower when automation deletes it "
+        "(IaC tearing down a short-lived environment with SkipFinalSnapshot: `invokedBy` "
+        "CloudFormation or a pipeline's role): MEDIUM without a snapshot, LOW with one. Without a "
+        "final snapshot but with the automated backups kept (`deleteAutomatedBackups` false), "
+        "point-in-time restore still works: MEDIUM. Cannot tell: which environment is throw-away "
+        "(routine by memory for the deploy role)."
+    ),
 )
 def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """MEDIUM when a final snapshot was taken but the automated backups go (RDS deletes them with the
@@ -321,11 +357,17 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
     database = _database(event)
     label = database.label or "(unnamed)"
     details = {"Automated backups": "deleted" if backups_deleted else "retained"}
+    by_hand = made_by_person(event)
+    if not by_hand:
+        details["Deleted by"] = "automation"
     if skipped:
         details["Final snapshot"] = "skipped"
         yield Hit(
-            summary=f"{_kind(database)} {label} deleted without a final snapshot",
+            summary=f"{_kind(database)} {label} deleted without a final snapshot"
+            + ("" if backups_deleted else " (automated backups retained)"),
             resource=database,
+            # Retained automated backups still restore it; so do most IaC teardowns' targets.
+            severity=None if by_hand and backups_deleted else Severity.MEDIUM,
             details=details,
         )
         return
@@ -333,7 +375,7 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
     yield Hit(
         summary=f"{_kind(database)} {label} deleted with its automated backups (final snapshot {final_snapshot})",
         resource=database,
-        severity=Severity.MEDIUM,
+        severity=Severity.MEDIUM if by_hand else Severity.LOW,
         details=details,
     )
 
@@ -356,6 +398,14 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         "database's logins since the reset."
     ),
     mitre="T1098",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Quiet on passwords that Secrets Manager manages (turning that on, `rotateMasterUserPassword`, "
+        "and its scheduled rotation carry no password in the request). MEDIUM when automation sets "
+        "it (a CloudFormation stack update resolving a changed secret, `invokedBy` CloudFormation, "
+        "or a pipeline's role applying Terraform); HIGH when a person does it by hand. Cannot tell: "
+        "a DBA recovering a lost password (routine by memory)."
+    ),
 )
 def master_password_reset(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """The password itself is logged as HIDDEN_DUE_TO_SECURITY_REASONS; its presence is the signal.
@@ -367,11 +417,13 @@ def master_password_reset(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     if not requested and not pending:
         return
     database = _database(event)
-    details = {"Master password": "set by the caller"}
+    by_hand = made_by_person(event)
+    details = {"Master password": "set by the caller" if by_hand else "set by automation"}
     if event.get_bool("requestParameters", "manageMasterUserPassword") is False:
         details["Secrets Manager"] = "management turned off"
     yield Hit(
         summary=f"Master password reset on {_kind(database)} {database.label or '(unnamed)'}",
         resource=database,
+        severity=None if by_hand else Severity.MEDIUM,
         details=details,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, items_of
@@ -129,6 +130,12 @@ def _public_acl_grants(params: dict[str, Any]) -> list[str]:
         "(Object Ownership: BucketOwnerEnforced)."
     ),
     mitre="T1530",
+    quiet=(
+        "Quiet on private and log-delivery ACLs (`log-delivery-write`, grants to the S3 log delivery "
+        "group or to a named account such as CloudFront's log writer): only the AllUsers and "
+        "AuthenticatedUsers groups count. Cannot tell: a legacy static website or public download "
+        "bucket made public-read on purpose (use `suppressions` for that bucket)."
+    ),
 )
 def bucket_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     grants = _public_acl_grants(event.request)
@@ -158,6 +165,11 @@ def bucket_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "private`), turn on Block Public Access, and consider disabling ACLs on the bucket."
     ),
     mitre="T1530",
+    quiet=(
+        "Quiet on `bucket-owner-full-control` and other grants to named accounts (cross-account "
+        "uploads). Cannot tell: assets published public-read on purpose by a website or download "
+        "pipeline (use `suppressions` for the bucket, or it is routine by memory)."
+    ),
 )
 def object_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     grants = _public_acl_grants(event.request)
@@ -187,6 +199,14 @@ def object_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "RestrictPublicBuckets) on the bucket and the account."
     ),
     mitre="T1530",
+    quiet=(
+        "Quiet on AWS services as principals (CloudFront origin access control, "
+        "`cloudfront.amazonaws.com` with aws:SourceArn; CloudTrail, Config, log delivery), on the "
+        'legacy CloudFront origin access identity (a `cloudfront` user ARN, not "*"), on Deny-only '
+        'statements and on "*" narrowed to an organization, account, VPC endpoint or source IP '
+        "range. Cannot tell: a static website bucket made public-read on purpose (use "
+        "`suppressions` for that bucket)."
+    ),
 )
 def bucket_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -281,6 +301,12 @@ def _grants_writing(action: str) -> bool:
         "is a partner, and review its access in S3 server access logs or CloudTrail data events."
     ),
     mitre="T1537",
+    quiet=(
+        "Quiet on trusted accounts, on AWS service principals (log delivery, CloudTrail, Config, "
+        "S3 inventory and replication, with or without aws:SourceAccount naming another account) "
+        "and on Elastic Load Balancing's regional log-delivery accounts. Cannot tell: a partner's "
+        "account that is not in `trusted_accounts` (add it there)."
+    ),
 )
 def bucket_policy_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on trusted accounts, service principals (CloudTrail, Config, log delivery) and Elastic
@@ -335,6 +361,12 @@ def _flags_turned_off(config: dict[str, Any]) -> list[str]:
         "bucket's ACL and policy."
     ),
     mitre="T1562.007",
+    quiet=(
+        "Quiet on a configuration that keeps all four settings on (what IaC writes for every new "
+        "bucket). Cannot tell: a static website or public dataset bucket that needs its policy "
+        "public (use `suppressions` for that bucket; the account-level setting rarely has a reason "
+        "to go)."
+    ),
 )
 def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     account_level = "Account" in event.event_name
@@ -380,6 +412,12 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
         "removed it."
     ),
     mitre="T1562",
+    quiet=(
+        "Cannot tell: an IaC change that drops a bucket's explicit encryption block (S3 then keeps "
+        "SSE-S3) from the removal of a customer-managed key's encryption; the record does not say "
+        "what the bucket had before. Routine by memory for a deploy role that does it again and "
+        "again."
+    ),
 )
 def encryption_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     bucket = _bucket(event)
@@ -402,6 +440,12 @@ def encryption_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "put-bucket-versioning --bucket <bucket> --versioning-configuration Status=Enabled`)."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Quiet on logging switched on or changed to another target, on versioning enabled, and on "
+        "a PutBucketLogging whose body was not recorded. Cannot tell: a scratch or test bucket "
+        "whose versioning or logging is turned off on purpose (use `suppressions`, or it is "
+        "routine by memory)."
+    ),
 )
 def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -443,7 +487,7 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         "A bucket was deleted. S3 only deletes empty buckets, so its objects were removed first; "
         "and once the name is free anyone can create a bucket of that name and receive whatever "
         "still writes to it (logs, uploads, a CDN origin). Tearing down a stack deletes buckets "
-        "too; the event cannot tell a cleanup from sabotage."
+        "too: LOW when automation deletes it, MEDIUM when a person does."
     ),
     remediation=(
         "Confirm the deletion was intended. If not, recreate the bucket at once to hold the name "
@@ -451,10 +495,24 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         "review the DeleteObject calls before it."
     ),
     mitre="T1485",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "LOW when automation deletes it (a CloudFormation stack teardown, `invokedBy` "
+        "cloudformation.amazonaws.com, or a pipeline's role destroying a short-lived environment); "
+        "MEDIUM when a person does it by hand. Not quieter for well-known names: a deleted "
+        "`cdk-*-assets-*` or `aws-sam-cli-managed-*` bucket is the one whose predictable name an "
+        "outsider can claim. Cannot tell: a person cleaning up their own test bucket (routine by "
+        "memory)."
+    ),
 )
 def bucket_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     bucket = _bucket(event)
-    yield Hit(summary=f"Bucket {bucket.label or '(unnamed)'} deleted", resource=bucket)
+    by_hand = made_by_person(event)
+    yield Hit(
+        summary=f"Bucket {bucket.label or '(unnamed)'} deleted" + ("" if by_hand else " by automation"),
+        resource=bucket,
+        severity=None if by_hand else Severity.LOW,
+    )
 
 
 # A lifecycle rule that expires current objects this soon deletes the data before anyone reviews it.
@@ -468,28 +526,44 @@ def _enabled(rule_config: dict[str, Any]) -> bool:
     return isinstance(status, str) and status.strip().lower() == "enabled"
 
 
+def _filter_layers(rule_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """A rule's Filter and the And inside it: where prefix, tag and size conditions sit."""
+    conditions = rule_config.get("Filter")
+    if not isinstance(conditions, dict):
+        return []
+    conjunction = conditions.get("And")
+    return [conditions, conjunction] if isinstance(conjunction, dict) else [conditions]
+
+
+def _prefixes(rule_config: dict[str, Any]) -> list[str]:
+    """The key prefixes a rule is limited to: the legacy top-level Prefix and the filter's."""
+    found = [rule_config.get("Prefix")] + [layer.get("Prefix") for layer in _filter_layers(rule_config)]
+    return [prefix for prefix in found if isinstance(prefix, str) and prefix]
+
+
 def _scope(rule_config: dict[str, Any]) -> str:
     """What a lifecycle or replication rule applies to: '' for the whole bucket, else a label.
 
     An empty filter (``"Filter": ""`` as CloudTrail writes ``<Filter/>``), an empty prefix, or no
     filter at all means every object; a prefix, tag or size condition narrows it.
     """
-    parts: list[str] = []
-    legacy_prefix = rule_config.get("Prefix")
-    if isinstance(legacy_prefix, str) and legacy_prefix:
-        parts.append(f"prefix {legacy_prefix}")
-    conditions = rule_config.get("Filter")
-    if isinstance(conditions, dict):
-        conjunction = conditions.get("And")
-        for layer in (conditions, conjunction if isinstance(conjunction, dict) else {}):
-            prefix = layer.get("Prefix")
-            if isinstance(prefix, str) and prefix:
-                parts.append(f"prefix {prefix}")
-            if layer.get("Tag") or layer.get("Tags"):
-                parts.append("tagged objects")
-            if layer.get("ObjectSizeGreaterThan") is not None or layer.get("ObjectSizeLessThan") is not None:
-                parts.append("objects of some sizes")
+    parts = [f"prefix {prefix}" for prefix in _prefixes(rule_config)]
+    for layer in _filter_layers(rule_config):
+        if layer.get("Tag") or layer.get("Tags"):
+            parts.append("tagged objects")
+        if layer.get("ObjectSizeGreaterThan") is not None or layer.get("ObjectSizeLessThan") is not None:
+            parts.append("objects of some sizes")
     return ", ".join(dict.fromkeys(parts))
+
+
+# Prefixes that hold throw-away data by convention (temporary files, caches, query results). A rule
+# scoped to one of them destroys only what lives there, so the name itself bounds the damage.
+SCRATCH_PREFIXES = ("tmp/", "temp/", "scratch/", "cache/", "athena-results/", "athena-query-results/", "query-results/")
+
+
+def _scratch_only(rule_config: dict[str, Any]) -> bool:
+    """Does a lifecycle rule apply only under a scratch prefix? Conditions are ANDed, so one is enough."""
+    return any(prefix.lower().startswith(SCRATCH_PREFIXES) for prefix in _prefixes(rule_config))
 
 
 def _days_until(date_text: str, event_time: str) -> int | None:
@@ -540,7 +614,8 @@ def _destructive_expiry(rule_config: dict[str, Any], event_time: str) -> str:
         "bucket's noncurrent versions after a day. S3 then deletes the data by itself, with no "
         "DeleteObject call to notice: a ransomware and evidence-destruction technique. Rules that "
         "expire logs after months, abort incomplete uploads or move objects to cheaper storage are "
-        "not reported; a short expiry on a scratch prefix is, with its scope in the finding."
+        "not reported; a short expiry on a scratch prefix (tmp/, athena-results/...) is MEDIUM, with "
+        "its scope in the finding."
     ),
     remediation=(
         "Remove or fix the rule before it runs (S3 applies lifecycle rules about once a day): `aws "
@@ -549,10 +624,21 @@ def _destructive_expiry(rule_config: dict[str, Any], event_time: str) -> str:
         "Object Lock protect against the next attempt."
     ),
     mitre="T1485.001",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "Quiet on expiry after more than 7 days (log retention), on noncurrent-version expiry that "
+        "keeps newer versions or takes more than a day, on expired delete markers, incomplete "
+        "multipart upload aborts, storage class transitions and disabled rules. MEDIUM when every "
+        "fast rule is scoped to a scratch prefix by name (`tmp/`, `temp/`, `scratch/`, `cache/`, "
+        "`athena-results/`, `query-results/`): only throw-away data goes. Cannot tell: other "
+        "prefixes, or a whole bucket of short-lived data (CI artifacts) expired on purpose (use "
+        "`suppressions` for the bucket)."
+    ),
 )
 def lifecycle_expiry(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     config = event.get_dict("requestParameters", "LifecycleConfiguration")
     findings: list[str] = []
+    beyond_scratch = False
     for rule_config in items_of(config.get("Rule")):
         if not isinstance(rule_config, dict) or not _enabled(rule_config):
             continue
@@ -560,12 +646,15 @@ def lifecycle_expiry(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         if why:
             rule_id = rule_config.get("ID")
             findings.append(f"rule {rule_id} {why}" if isinstance(rule_id, str) and rule_id else f"a rule {why}")
+            beyond_scratch = beyond_scratch or not _scratch_only(rule_config)
     if not findings:
         return
     bucket = _bucket(event)
     yield Hit(
         summary=f"Lifecycle on bucket {bucket.label or '(unnamed)'}: {'; '.join(findings)}",
         resource=bucket,
+        # Emptying a scratch area daily is housekeeping; the data elsewhere in the bucket stays.
+        severity=None if beyond_scratch else Severity.MEDIUM,
         details={"Rules": "; ".join(findings)},
     )
 
@@ -590,6 +679,12 @@ def lifecycle_expiry(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "iam:PassRole of replication roles."
     ),
     mitre="T1537",
+    quiet=(
+        "Quiet on replication within the account or to trusted accounts (the organization's backup "
+        "or DR accounts), on disabled rules, and on rules that do not name the destination's owner "
+        "(the record cannot tell whose bucket it is). Cannot tell: a partner's account left out of "
+        "`trusted_accounts` (add it there)."
+    ),
 )
 def replication_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     config = event.get_dict("requestParameters", "ReplicationConfiguration")
@@ -653,6 +748,12 @@ def _customer_key_algorithm(event: CloudTrailEvent) -> str:
         '"false"}}.'
     ),
     mitre="T1486",
+    quiet=(
+        "Quiet on SSE-S3 and SSE-KMS writes, and on copies that only read an SSE-C source (the "
+        "copy-source key header) into an object the owner can read. Cannot tell: an application "
+        "that manages its own keys and writes SSE-C by design (use `suppressions` for its role, or "
+        "it is routine by memory)."
+    ),
 )
 def sse_c_write(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     algorithm = _customer_key_algorithm(event)

@@ -48,6 +48,12 @@ def _secret(event: CloudTrailEvent) -> Resource:
         "(`aws secretsmanager rotate-secret --secret-id <secret>`): assume it was read."
     ),
     mitre="T1537",
+    quiet=(
+        'Quiet on trusted accounts (a central deployment account, say), on the organization ("*" with '
+        "aws:PrincipalOrgID) and on service principals. Rotation never sets a resource policy, so it "
+        "does not fire the rule. Cannot tell: a workload account reading the secret that is not in "
+        "`trusted_accounts` (add it there)."
+    ),
 )
 def policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on trusted accounts (a central deployment account, say), on the organization ("*"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -69,6 +70,15 @@ def _identity_kind(identity: str) -> str:
         "disable the caller's keys."
     ),
     mitre="T1585.002",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "Quiet on sending paused (`enabled`/`sendingEnabled` false). A new sender identity "
+        "submitted by automation (a deploy role or CloudFormation wiring up a domain or a "
+        "notification address) is LOW; by a person by hand it stays MEDIUM, as do production "
+        "access requests and sending switched back on, whoever makes them. Cannot tell: an "
+        "admin onboarding the company's own domain (use `suppressions` for the identity, or it is "
+        "routine by memory)."
+    ),
 )
 def sending_unlocked(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     name = event.event_name
@@ -103,6 +113,8 @@ def sending_unlocked(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     yield Hit(
         summary=f"SES sender {kind} {identity.id or '(unknown)'} submitted for verification",
         resource=identity,
+        # Pipelines create senders as part of a stack; a stolen key's buyer adds one by hand.
+        severity=None if made_by_person(event) else Severity.LOW,
         details={"Identity": identity.id, "Kind": kind} if identity.id else {},
     )
 
@@ -124,6 +136,11 @@ def sending_unlocked(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "recently (SES sending statistics, the configuration set's event destinations)."
     ),
     mitre="T1070",
+    quiet=(
+        "Left to trailguard.pipeline-tampered (CRITICAL) when the identity is trailguard's own and "
+        "the caller is not its deployer: one alert for one act. Cannot tell: a stack teardown or a "
+        "retired sender (routine by memory for the deploy role)."
+    ),
 )
 def identity_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     identity = identity_resource(event)

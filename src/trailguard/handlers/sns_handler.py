@@ -65,6 +65,13 @@ def _policy(event: CloudTrailEvent) -> Any:
         "subscriptions (`aws sns list-subscriptions-by-topic --topic-arn <arn>`)."
     ),
     mitre="T1537",
+    quiet=(
+        'Quiet on the default policy ("*" narrowed by AWS:SourceOwner to the own account), on service '
+        "principals (CloudWatch alarms, EventBridge, S3 event notifications, with or without "
+        'aws:SourceArn), on "*" narrowed to the account\'s own sources, on attributes other than the '
+        "policy, and on topics shared with trusted accounts. Cannot tell: another team's account "
+        "subscribing that is not in `trusted_accounts` (add it there)."
+    ),
 )
 def topic_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on the default policy ("*" narrowed by AWS:SourceOwner), on service principals

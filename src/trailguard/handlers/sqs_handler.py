@@ -58,6 +58,13 @@ def _policy(event: CloudTrailEvent) -> object:
         "and check who received or sent messages since (CloudTrail data events, queue metrics)."
     ),
     mitre="T1537",
+    quiet=(
+        "Quiet on service principals (S3 event notifications, EventBridge targets, SNS subscriptions, "
+        'with or without aws:SourceArn), on "*" narrowed by aws:SourceArn/aws:SourceAccount to the '
+        "account's own resources, on removing the policy, on attributes other than the policy, and on "
+        'trusted accounts. "*" narrowed to another account\'s topic or bucket is HIGH. Cannot tell: a '
+        "partner's topic feeding the queue from an account not in `trusted_accounts` (add it there)."
+    ),
 )
 def queue_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Quiet on the normal wiring: a service principal (S3 event notifications, EventBridge
