@@ -147,7 +147,7 @@ class _Listener:
     ),
     mitre="T1133",
     quiet=(
-        "Quiet on: internal load balancers (the scheme, or an internal- DNS name) and Gateway Load "
+        "internal load balancers (the scheme, or an internal- DNS name) and Gateway Load "
         "Balancers. Cannot tell: a public application's load balancer, which Elastic Beanstalk, the "
         "AWS Load Balancer Controller and stacks create all day, from a stray one: hence LOW, routine "
         "by memory."
@@ -205,7 +205,7 @@ def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
     ),
     mitre="T1040",
     quiet=(
-        "Quiet on: HTTP listeners whose default action redirects to HTTPS, HTTPS, TLS and TCP listeners, "
+        "HTTP listeners whose default action redirects to HTTPS, HTTPS, TLS and TCP listeners, "
         "and modifications that change neither protocol nor default actions (a certificate, the port). "
         "Cannot tell: an internal load balancer meant to speak HTTP (the listener record does not carry "
         "the scheme): suppress it by resource."
@@ -243,7 +243,7 @@ def http_listener(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1557",
     quiet=(
-        "Quiet on: TLS 1.2+ policies, HTTP and TCP listeners, and modifications that leave the policy "
+        "TLS 1.2+ policies, HTTP and TCP listeners, and modifications that leave the policy "
         "alone. Listeners created without an SslPolicy are reported: the API default allows TLS 1.0, and "
         "templates that omit it are the usual cause. Cannot tell: TLS 1.0 kept for old clients on "
         "purpose (suppress that listener by resource)."
@@ -309,7 +309,7 @@ _WAF_TARGET_TYPES = {
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: disassociations that fail (nothing was associated) and Firewall Manager acting "
+        "disassociations that fail (nothing was associated) and Firewall Manager acting "
         "through its service-linked role. Cannot tell: a stack update or deletion that takes the "
         "association away with the load balancer from someone removing the WAF (routine by memory for "
         "the deploy role)."

@@ -127,7 +127,7 @@ def _first(values: list[str]) -> str:
     mitre="T1578.002",
     escalates_to=(Severity.MEDIUM,),
     quiet=(
-        "Quiet on: launches by Auto Scaling, and so by EKS managed node groups and Elastic Beanstalk, "
+        "launches by Auto Scaling, and so by EKS managed node groups and Elastic Beanstalk, "
         "which launch through it (its service-linked role); Karpenter launches with CreateFleet, which "
         "this rule does not watch. Every other launch is INFO, kept for the "
         "record; MEDIUM only for a public IP with IMDSv1. Cannot tell: a launch template that still "
@@ -310,7 +310,7 @@ _UNSHARE_SNAPSHOT = (
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: removals, and shares with accounts or organizations (ec2.ami-shared-external judges "
+        "removals, and shares with accounts or organizations (ec2.ami-shared-external judges "
         "those). Cannot tell: a vendor or community publisher whose job is public AMIs (suppress that "
         "publishing role by principal and resource)."
     ),
@@ -340,7 +340,7 @@ def ami_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: accounts in `trusted_accounts`, the account itself, and organizations and OUs whose "
+        "accounts in `trusted_accounts`, the account itself, and organizations and OUs whose "
         "management account is trusted. Cannot tell: an image pipeline (EC2 Image Builder "
         "distribution, Packer) sharing with an account not listed (add it to `trusted_accounts`)."
     ),
@@ -372,7 +372,7 @@ def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: removals, and shares with named accounts (ec2.snapshot-shared-external judges "
+        "removals, and shares with named accounts (ec2.snapshot-shared-external judges "
         "those). Cannot tell: a snapshot meant to be public (public data sets): suppress it by resource."
     ),
 )
@@ -401,7 +401,7 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: accounts in `trusted_accounts` and the account itself, and removals. Cannot tell: "
+        "accounts in `trusted_accounts` and the account itself, and removals. Cannot tell: "
         "Data Lifecycle Manager or a backup tool sharing with an account not listed (add the backup "
         "account to `trusted_accounts`)."
     ),
@@ -437,7 +437,7 @@ def snapshot_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
     ),
     mitre="T1562",
     quiet=(
-        "Quiet on: calls refused. Cannot tell: a deliberate opt-out in a sandbox region; it is rare and "
+        "calls refused. Cannot tell: a deliberate opt-out in a sandbox region; it is rare and "
         "always worth a look, so nothing else is quieted."
     ),
 )
@@ -465,7 +465,7 @@ def ebs_encryption_default_disabled(event: CloudTrailEvent, ctx: RuleContext) ->
     ),
     mitre="T1021",
     quiet=(
-        "Quiet on: calls refused. Cannot tell: a person enabling it to recover a broken instance (the "
+        "calls refused. Cannot tell: a person enabling it to recover a broken instance (the "
         "legitimate reason); disable it again after the recovery."
     ),
 )
@@ -504,7 +504,7 @@ def _changes_user_data(params: Mapping[str, Any]) -> bool:
     mitre="T1037",
     escalates_to=(Severity.LOW,),
     quiet=(
-        "Quiet on: attribute changes other than user data, calls refused (a running instance refuses "
+        "attribute changes other than user data, calls refused (a running instance refuses "
         "the change), and LOW instead of MEDIUM when automation makes the change: a CloudFormation "
         "stack update of an instance's UserData (invokedBy), or any role that is not a person's session. "
         "A person replacing user data by hand stays MEDIUM. Cannot tell: what the new script does."
@@ -564,7 +564,7 @@ def _member(body: Mapping[str, Any], name: str) -> Any:
     ),
     mitre="T1021.004",
     quiet=(
-        "Quiet on: calls refused. Cannot tell: an administrator pressing Connect in the EC2 console from "
+        "calls refused. Cannot tell: an administrator pressing Connect in the EC2 console from "
         "an attacker with a stolen console session: attackers have used the console's Connect button "
         "(the key is the console's generated one either way), so a console push is not lowered; a "
         "caller who connects daily is routine by memory."
@@ -612,7 +612,7 @@ def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     mitre="T1098.004",
     escalates_to=(Severity.INFO,),
     quiet=(
-        "Quiet on: a key name that already exists (refused), and INFO instead of LOW when automation "
+        "a key name that already exists (refused), and INFO instead of LOW when automation "
         "creates or imports the key (a CloudFormation AWS::EC2::KeyPair, a Terraform aws_key_pair run by "
         "a pipeline's role): not a person's session. Cannot tell: whose private key it is."
     ),
@@ -673,7 +673,7 @@ def _profile_label(profile: Any) -> str:
     ),
     mitre="T1098.003",
     quiet=(
-        "Quiet on: profiles given at launch (RunInstances), Auto Scaling attaching its launch "
+        "profiles given at launch (RunInstances), Auto Scaling attaching its launch "
         "template's profile (its service-linked role), and an instance that already has one (refused). "
         "Cannot tell: a deploy tool that swaps roles on purpose (routine by memory)."
     ),
@@ -717,7 +717,7 @@ def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Itera
     ),
     mitre="T1552.005",
     quiet=(
-        "Quiet on: setting httpTokens required, changing only the hop limit or endpoint, and turning "
+        "setting httpTokens required, changing only the hop limit or endpoint, and turning "
         "the metadata service off. Cannot tell: legacy software that needs IMDSv1 (suppress that "
         "instance by resource until it is fixed)."
     ),
@@ -753,7 +753,7 @@ def imds_v1_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: calls refused. Cannot tell: a planned migration to VMware or Hyper-V; exports are rare "
+        "calls refused. Cannot tell: a planned migration to VMware or Hyper-V; exports are rare "
         "enough to read each one."
     ),
 )
@@ -819,7 +819,7 @@ def _unusual_pattern(instance_type: str, ctx: RuleContext) -> str:
     ),
     mitre="T1496",
     quiet=(
-        "Quiet on: families outside the built-in GPU/accelerator list and `unusual_instance_types`, "
+        "families outside the built-in GPU/accelerator list and `unusual_instance_types`, "
         "Graviton and other ordinary types, refusals for reasons other than permission, dry run or quota "
         "(a typo, a bad parameter), and GPU nodes launched by Auto Scaling for EKS or Batch (its "
         "service-linked role). Cannot tell: an ML team launching GPUs by hand (routine by memory, or "

@@ -123,7 +123,7 @@ def _is_service_principal(principal: str) -> bool:
     ),
     mitre="T1098",
     quiet=(
-        "Quiet on: AWS service principals (s3, sns, events, apigateway...), with or without a source "
+        "AWS service principals (s3, sns, events, apigateway...), with or without a source "
         'condition, unless the condition names an untrusted account; "*" narrowed by the '
         "organization, by the account itself or a trusted account, or by a specific source ARN of one; "
         "and grants to trusted accounts. Cannot tell: a partner's account not listed (add it to "
@@ -198,7 +198,7 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     ),
     mitre="T1098",
     quiet=(
-        "Quiet on: URLs with AWS_IAM auth, and updates that leave the auth type alone (CORS, invoke "
+        "URLs with AWS_IAM auth, and updates that leave the auth type alone (CORS, invoke "
         "mode). Cannot tell: a webhook or public API that checks callers itself (suppress that "
         "function by resource)."
     ),
@@ -240,7 +240,7 @@ def function_url_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     ),
     mitre="T1537",
     quiet=(
-        "Quiet on: layers shared with one account or with an organization (organizationId). Cannot "
+        "layers shared with one account or with an organization (organizationId). Cannot "
         "tell: a publisher whose job is public layers, such as a vendor's extension (suppress its "
         "layers by resource)."
     ),

@@ -61,7 +61,7 @@ def _watched(service: str, code: str, name: str) -> bool:
     ),
     mitre="T1496",
     quiet=(
-        "Quiet on: other services' quotas, EC2 quotas that are not compute (Elastic IPs, AMIs, volumes, "
+        "other services' quotas, EC2 quotas that are not compute (Elastic IPs, AMIs, volumes, "
         "snapshots), and requests refused. Cannot tell: a growing team's request from a miner's or "
         "spammer's, hence LOW; the amount asked for is in the details."
     ),

@@ -108,7 +108,7 @@ def _texts(value: Any) -> list[str]:
     mitre="T1651",
     escalates_to=(Severity.HIGH,),
     quiet=(
-        "Quiet on: AWS's fixed-purpose documents (AWS-RunPatchBaseline, AWS-UpdateSSMAgent, "
+        "AWS's fixed-purpose documents (AWS-RunPatchBaseline, AWS-UpdateSSMAgent, "
         "AWS-ConfigureAWSPackage...), whoever sends them, as Patch Manager and Quick Setup do; Systems "
         "Manager's own runs through its service-linked role; calls refused. Cannot tell: "
         "AWS-RunShellScript from a deploy pipeline or Ansible from an attacker's, since the script is "
@@ -186,7 +186,7 @@ def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1021.007",
     quiet=(
-        "Quiet on: sessions refused or to a node that is not connected. Cannot tell: an engineer's daily "
+        "sessions refused or to a node that is not connected. Cannot tell: an engineer's daily "
         "shell from one opened with stolen credentials, hence LOW for everyone (port forwarding to a "
         "remote host is shown in the details); routine by memory per person and instance."
     ),

@@ -57,7 +57,7 @@ _NACL_PORTS = {"6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp"}
     ),
     mitre="T1562.007",
     quiet=(
-        "Quiet on: deny entries, outbound entries, sources narrower than /8 or in `allowed_cidrs`, "
+        "deny entries, outbound entries, sources narrower than /8 or in `allowed_cidrs`, "
         "ports that are neither admin nor database ports, ICMP, and the inbound 1024-65535 return-traffic "
         "range every public subnet's NACL needs. Cannot tell: a NACL left all-open on purpose because "
         "security groups do the filtering (routine by memory)."
@@ -125,7 +125,7 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     mitre="T1599",
     escalates_to=(Severity.LOW,),
     quiet=(
-        "Quiet on: routes to NAT gateways, peering, transit gateways or endpoints, and destinations "
+        "routes to NAT gateways, peering, transit gateways or endpoints, and destinations "
         "narrower than /8. LOW instead of MEDIUM for CreateRoute: a new default route to an internet "
         "gateway is how every public subnet is built; ReplaceRoute, which moves a table's existing "
         "default route (a NAT gateway's, so a private subnet's) to the gateway, stays MEDIUM. Cannot "
@@ -173,7 +173,7 @@ def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     ),
     mitre="T1599",
     quiet=(
-        "Quiet on: calls refused. Cannot tell: a new VPC built by a stack or Terraform from an "
+        "calls refused. Cannot tell: a new VPC built by a stack or Terraform from an "
         "attacker's: every public VPC gets a gateway, hence LOW (routine by memory for a network "
         "pipeline)."
     ),
@@ -220,7 +220,7 @@ def _peer_accounts(event: CloudTrailEvent) -> list[str]:
     ),
     mitre="T1599",
     quiet=(
-        "Quiet on: peering inside the account and with accounts in `trusted_accounts`. Cannot tell: a "
+        "peering inside the account and with accounts in `trusted_accounts`. Cannot tell: a "
         "partner's or a vendor's VPC not listed (add the account to `trusted_accounts`)."
     ),
 )
@@ -302,7 +302,7 @@ def _unsuccessful_ids(event: CloudTrailEvent) -> set[str]:
     mitre="T1562.008",
     escalates_to=(Severity.MEDIUM,),
     quiet=(
-        "Quiet on: calls refused, flow logs EC2 could not delete (listed as unsuccessful), and MEDIUM "
+        "calls refused, flow logs EC2 could not delete (listed as unsuccessful), and MEDIUM "
         "instead of HIGH when CloudFormation deletes the flow log while applying a stack (invokedBy "
         "cloudformation.amazonaws.com: a stack tearing down its own network). Cannot tell: Terraform "
         "destroying its own flow log, which looks like the caller's own call."
@@ -358,7 +358,7 @@ _DELETED: dict[str, tuple[str, str, str, str]] = {
     ),
     kind=FindingKind.INFO,
     quiet=(
-        "Quiet on: deletions refused (a VPC that still has dependencies). Cannot tell: clean-up from "
+        "deletions refused (a VPC that still has dependencies). Cannot tell: clean-up from "
         "sabotage; it is INFO, for the record."
     ),
 )
