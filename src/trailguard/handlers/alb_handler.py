@@ -146,6 +146,12 @@ class _Listener:
         "expose only what they should; recreate it with `--scheme internal` otherwise."
     ),
     mitre="T1133",
+    quiet=(
+        "internal load balancers (the scheme, or an internal- DNS name) and Gateway Load "
+        "Balancers. Cannot tell: a public application's load balancer, which Elastic Beanstalk, the "
+        "AWS Load Balancer Controller and stacks create all day, from a stray one: hence LOW, routine "
+        "by memory."
+    ),
 )
 def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     request = event.request
@@ -198,6 +204,12 @@ def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
         "the application from an HTTPS listener."
     ),
     mitre="T1040",
+    quiet=(
+        "HTTP listeners whose default action redirects to HTTPS, HTTPS, TLS and TCP listeners, "
+        "and modifications that change neither protocol nor default actions (a certificate, the port). "
+        "Cannot tell: an internal load balancer meant to speak HTTP (the listener record does not carry "
+        "the scheme): suppress it by resource."
+    ),
 )
 def http_listener(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     listener = _Listener(event)
@@ -230,6 +242,12 @@ def http_listener(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "creating listeners: the API default is ELBSecurityPolicy-2016-08)."
     ),
     mitre="T1557",
+    quiet=(
+        "TLS 1.2+ policies, HTTP and TCP listeners, and modifications that leave the policy "
+        "alone. Listeners created without an SslPolicy are reported: the API default allows TLS 1.0, and "
+        "templates that omit it are the usual cause. Cannot tell: TLS 1.0 kept for old clients on "
+        "purpose (suppress that listener by resource)."
+    ),
 )
 def weak_tls_policy(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     listener = _Listener(event)
@@ -290,6 +308,12 @@ _WAF_TARGET_TYPES = {
         "--resource-arn <resource-arn>`) and review the traffic the resource received meanwhile."
     ),
     mitre="T1562.001",
+    quiet=(
+        "disassociations that fail (nothing was associated) and Firewall Manager acting "
+        "through its service-linked role. Cannot tell: a stack update or deletion that takes the "
+        "association away with the load balancer from someone removing the WAF (routine by memory for "
+        "the deploy role)."
+    ),
 )
 def waf_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     arn = event.get_str("requestParameters", "resourceArn")

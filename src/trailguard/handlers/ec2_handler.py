@@ -11,6 +11,7 @@ import fnmatch
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from trailguard.core.actors import made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
@@ -125,6 +126,13 @@ def _first(values: list[str]) -> str:
     ),
     mitre="T1578.002",
     escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "launches by Auto Scaling, and so by EKS managed node groups and Elastic Beanstalk, "
+        "which launch through it (its service-linked role); Karpenter launches with CreateFleet, which "
+        "this rule does not watch. Every other launch is INFO, kept for the "
+        "record; MEDIUM only for a public IP with IMDSv1. Cannot tell: a launch template that still "
+        "allows IMDSv1 from a person's test instance (fix the template or account default)."
+    ),
 )
 def instance_launched(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -301,6 +309,11 @@ _UNSHARE_SNAPSHOT = (
         "--image-block-public-access-state block-new-sharing`."
     ),
     mitre="T1537",
+    quiet=(
+        "removals, and shares with accounts or organizations (ec2.ami-shared-external judges "
+        "those). Cannot tell: a vendor or community publisher whose job is public AMIs (suppress that "
+        "publishing role by principal and resource)."
+    ),
 )
 def ami_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if _added_grants(event, "launchPermission").public:
@@ -326,6 +339,11 @@ def ami_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "accounts if it belongs to the organization."
     ),
     mitre="T1537",
+    quiet=(
+        "accounts in `trusted_accounts`, the account itself, and organizations and OUs whose "
+        "management account is trusted. Cannot tell: an image pipeline (EC2 Image Builder "
+        "distribution, Packer) sharing with an account not listed (add it to `trusted_accounts`)."
+    ),
 )
 def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     outsiders = _external(_added_grants(event, "launchPermission"), event, ctx)
@@ -353,6 +371,10 @@ def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "block-all-sharing`."
     ),
     mitre="T1537",
+    quiet=(
+        "removals, and shares with named accounts (ec2.snapshot-shared-external judges "
+        "those). Cannot tell: a snapshot meant to be public (public data sets): suppress it by resource."
+    ),
 )
 def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if _added_grants(event, "createVolumePermission").public:
@@ -378,6 +400,11 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "trusted accounts if it belongs to the organization."
     ),
     mitre="T1537",
+    quiet=(
+        "accounts in `trusted_accounts` and the account itself, and removals. Cannot tell: "
+        "Data Lifecycle Manager or a backup tool sharing with an account not listed (add the backup "
+        "account to `trusted_accounts`)."
+    ),
 )
 def snapshot_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     outsiders = _external(_added_grants(event, "createVolumePermission"), event, ctx)
@@ -409,6 +436,10 @@ def snapshot_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         "look for volumes created unencrypted since."
     ),
     mitre="T1562",
+    quiet=(
+        "calls refused. Cannot tell: a deliberate opt-out in a sandbox region; it is rare and "
+        "always worth a look, so nothing else is quieted."
+    ),
 )
 def ebs_encryption_default_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     region = event.region or "(unknown region)"
@@ -433,6 +464,10 @@ def ebs_encryption_default_disabled(event: CloudTrailEvent, ctx: RuleContext) ->
         "<region>`, and review ec2-instance-connect:SendSerialConsoleSSHPublicKey calls."
     ),
     mitre="T1021",
+    quiet=(
+        "calls refused. Cannot tell: a person enabling it to recover a broken instance (the "
+        "legitimate reason); disable it again after the recovery."
+    ),
 )
 def serial_console_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     region = event.region or "(unknown region)"
@@ -458,7 +493,8 @@ def _changes_user_data(params: Mapping[str, Any]) -> bool:
     title="EC2 instance user data modified",
     description=(
         "An instance's user data was replaced. User data runs as root at boot, so changing it on a "
-        "stopped instance is a way to run code with the instance role's permissions at next start."
+        "stopped instance is a way to run code with the instance role's permissions at next start. "
+        "A person doing it by hand is MEDIUM; automation (a stack update, a pipeline's role) is LOW."
     ),
     remediation=(
         "Read the new user data (`aws ec2 describe-instance-attribute --instance-id <id> "
@@ -466,15 +502,26 @@ def _changes_user_data(params: Mapping[str, Any]) -> bool:
         "since its last start."
     ),
     mitre="T1037",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "attribute changes other than user data, calls refused (a running instance refuses "
+        "the change), and LOW instead of MEDIUM when automation makes the change: a CloudFormation "
+        "stack update of an instance's UserData (invokedBy), or any role that is not a person's session. "
+        "A person replacing user data by hand stays MEDIUM. Cannot tell: what the new script does."
+    ),
 )
 def userdata_modified(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if not _changes_user_data(event.request):
         return
     instance = event.get_str("requestParameters", "instanceId")
+    by_hand = made_by_person(event)
     yield Hit(
         summary=f"User data of instance {instance or '(unknown)'} replaced (content redacted in CloudTrail)",
         resource=_instance(event, instance),
-        details={"Instance": instance or "unknown"},
+        # A stack update or a pipeline rewriting user data is how instances are maintained; a person
+        # doing it by hand is the technique's shape.
+        severity=None if by_hand else Severity.LOW,
+        details={"Instance": instance or "unknown", "Changed by": "a person" if by_hand else "automation"},
     )
 
 
@@ -516,6 +563,12 @@ def _member(body: Mapping[str, Any], name: str) -> Any:
         "named roles and instances (`aws ec2 disable-serial-console-access` if unused)."
     ),
     mitre="T1021.004",
+    quiet=(
+        "calls refused. Cannot tell: an administrator pressing Connect in the EC2 console from "
+        "an attacker with a stolen console session: attackers have used the console's Connect button "
+        "(the key is the console's generated one either way), so a console push is not lowered; a "
+        "caller who connects daily is routine by memory."
+    ),
 )
 def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -548,7 +601,8 @@ def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         "A key pair was created or imported. Any instance launched with it accepts SSH logins with "
         "the private key, and an imported key's private half never touched AWS: a quiet way to keep "
         "access to instances launched later. Creating a key for a new instance (the launch wizard "
-        "does it too) is routine, hence LOW; the event cannot tell whose key it is."
+        "does it too) is routine, hence LOW, and INFO when automation (a stack, a pipeline's role) "
+        "creates it; the event cannot tell whose key it is."
     ),
     remediation=(
         "If the key is not expected, delete it (`aws ec2 delete-key-pair --key-name <name>`) and "
@@ -556,6 +610,12 @@ def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         "Name=key-name,Values=<name>`). Prefer Session Manager or Instance Connect to long-lived keys."
     ),
     mitre="T1098.004",
+    escalates_to=(Severity.INFO,),
+    quiet=(
+        "a key name that already exists (refused), and INFO instead of LOW when automation "
+        "creates or imports the key (a CloudFormation AWS::EC2::KeyPair, a Terraform aws_key_pair run by "
+        "a pipeline's role): not a person's session. Cannot tell: whose private key it is."
+    ),
 )
 def key_pair_added(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     name = event.get_str("requestParameters", "keyName") or event.get_str("responseElements", "keyName")
@@ -571,9 +631,14 @@ def key_pair_added(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ):
         if value:
             details[label] = value
+    by_hand = made_by_person(event)
+    if not by_hand:
+        details["Created by"] = "automation"
     yield Hit(
         summary=f"Key pair {name or '(unknown)'} {'imported' if imported else 'created'}",
         resource=Resource(type="AWS::EC2::KeyPair", id=name, arn=_arn(event, "key-pair", name)),
+        # Stacks and pipelines create the key pairs their instances launch with: for the record only.
+        severity=None if by_hand else Severity.INFO,
         details=details,
     )
 
@@ -607,6 +672,11 @@ def _profile_label(profile: Any) -> str:
         "<id>`), and limit iam:PassRole to the roles each team may hand to instances."
     ),
     mitre="T1098.003",
+    quiet=(
+        "profiles given at launch (RunInstances), Auto Scaling attaching its launch "
+        "template's profile (its service-linked role), and an instance that already has one (refused). "
+        "Cannot tell: a deploy tool that swaps roles on purpose (routine by memory)."
+    ),
 )
 def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     body = _request_body(event)
@@ -646,6 +716,11 @@ def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         "ec2:MetadataHttpTokens)."
     ),
     mitre="T1552.005",
+    quiet=(
+        "setting httpTokens required, changing only the hop limit or endpoint, and turning "
+        "the metadata service off. Cannot tell: legacy software that needs IMDSv1 (suppress that "
+        "instance by resource until it is fixed)."
+    ),
 )
 def imds_v1_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     body = _request_body(event)
@@ -677,6 +752,10 @@ def imds_v1_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "to migration roles."
     ),
     mitre="T1537",
+    quiet=(
+        "calls refused. Cannot tell: a planned migration to VMware or Hyper-V; exports are rare "
+        "enough to read each one."
+    ),
 )
 def instance_export(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     body = _request_body(event)
@@ -739,6 +818,13 @@ def _unusual_pattern(instance_type: str, ctx: RuleContext) -> str:
         "region for more. Keep GPU quotas at zero where they are not needed."
     ),
     mitre="T1496",
+    quiet=(
+        "families outside the built-in GPU/accelerator list and `unusual_instance_types`, "
+        "Graviton and other ordinary types, refusals for reasons other than permission, dry run or quota "
+        "(a typo, a bad parameter), and GPU nodes launched by Auto Scaling for EKS or Batch (its "
+        "service-linked role). Cannot tell: an ML team launching GPUs by hand (routine by memory, or "
+        "suppress its role)."
+    ),
 )
 def unusual_instance_type(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.failed and not _tried(event.error_code):

@@ -85,6 +85,15 @@ def _is_specific_arn(arn: str) -> bool:
     return bool(resource.strip("*?/:")) or bool(account.strip("*?"))
 
 
+def _untrusted_source(source_account: str, source_arn: str, event: CloudTrailEvent, ctx: RuleContext) -> str:
+    """The account a SourceAccount/SourceArn condition names, when it is not trusted; else ''."""
+    arn_account = ARN_ACCOUNT.match(source_arn) if source_arn and _is_specific_arn(source_arn) else None
+    narrowed_to = source_account or (arn_account.group(1) if arn_account else "")
+    if not narrowed_to or ctx.is_trusted_account(narrowed_to, event):
+        return ""
+    return narrowed_to
+
+
 def _is_service_principal(principal: str) -> bool:
     """``s3.amazonaws.com``, ``alexa-appkit.amazon.com``: an AWS service, not an account."""
     return "." in principal and not principal.startswith("arn:") and principal != "*"
@@ -104,7 +113,8 @@ def _is_service_principal(principal: str) -> bool:
     description=(
         'A statement was added to a function\'s resource policy that lets any principal ("*") '
         "invoke or manage it without a source account, source ARN or organization condition, or "
-        "that grants an AWS account outside the trusted set. It is a classic persistence "
+        "that grants an AWS account outside the trusted set (directly, or through an AWS service "
+        "whose source account or source ARN is that account's). It is a classic persistence "
         "backdoor: the function can be called from anywhere, with its role's permissions."
     ),
     remediation=(
@@ -113,6 +123,13 @@ def _is_service_principal(principal: str) -> bool:
         "check what the function's role can do and whether it was invoked since."
     ),
     mitre="T1098",
+    quiet=(
+        "AWS service principals (s3, sns, events, apigateway...), with or without a source "
+        'condition, unless the condition names an untrusted account; "*" narrowed by the '
+        "organization, by the account itself or a trusted account, or by a specific source ARN of one; "
+        "and grants to trusted accounts. Cannot tell: a partner's account not listed (add it to "
+        "`trusted_accounts`)."
+    ),
 )
 def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     principal = event.get_str("requestParameters", "principal").strip()
@@ -140,16 +157,17 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
             )
             return
         # Narrowed to a source: fine unless that source belongs to an untrusted account.
-        arn_account = ARN_ACCOUNT.match(source_arn) if specific_arn else None
-        narrowed_to = source_account or (arn_account.group(1) if arn_account else "")
-        if not narrowed_to or ctx.is_trusted_account(narrowed_to, event):
+        external = _untrusted_source(source_account, source_arn, event, ctx)
+        if not external:
             return
-        external = narrowed_to
     elif _is_service_principal(principal):
         # A service principal without a source condition lets that service act for any account
         # (confused deputy), but it is how many integrations are wired and it does not grant an
-        # identity outside AWS: not reported here, to keep the rule quiet on routine set-ups.
-        return
+        # identity outside AWS: not reported here, to keep the rule quiet on routine set-ups. One
+        # narrowed to another account's topic, bucket or rule lets that account invoke it.
+        external = _untrusted_source(source_account, source_arn, event, ctx)
+        if not external:
+            return
     else:
         account = account_of_principal(principal)
         if not account or ctx.is_trusted_account(account, event):
@@ -180,6 +198,11 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "callers itself."
     ),
     mitre="T1098",
+    quiet=(
+        "URLs with AWS_IAM auth, and updates that leave the auth type alone (CORS, invoke "
+        "mode). Cannot tell: a webhook or public API that checks callers itself (suppress that "
+        "function by resource)."
+    ),
 )
 def function_url_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     # Only the request says what changed: an update that leaves an already public URL alone
@@ -217,6 +240,11 @@ def function_url_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "--version-number <n> --statement-id <sid>`) and check the layer for embedded secrets."
     ),
     mitre="T1537",
+    quiet=(
+        "layers shared with one account or with an organization (organizationId). Cannot "
+        "tell: a publisher whose job is public layers, such as a vendor's extension (suppress its "
+        "layers by resource)."
+    ),
 )
 def layer_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.get_str("requestParameters", "principal").strip() != "*":

@@ -169,6 +169,13 @@ def _join(values: Iterable[str]) -> str:
     ),
     mitre="T1562.007",
     escalates_to=(Severity.CRITICAL,),
+    quiet=(
+        "ports in `allowed_ports` (80 and 443 by default: a load balancer's or web server's "
+        "group), ICMP, sources narrower than /8 or inside `allowed_cidrs`, other security groups and "
+        "prefix lists as sources, and calls refused. Cannot tell: a load balancer controller or a game "
+        "server opening another port to the world on purpose (add the port to `allowed_ports`, or "
+        "suppress that group by resource)."
+    ),
 )
 def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.event_name == "ModifySecurityGroupRules":
@@ -217,6 +224,12 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         "ports the workload needs."
     ),
     mitre="T1562.007",
+    quiet=(
+        "the default group, egress narrower than all protocols (HTTPS out), and private "
+        "destinations. Cannot tell: Terraform or CloudFormation writing back the all-traffic egress "
+        "rule every new group starts with (they remove AWS's default rule first) from someone opening "
+        "a locked-down group: hence LOW, routine by memory for the deploy role."
+    ),
 )
 def egress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     group_id = event.get_str("requestParameters", "groupId")

@@ -60,6 +60,11 @@ def _watched(service: str, code: str, name: str) -> bool:
         "caller's keys, and look for instances or sending that followed."
     ),
     mitre="T1496",
+    quiet=(
+        "other services' quotas, EC2 quotas that are not compute (Elastic IPs, AMIs, volumes, "
+        "snapshots), and requests refused. Cannot tell: a growing team's request from a miner's or "
+        "spammer's, hence LOW; the amount asked for is in the details."
+    ),
 )
 def increase_requested(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     service = event.get_str("requestParameters", "serviceCode")

@@ -107,6 +107,13 @@ def _texts(value: Any) -> list[str]:
     ),
     mitre="T1651",
     escalates_to=(Severity.HIGH,),
+    quiet=(
+        "AWS's fixed-purpose documents (AWS-RunPatchBaseline, AWS-UpdateSSMAgent, "
+        "AWS-ConfigureAWSPackage...), whoever sends them, as Patch Manager and Quick Setup do; Systems "
+        "Manager's own runs through its service-linked role; calls refused. Cannot tell: "
+        "AWS-RunShellScript from a deploy pipeline or Ansible from an attacker's, since the script is "
+        "hidden: routine by memory for the pipeline's role."
+    ),
 )
 def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -178,6 +185,11 @@ def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "instances that need it."
     ),
     mitre="T1021.007",
+    quiet=(
+        "sessions refused or to a node that is not connected. Cannot tell: an engineer's daily "
+        "shell from one opened with stolen credentials, hence LOW for everyone (port forwarding to a "
+        "remote host is shown in the details); routine by memory per person and instance."
+    ),
 )
 def session_started(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request

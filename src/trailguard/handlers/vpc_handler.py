@@ -13,6 +13,7 @@ from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
 
 SOURCE = "ec2.amazonaws.com"
+CLOUDFORMATION = "cloudformation.amazonaws.com"
 
 
 def _arn(event: CloudTrailEvent, kind: str, resource_id: str) -> str:
@@ -55,6 +56,12 @@ _NACL_PORTS = {"6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp"}
         "--rule-number <n> --ingress`) and allow only the ports and source networks needed."
     ),
     mitre="T1562.007",
+    quiet=(
+        "deny entries, outbound entries, sources narrower than /8 or in `allowed_cidrs`, "
+        "ports that are neither admin nor database ports, ICMP, and the inbound 1024-65535 return-traffic "
+        "range every public subnet's NACL needs. Cannot tell: a NACL left all-open on purpose because "
+        "security groups do the filtering (routine by memory)."
+    ),
 )
 def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -107,13 +114,23 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     title="Route to an internet gateway added",
     description=(
         "A route table now sends internet-wide traffic to an internet gateway, so every subnet "
-        "associated with it becomes public: instances with public IPs there are reachable directly."
+        "associated with it becomes public: instances with public IPs there are reachable directly. "
+        "A replaced route (a private subnet's default route moved to the gateway) is MEDIUM; a new "
+        "one, how public subnets are built, is LOW."
     ),
     remediation=(
         "If the subnets must stay private, delete the route (`aws ec2 delete-route --route-table-id "
         "<rtb> --destination-cidr-block 0.0.0.0/0`) or point it at a NAT gateway instead."
     ),
     mitre="T1599",
+    escalates_to=(Severity.LOW,),
+    quiet=(
+        "routes to NAT gateways, peering, transit gateways or endpoints, and destinations "
+        "narrower than /8. LOW instead of MEDIUM for CreateRoute: a new default route to an internet "
+        "gateway is how every public subnet is built; ReplaceRoute, which moves a table's existing "
+        "default route (a NAT gateway's, so a private subnet's) to the gateway, stays MEDIUM. Cannot "
+        "tell: whether the table's subnets were meant to be public."
+    ),
 )
 def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -128,10 +145,16 @@ def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     if not destinations:
         return
     table = as_text(params.get("routeTableId"))
+    # CreateRoute fails when the table already has a route for the destination: a new default
+    # route is a public subnet being built. ReplaceRoute moves an existing one (a NAT gateway's,
+    # typically) to the internet gateway: a private subnet made public.
+    replaced = event.event_name == "ReplaceRoute"
     yield Hit(
-        summary=f"Route table {table or '(unknown)'} routes {', '.join(destinations)} to internet gateway {gateway}",
+        summary=f"Route table {table or '(unknown)'} routes {', '.join(destinations)} to internet gateway {gateway}"
+        + (" (replacing its previous route)" if replaced else ""),
         resource=Resource(type="AWS::EC2::RouteTable", id=table, arn=_arn(event, "route-table", table)),
-        details={"Destination": ", ".join(destinations), "Gateway": gateway},
+        severity=None if replaced else Severity.LOW,
+        details={"Destination": ", ".join(destinations), "Gateway": gateway, "Change": event.event_name},
     )
 
 
@@ -149,6 +172,11 @@ def route_to_internet(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "(`aws ec2 detach-internet-gateway --internet-gateway-id <igw> --vpc-id <vpc>`)."
     ),
     mitre="T1599",
+    quiet=(
+        "calls refused. Cannot tell: a new VPC built by a stack or Terraform from an "
+        "attacker's: every public VPC gets a gateway, hence LOW (routine by memory for a network "
+        "pipeline)."
+    ),
 )
 def internet_gateway_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     gateway = event.get_str("requestParameters", "internetGatewayId")
@@ -191,6 +219,10 @@ def _peer_accounts(event: CloudTrailEvent) -> list[str]:
         "routes that point at it."
     ),
     mitre="T1599",
+    quiet=(
+        "peering inside the account and with accounts in `trusted_accounts`. Cannot tell: a "
+        "partner's or a vendor's VPC not listed (add the account to `trusted_accounts`)."
+    ),
 )
 def peering_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     # A missing peerOwnerId on CreateVpcPeeringConnection means the caller's own account.
@@ -259,26 +291,47 @@ def _unsuccessful_ids(event: CloudTrailEvent) -> set[str]:
     title="VPC flow logs deleted",
     description=(
         "Flow logs were deleted: network traffic to and from the VPC, subnet or interface is no "
-        "longer recorded, which hides scanning, lateral movement and exfiltration."
+        "longer recorded, which hides scanning, lateral movement and exfiltration. MEDIUM when a "
+        "CloudFormation stack deletes them while applying a template (a stack tearing down its own "
+        "network)."
     ),
     remediation=(
         "Recreate the flow log (`aws ec2 create-flow-logs --resource-type VPC --resource-ids <vpc> "
         "--traffic-type ALL ...`) and deny ec2:DeleteFlowLogs outside the network admin role."
     ),
     mitre="T1562.008",
+    escalates_to=(Severity.MEDIUM,),
+    quiet=(
+        "calls refused, flow logs EC2 could not delete (listed as unsuccessful), and MEDIUM "
+        "instead of HIGH when CloudFormation deletes the flow log while applying a stack (invokedBy "
+        "cloudformation.amazonaws.com: a stack tearing down its own network). Cannot tell: Terraform "
+        "destroying its own flow log, which looks like the caller's own call."
+    ),
 )
 def flow_logs_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
+    # A stack removing the flow log it created, with the rest of its network, is tear-down, not
+    # evasion; still reported, one step lower, since anyone who may apply a stack can use one.
+    by_stack = event.actor.invoked_by == CLOUDFORMATION
+    severity = Severity.MEDIUM if by_stack else None
+    details = {"Through": CLOUDFORMATION} if by_stack else {}
     ids = _flow_log_ids(event)
     if not ids:
-        yield Hit(summary="VPC flow logs deleted", resource=Resource(type="AWS::EC2::FlowLog"))
+        yield Hit(
+            summary="VPC flow logs deleted",
+            resource=Resource(type="AWS::EC2::FlowLog"),
+            severity=severity,
+            details=details,
+        )
         return
     failed = _unsuccessful_ids(event)
     for flow_log in ids:
         if flow_log in failed:
             continue
         yield Hit(
-            summary=f"VPC flow log {flow_log} deleted",
+            summary=f"VPC flow log {flow_log} deleted" + (" by a CloudFormation stack" if by_stack else ""),
             resource=Resource(type="AWS::EC2::FlowLog", id=flow_log, arn=_arn(event, "vpc-flow-log", flow_log)),
+            severity=severity,
+            details=details,
         )
 
 
@@ -304,6 +357,10 @@ _DELETED: dict[str, tuple[str, str, str, str]] = {
         "the resource from infrastructure code and review what else the caller removed."
     ),
     kind=FindingKind.INFO,
+    quiet=(
+        "deletions refused (a VPC that still has dependencies). Cannot tell: clean-up from "
+        "sabotage; it is INFO, for the record."
+    ),
 )
 def network_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     key, resource_type, arn_kind, noun = _DELETED.get(event.event_name, ("", "", "", "Network resource"))
