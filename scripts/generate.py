@@ -264,7 +264,7 @@ that holds it. `make generated` writes this file from the rules themselves
   version suffix (`AddPermission20150331v2`). Failed calls are ignored unless a rule says
   otherwise.
 - **MITRE ATT&CK**: the technique the activity is evidence of.
-- **Quiet on**: the routine, legitimate activity the rule fires no alert on, how the event tells
+- **Quiet cases**: the routine, legitimate activity the rule fires no alert on, how the event tells
   it apart, and what it cannot tell apart (left to `suppressions`, `quiet_periods` or memory).
 
 What every rule shares, besides its own quiet cases:
@@ -342,7 +342,7 @@ def rules_doc() -> str:
                 lines.append(f"- **MITRE ATT&CK**: [{rule.mitre}]({mitre_url(rule.mitre)})")
             lines.append(f"- **What fires it**: {rule.description}")
             if rule.quiet:
-                lines.append(f"- **Quiet on**: {rule.quiet}")
+                lines.append(f"- **Quiet cases**: {rule.quiet}")
             if rule.routine:
                 lines.append(
                     "- **Routine by memory**: with a detection state, a principal's repeat of the same "
