@@ -38,6 +38,7 @@ def _access_severity(event: CloudTrailEvent) -> Severity | None:
 
 @rule(
     id="bedrock.model-access-enabled",
+    routine=True,
     severity=Severity.MEDIUM,
     on={
         SOURCE: ["PutUseCaseForModelAccess", "CreateFoundationModelAgreement", "PutFoundationModelEntitlement"],

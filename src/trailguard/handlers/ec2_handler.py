@@ -545,6 +545,7 @@ def _member(body: Mapping[str, Any], name: str) -> Any:
 
 @rule(
     id="ec2.instance-connect-key",
+    routine=True,
     severity=Severity.MEDIUM,
     on={INSTANCE_CONNECT_SOURCE: ["SendSSHPublicKey", "SendSerialConsoleSSHPublicKey"]},
     title="SSH key pushed to an instance (Instance Connect)",

@@ -134,6 +134,7 @@ def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 
 @rule(
     id="kms.key-material-changed",
+    routine=True,
     severity=Severity.HIGH,
     on={SOURCE: ["ImportKeyMaterial", "DeleteImportedKeyMaterial"]},
     title="KMS imported key material changed",

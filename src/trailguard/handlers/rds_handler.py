@@ -188,6 +188,7 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="rds.protection-reduced",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SOURCE: ["ModifyDBInstance", "ModifyDBCluster"]},
     title="RDS deletion protection or backups turned off",
@@ -382,6 +383,7 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
 
 @rule(
     id="rds.master-password-reset",
+    routine=True,
     severity=Severity.HIGH,
     on={SOURCE: ["ModifyDBInstance", "ModifyDBCluster"]},
     title="RDS master password reset",

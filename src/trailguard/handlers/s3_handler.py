@@ -398,6 +398,7 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
 
 @rule(
     id="s3.encryption-removed",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SOURCE: ["DeleteBucketEncryption"]},
     title="S3 bucket default encryption removed",
@@ -426,6 +427,7 @@ def encryption_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 
 @rule(
     id="s3.logging-or-versioning-off",
+    routine=True,
     severity=Severity.LOW,
     on={SOURCE: ["PutBucketLogging", "PutBucketVersioning"]},
     title="S3 access logging removed or versioning suspended",

@@ -211,6 +211,7 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
 
 @rule(
     id="sg.egress-open-to-world",
+    routine=True,
     severity=Severity.LOW,
     on={SOURCE: ["AuthorizeSecurityGroupEgress"]},
     title="Security group allows all outbound traffic",

@@ -170,6 +170,7 @@ def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="ssm.session-started",
+    routine=True,
     severity=Severity.LOW,
     on={SOURCE: ["StartSession"]},
     title="Session Manager session started",
