@@ -92,7 +92,9 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     title="GuardDuty trusted IP list changed",
     description=(
         "A GuardDuty trusted IP list was created or changed. GuardDuty raises no findings for "
-        "traffic from trusted IPs, so adding an attacker's addresses silences detection of them."
+        "traffic from trusted IPs, so adding an attacker's addresses silences detection of them. "
+        "A list created or switched to inactive (activate false) silences nothing and is not "
+        "reported."
     ),
     remediation=(
         "Review the list's contents at its S3 location and who can write there; delete or "
@@ -103,6 +105,9 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 )
 def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
+    activate = event.get_bool("requestParameters", "activate")
+    if activate is False:
+        return  # an inactive list silences nothing; activating it later is an UpdateIPSet of its own
     ip_set_id = event.get_str("requestParameters", "ipSetId") or event.get_str("responseElements", "ipSetId")
     name = event.get_str("requestParameters", "name")
     detector_id = event.get_str("requestParameters", "detectorId")
@@ -113,9 +118,8 @@ def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     location = event.get_str("requestParameters", "location")
     if location:
         details["List location"] = location
-    activate = event.get_bool("requestParameters", "activate")
     if activate is not None:
-        details["Active"] = "yes" if activate else "no"
+        details["Active"] = "yes"
     if "format" in params and isinstance(params.get("format"), str):
         details["Format"] = params["format"]
     verb = "created" if event.event_name == "CreateIPSet" else "updated"

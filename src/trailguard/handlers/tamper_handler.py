@@ -1,4 +1,6 @@
-"""Denied attempts at the most dangerous calls: a failed try is still someone trying.
+"""Denied attempts at the most dangerous calls: a failed try is still someone trying. Also the
+helpers the tamper-family rules share to tell routine callers (a stack being applied, Control
+Tower's landing zone) from the rest; this module is loaded for every event anyway.
 
 Each rule's events, severities and remediation: docs/rules.md (`make generated` writes it).
 """
@@ -11,6 +13,32 @@ from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, Subscripti
 from trailguard.core.constants import ACCESS_DENIED_ERROR_CODES
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
+
+# CloudFormation applying a stack (a deploy, an update that replaces a resource, a teardown) makes
+# the stack's calls with invokedBy naming it, with the caller's own session or the stack's service
+# role (CDK's cdk-*-cfn-exec-role-*). AWS sets invokedBy; a caller cannot.
+CLOUDFORMATION = "cloudformation.amazonaws.com"
+# The role through which Control Tower (its StackSets) builds and removes an enrolled account's
+# baseline: its trail, Config recorder and delivery channel, all named aws-controltower-...
+CONTROL_TOWER_EXECUTION_ROLE = "AWSControlTowerExecution"
+CONTROL_TOWER_PREFIX = "aws-controltower-"
+
+
+def applied_by_stack(event: CloudTrailEvent) -> bool:
+    """Did CloudFormation make this call while applying a stack?"""
+    return event.get_str("userIdentity", "invokedBy") == CLOUDFORMATION
+
+
+def control_tower_baseline(event: CloudTrailEvent, resource_name: str) -> bool:
+    """Control Tower changing its own baseline resource: a session of AWSControlTowerExecution (the
+    role's ARN, which AWS logs, at the root path where Control Tower creates it) acting on a
+    resource named aws-controltower-... (landing zone updates, account un-enrolment)."""
+    issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "arn")
+    return (
+        event.identity_type == "AssumedRole"
+        and issuer.endswith(":role/" + CONTROL_TOWER_EXECUTION_ROLE)
+        and resource_name.startswith(CONTROL_TOWER_PREFIX)
+    )
 
 
 def critical_rule_events(rules: Sequence[Rule]) -> Subscriptions:
@@ -40,24 +68,39 @@ def is_access_denied(error_code: str) -> bool:
 @rule(
     id="tamper.denied-attempt",
     severity=Severity.MEDIUM,
+    escalates_to=(Severity.LOW,),
     on=critical_rule_events,
     include_failed=True,
     title="Denied attempt at a critical change",
     description=(
         "A call that trailguard treats as critical (stopping CloudTrail, exposing data, leaving the "
-        "organization...) was refused for lack of permission. Someone, or something, tried."
+        "organization...) was refused for lack of permission. Someone, or something, tried. LOW "
+        "when CloudFormation made the call applying a stack: a stack whose update or teardown runs "
+        "into a guard (an SCP protecting the trail), not someone probing."
     ),
     remediation=(
         "Find out who the caller is and why it tried: a misconfigured tool, or credentials in the "
         "wrong hands probing what they can do. Review the caller's other recent calls."
     ),
     mitre="T1562",
+    quiet=(
+        "Quiet on: calls that failed for another reason than permission (not found, conflict, "
+        "validation). Lower (LOW) when CloudFormation made the denied call applying a stack "
+        "(invokedBy cloudformation.amazonaws.com). Cannot tell: a misconfigured pipeline retrying "
+        "the same denied call from a stolen key trying it (routine by memory; `suppressions` by "
+        "principal for a known tool)."
+    ),
 )
 def denied_attempt(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if not is_access_denied(event.error_code):
         return
+    details = {"Error": event.error_code}
+    stack = applied_by_stack(event)
+    if stack:
+        details["Through"] = CLOUDFORMATION
     yield Hit(
         summary=f"{event.actor.label} was denied {event.event_name}",
         resource=Resource(type=event.event_source, id=event.event_name),
-        details={"Error": event.error_code},
+        severity=Severity.LOW if stack else None,
+        details=details,
     )
