@@ -48,6 +48,12 @@ def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
         "disabled it, and deny these calls outside the security team with an SCP."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Quiet on: calls that failed (an analyzer or graph that does not exist). Cannot tell: "
+        "Macie or Inspector turned off in an unused region to save cost, or an analyzer replaced "
+        "by a stack (the new one is created first; routine by memory), from an intruder blinding "
+        "them (`suppressions` by account and region)."
+    ),
 )
 def analyzer_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     source = event.event_source

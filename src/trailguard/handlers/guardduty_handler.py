@@ -50,6 +50,13 @@ def _detector(event: CloudTrailEvent) -> Resource:
         "these calls with an SCP. Investigate the caller: this is a classic first step of an attack."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Quiet on: UpdateDetector calls that enable the detector or change only its features or "
+        "publishing frequency, and calls that failed other than for permission. Cannot tell: a "
+        "person suspending GuardDuty in a region the organization does not use, or an account "
+        "leaving its administrator in a reorganization, from an intruder; always CRITICAL "
+        "(`suppressions` by account and region)."
+    ),
 )
 def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     detector = _detector(event)
@@ -102,6 +109,13 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "--ip-set-id <id> --no-activate`)."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Quiet on: lists created or switched to inactive (activate false): they silence nothing, "
+        "and activating one later is reported. Cannot tell: infrastructure code re-applying the "
+        "office list from its usual location from a list pointed at an attacker's file (the record "
+        "holds the file's location, never its addresses; routine by memory, `suppressions` by "
+        "principal)."
+    ),
 )
 def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -154,6 +168,12 @@ ARCHIVE = "ARCHIVE"
         "and look at the archived findings it matched."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Quiet on: filters that only save a view (action NOOP), and updates that leave the action "
+        "out. Cannot tell: a team's agreed suppression rule for known-benign findings (a scanner's "
+        "port probes) from one hiding an intruder's own findings; the finding lists the criteria "
+        "it matches on (`suppressions` by resource for agreed filters)."
+    ),
 )
 def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     action = event.get_str("requestParameters", "action")
@@ -194,6 +214,11 @@ def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "removed them."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Quiet on: calls that failed. Cannot tell: a findings export moved to a new bucket or KMS "
+        "key, or member accounts removed as they are closed or leave the organization, from an "
+        "intruder cutting findings off (`suppressions` by principal for the security team's role)."
+    ),
 )
 def export_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     detector = _detector(event)
