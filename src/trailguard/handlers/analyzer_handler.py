@@ -54,7 +54,7 @@ def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: calls that failed (an analyzer or graph that does not exist). Lower (MEDIUM) "
+        "Calls that failed (an analyzer or graph that does not exist). Lower (MEDIUM) "
         "when Inspector stops only its Lambda scans (resourceTypes LAMBDA, LAMBDA_CODE), keeping "
         "EC2 and ECR scanning. Cannot tell: "
         "Macie or Inspector turned off in an unused region to save cost, or an analyzer replaced "

@@ -278,7 +278,7 @@ _LEARNING_NOTE = (
     ),
     mitre="T1535",
     quiet=(
-        "Quiet on: calls to global services (logged in us-east-1), principals still learning or on "
+        "Calls to global services (logged in us-east-1), principals still learning or on "
         "their first event, and regions the principal used within 120 days. Cannot tell: a team "
         "starting work in a new region from an intruder hiding resources there (`suppressions` by "
         "principal and region)."
@@ -319,7 +319,7 @@ def new_region(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1078",
     quiet=(
-        "Quiet on: calls AWS makes for the principal (a service name instead of an address), "
+        "Calls AWS makes for the principal (a service name instead of an address), "
         "networks the principal used within 120 days, and principals still learning; LOW unless "
         "the call is also another rule's finding. Cannot tell: a new office, VPN exit or pool of "
         "CI runners from stolen credentials (`suppressions` by principal for a pipeline whose "
@@ -365,7 +365,7 @@ def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1078",
     quiet=(
-        "Quiet on: calls (and, on resources, kinds of resource) the principal used within its "
+        "Calls (and, on resources, kinds of resource) the principal used within its "
         "baseline, calls another rule remembers by itself (lambda.function-changed), and "
         "principals still learning. Cannot tell: a pipeline's new deployment step from a stolen "
         "role's first snapshot copy (LOW for `baseline_watch` calls; tune `baseline_watch` or "
@@ -422,7 +422,7 @@ def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     ),
     mitre="T1552.005",
     quiet=(
-        "Quiet on: calls through a VPC endpoint, calls AWS makes for the instance (a service name "
+        "Calls through a VPC endpoint, calls AWS makes for the instance (a service name "
         "as the address), an instance's own first addresses, and roles still learning. Cannot "
         "tell: an instance whose public or NAT address changes (a new Elastic IP, a restart) from "
         "its credentials used elsewhere; reported once per new address (AWS's published ranges are "

@@ -147,7 +147,7 @@ def _distinct_burst(
     ),
     mitre="T1580",
     quiet=(
-        "Quiet on: a tool retrying one denied call (fewer than 5 distinct calls), and calls "
+        "A tool retrying one denied call (fewer than 5 distinct calls), and calls "
         "CloudFormation makes applying a stack (a stack's role lacking permissions is denied once "
         "per resource as it rolls back; invokedBy cloudformation.amazonaws.com). Cannot tell: a "
         "misconfigured pipeline denied across many services from a key being enumerated "
@@ -227,7 +227,7 @@ def _secret_ids(event: CloudTrailEvent) -> list[str]:
     ),
     mitre="T1555.006",
     quiet=(
-        "Quiet on: an application reading its few secrets however often (distinct secrets count, "
+        "An application reading its few secrets however often (distinct secrets count, "
         "not reads), and SSM parameters read without decryption. Cannot tell: a deployment, backup "
         "or rotation job reading many secrets by design, or CloudFormation resolving a stack's "
         "dynamic references, from a harvest (routine by memory; `thresholds` or `suppressions` by "
@@ -259,7 +259,7 @@ def secrets_read_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     ),
     mitre="T1552",
     quiet=(
-        "Quiet on: a person fetching the passwords of a few instances (fewer than 5 distinct). "
+        "A person fetching the passwords of a few instances (fewer than 5 distinct). "
         "Cannot tell: a fleet-management tool fetching many from a sweep (`suppressions` by "
         "principal for the tool's role)."
     ),
@@ -290,7 +290,7 @@ def password_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     ),
     mitre="T1552.005",
     quiet=(
-        "Quiet on: reads of other attributes (instanceType, disableApiTermination...), and reads "
+        "Reads of other attributes (instanceType, disableApiTermination...), and reads "
         "of a few instances' user data. Cannot tell: an inventory or configuration tool that reads "
         "every instance's user data from a sweep (`suppressions` by principal for the tool's "
         "role)."
@@ -326,7 +326,7 @@ def user_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1485",
     quiet=(
-        "Quiet on: objects expired by lifecycle rules (S3 removes them itself, with no "
+        "Objects expired by lifecycle rules (S3 removes them itself, with no "
         "DeleteObject call), and deletions under the thresholds. Cannot tell: a clean-up job, `aws "
         "s3 sync --delete` or a teardown emptying its buckets from ransomware (routine by memory; "
         "`thresholds` or `suppressions` by principal)."
@@ -378,7 +378,7 @@ def s3_deletion_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     ),
     mitre="T1496",
     quiet=(
-        "Quiet on: the account's usual invokers (learnt for `learning_days`, remembered for 90 "
+        "The account's usual invokers (learnt for `learning_days`, remembered for 90 "
         "days) under 100 invocations in 10 minutes. Cannot tell: a new application's role making "
         "its first calls, or a batch job's legitimate volume, from LLMjacking (`thresholds`, "
         "`suppressions` by principal); HIGH only when model access was enabled the day before."

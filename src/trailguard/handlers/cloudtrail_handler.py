@@ -48,7 +48,7 @@ _LANDING_ZONE = {"Through": f"Control Tower ({CONTROL_TOWER_EXECUTION_ROLE}) on 
     ),
     mitre="T1562.008",
     quiet=(
-        "Quiet on: calls that failed other than for permission (a denied one is "
+        "Calls that failed other than for permission (a denied one is "
         "tamper.denied-attempt's). Cannot tell: a person stopping a test trail or one about to be "
         "deleted, from an intruder; always CRITICAL (`suppressions` by resource for a known "
         "test trail)."
@@ -77,7 +77,7 @@ def logging_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1562.008",
     quiet=(
-        "Quiet on: calls that failed (a trail that does not exist). Lower (HIGH) when Control "
+        "Calls that failed (a trail that does not exist). Lower (HIGH) when Control "
         "Tower's AWSControlTowerExecution role deletes its own aws-controltower-... trail. "
         "Cannot tell: a stack teardown or a person removing a duplicate or test trail (the record "
         "does not say whether another trail still covers the account; `suppressions` by "
@@ -113,7 +113,7 @@ def trail_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     ),
     mitre="T1562.008",
     quiet=(
-        "Quiet on: UpdateTrail calls that change nothing that records or protects less (SNS topic, "
+        "UpdateTrail calls that change nothing that records or protects less (SNS topic, "
         "CloudWatch Logs delivery, turning settings on). Lower (MEDIUM) when Control Tower's "
         "AWSControlTowerExecution role updates its own aws-controltower-... trail. Cannot tell: "
         "infrastructure code re-sending an unchanged bucket name or a single-region setting on "
@@ -205,7 +205,7 @@ def _advanced_selector_reduces(selector: object) -> str:
     ),
     mitre="T1562.008",
     quiet=(
-        "Quiet on: selectors where one still records all management events (data-event selectors "
+        "Selectors where one still records all management events (data-event selectors "
         "added beside it). Lower (MEDIUM) when Control Tower's AWSControlTowerExecution role "
         "changes its own aws-controltower-... trail. Cannot tell: a trail built to log data events "
         "only beside a main trail, from the main trail stripped of management events the same way "

@@ -40,7 +40,7 @@ SHOWN_ALARMS = 5
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: target-tracking alarms (TargetTracking-...) that EC2 Auto Scaling and "
+        "Target-tracking alarms (TargetTracking-...) that EC2 Auto Scaling and "
         "Application Auto Scaling create and delete with their service-linked roles. Lower (LOW) "
         "on a stack update or teardown deleting its own alarms (invokedBy "
         "cloudformation.amazonaws.com). Cannot tell: a pipeline muting alarms for a maintenance "

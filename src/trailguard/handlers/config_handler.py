@@ -41,7 +41,7 @@ _WHAT = {
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: calls that failed (a recorder that does not exist). Lower (MEDIUM) when Control "
+        "Calls that failed (a recorder that does not exist). Lower (MEDIUM) when Control "
         "Tower's AWSControlTowerExecution role stops or deletes its own aws-controltower-... "
         "recorder or delivery channel (landing zone updates, un-enrolment). Cannot tell: a team "
         "stopping recording in a sandbox account to save cost (`suppressions` by account), or "

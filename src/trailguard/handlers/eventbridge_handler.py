@@ -62,7 +62,7 @@ def rule_resource(event: CloudTrailEvent) -> Resource:
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: rules that AWS services manage for themselves, removed by the service's own "
+        "Rules that AWS services manage for themselves, removed by the service's own "
         "service-linked role (AutoScalingManagedRule...). Lower (LOW) on a stack update or teardown "
         "removing its own rules and targets (invokedBy cloudformation.amazonaws.com, with the "
         "caller's session or the stack's service role). Cannot tell: a stack replacing a rule "

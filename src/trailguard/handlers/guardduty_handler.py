@@ -51,7 +51,7 @@ def _detector(event: CloudTrailEvent) -> Resource:
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: UpdateDetector calls that enable the detector or change only its features or "
+        "UpdateDetector calls that enable the detector or change only its features or "
         "publishing frequency, and calls that failed other than for permission. Cannot tell: a "
         "person suspending GuardDuty in a region the organization does not use, or an account "
         "leaving its administrator in a reorganization, from an intruder; always CRITICAL "
@@ -110,7 +110,7 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: lists created or switched to inactive (activate false): they silence nothing, "
+        "Lists created or switched to inactive (activate false): they silence nothing, "
         "and activating one later is reported. Cannot tell: infrastructure code re-applying the "
         "office list from its usual location from a list pointed at an attacker's file (the record "
         "holds the file's location, never its addresses; routine by memory, `suppressions` by "
@@ -169,7 +169,7 @@ ARCHIVE = "ARCHIVE"
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: filters that only save a view (action NOOP), and updates that leave the action "
+        "Filters that only save a view (action NOOP), and updates that leave the action "
         "out. Cannot tell: a team's agreed suppression rule for known-benign findings (a scanner's "
         "port probes) from one hiding an intruder's own findings; the finding lists the criteria "
         "it matches on (`suppressions` by resource for agreed filters)."
@@ -215,7 +215,7 @@ def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: calls that failed. Cannot tell: a findings export moved to a new bucket or KMS "
+        "Calls that failed. Cannot tell: a findings export moved to a new bucket or KMS "
         "key, or member accounts removed as they are closed or leave the organization, from an "
         "intruder cutting findings off (`suppressions` by principal for the security team's role)."
     ),

@@ -39,7 +39,7 @@ def no_events(rules: Sequence[Rule]) -> Mapping[str, tuple[str, ...]]:
         "the actor created that the steps do not show (keys, users, roles, instances)."
     ),
     quiet=(
-        "Quiet on: findings of fewer than 3 tactics by one principal, key or address within 60 "
+        "Findings of fewer than 3 tactics by one principal, key or address within 60 "
         "minutes, and INFO findings (listed, not counted); later findings fold into the open "
         "incident instead of opening another. Cannot tell: an administrator's busy hour (a role, a "
         "policy and a trail change together) from an intrusion."

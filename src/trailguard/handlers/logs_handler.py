@@ -44,7 +44,7 @@ SHORTEST_RETENTION_DAYS = 1
     ),
     mitre="T1070",
     quiet=(
-        "Quiet on: retention changes other than to one day, and streams that CloudWatch Logs "
+        "Retention changes other than to one day, and streams that CloudWatch Logs "
         "expires itself under a group's retention (no DeleteLogStream call). Lower (LOW) on a "
         "stack update or teardown removing its own groups or subscription filters (invokedBy "
         "cloudformation.amazonaws.com); audit groups stay HIGH whoever removes them. Cannot tell: "

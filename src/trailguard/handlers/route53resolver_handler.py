@@ -35,7 +35,7 @@ SOURCE = "route53resolver.amazonaws.com"
     ),
     mitre="T1562.008",
     quiet=(
-        "Quiet on: calls that failed. Cannot tell: a configuration deleted after its successor was "
+        "Calls that failed. Cannot tell: a configuration deleted after its successor was "
         "associated, or a VPC detached just before it is deleted, from logging switched off (the "
         "record does not say whether another configuration still logs the VPC; routine by memory "
         "for a network pipeline)."

@@ -33,7 +33,7 @@ SOURCE = "securityhub.amazonaws.com"
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: calls that failed (a hub that is not enabled). Cannot tell: a standard turned "
+        "Calls that failed (a hub that is not enabled). Cannot tell: a standard turned "
         "off as its newer version is turned on (CIS 1.2 for 1.4 or 3.0), or Security Hub disabled "
         "in an unused region, from an intruder (routine by memory; `suppressions` by principal)."
     ),

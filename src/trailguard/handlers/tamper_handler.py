@@ -84,7 +84,7 @@ def is_access_denied(error_code: str) -> bool:
     ),
     mitre="T1562",
     quiet=(
-        "Quiet on: calls that failed for another reason than permission (not found, conflict, "
+        "Calls that failed for another reason than permission (not found, conflict, "
         "validation). Lower (LOW) when CloudFormation made the denied call applying a stack "
         "(invokedBy cloudformation.amazonaws.com). Cannot tell: a misconfigured pipeline retrying "
         "the same denied call from a stolen key trying it (routine by memory; `suppressions` by "

@@ -237,7 +237,7 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
     ),
     mitre="T1562.001",
     quiet=(
-        "Quiet on: every change by the deployer (`self_deployer`: the role's or the session's "
+        "Every change by the deployer (`self_deployer`: the role's or the session's "
         "ARN), changes to resources that are not trailguard's, calls that failed for another "
         "reason than permission, reserved concurrency set to anything but 0, and queue triggers "
         "updated without being disabled. Cannot tell: an upgrade by a principal not listed in "
