@@ -229,9 +229,9 @@ def _secret_ids(event: CloudTrailEvent) -> list[str]:
     quiet=(
         "An application reading its few secrets however often (distinct secrets count, "
         "not reads), and SSM parameters read without decryption. Cannot tell: a deployment, backup "
-        "or rotation job reading many secrets by design, or CloudFormation resolving a stack's "
-        "dynamic references, from a harvest (routine by memory; `thresholds` or `suppressions` by "
-        "principal)."
+        "or rotation job reading many secrets by design from a harvest (routine by memory; "
+        "`thresholds` or `suppressions` by principal). CloudFormation resolving a stack's dynamic "
+        "references (invokedBy) still counts: a stack can carry secrets out as well."
     ),
 )
 def secrets_read_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
