@@ -241,8 +241,8 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
         "ARN), changes to resources that are not trailguard's, calls that failed for another "
         "reason than permission, reserved concurrency set to anything but 0, and queue triggers "
         "updated without being disabled. Cannot tell: an upgrade by a principal not listed in "
-        "`self_deployer`, or the SMTP secret filled in after the first deployment: set "
-        "`self_deployer`."
+        "`self_deployer` (with a CloudFormation service role, the calls are that role's), or the "
+        "SMTP secret filled in after the first deployment: list them in `self_deployer`."
     ),
 )
 def pipeline_tampered(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
