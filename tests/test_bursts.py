@@ -131,6 +131,39 @@ def test_out_of_order_records_alert_once() -> None:
     assert [(f.rule_id, f.severity) for f in findings] == [("burst.secrets-read", Severity.HIGH)]
 
 
+def test_a_stack_rolling_back_on_denied_calls_is_no_enumeration() -> None:
+    """The enumeration scenario's denials, made by CloudFormation for a stack's service role
+    (invokedBy, session AWSCloudFormation): a stack lacking permissions, not someone probing."""
+    records = [json.loads(line) for line in ENUMERATION.read_text().splitlines()]
+    role = "cdk-hnb659fds-cfn-exec-role-111122223333-eu-west-1"
+    identity = {
+        "type": "AssumedRole",
+        "principalId": "AROAQXAMPLECFNEXEC01:AWSCloudFormation",
+        "arn": f"arn:aws:sts::111122223333:assumed-role/{role}/AWSCloudFormation",
+        "accountId": "111122223333",
+        "accessKeyId": "ASIAQXAMPLECFNEXEC01",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAQXAMPLECFNEXEC01",
+                "arn": f"arn:aws:iam::111122223333:role/{role}",
+                "accountId": "111122223333",
+                "userName": role,
+            },
+            "attributes": {"creationDate": "2026-11-04T08:59:00Z", "mfaAuthenticated": "false"},
+        },
+        "invokedBy": "cloudformation.amazonaws.com",
+    }
+    by_stack = [
+        {**record, "userIdentity": identity, "sourceIPAddress": "cloudformation.amazonaws.com"} for record in records
+    ]
+    # The same records by the key itself make the burst: the stack's are not counted.
+    found = Engine(Settings(), state=MemoryState()).evaluate_all(records)
+    assert "burst.access-denied" in {f.rule_id for f in found}
+    found = Engine(Settings(), state=MemoryState()).evaluate_all(by_stack)
+    assert "burst.access-denied" not in {f.rule_id for f in found}
+
+
 def test_a_record_without_principal_or_time_is_not_counted() -> None:
     record = json.loads(LEAK_1.read_text().splitlines()[0])
     assert principal_key(CloudTrailEvent(record)) == LEAKED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +79,13 @@ def test_rule_metadata_is_complete(rule: object) -> None:
     assert len(rule.remediation) > 40
     if rule.mitre:
         assert re.fullmatch(r"T\d{4}(\.\d{3})?", rule.mitre), rule.mitre
+    # What routine activity it stays quiet on, and what it cannot tell apart (docs/rules.md).
+    assert len(rule.quiet) > 40 and rule.quiet.endswith((".", ")")), rule.quiet
+    assert not rule.quiet.lower().startswith("quiet on:"), "docs/rules.md labels it already"
+
+
+def test_docs_list_every_rules_quiet_cases() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    rules = REGISTRY.all()
+    assert doc.count("- **Quiet cases**: ") == len(rules) + 1  # and the legend at the top
+    assert doc.count("- **Routine by memory**: ") == sum(rule.routine for rule in rules) > 10

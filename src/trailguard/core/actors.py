@@ -10,7 +10,9 @@ person's change: the caller is the person's own principal, so it is still report
 
 A second question some rules ask: did a *person* make this call, by hand, or a pipeline? A person
 changing a function's code at the console is more notable than the deploy role doing it every day.
-``made_by_person`` answers it from the event alone.
+``made_by_person`` answers it from the event alone. Two more that several rules ask: did
+CloudFormation make the call while applying a stack (``applied_by_stack``), and is Control Tower
+maintaining its own baseline (``control_tower_baseline``)?
 """
 
 from __future__ import annotations
@@ -72,3 +74,30 @@ def from_console(event: CloudTrailEvent) -> bool:
     ``sessionCredentialFromConsole: "true"`` then, and leaves the field out otherwise)."""
     console = event.get("sessionCredentialFromConsole")
     return console is True or console == "true"
+
+
+# CloudFormation applying a stack (a deploy, an update that replaces a resource, a teardown) makes
+# the stack's calls with invokedBy naming it, with the caller's own session or the stack's service
+# role (CDK's cdk-*-cfn-exec-role-*). AWS sets invokedBy; a caller cannot.
+CLOUDFORMATION = "cloudformation.amazonaws.com"
+# The role through which Control Tower (its StackSets) builds and removes an enrolled account's
+# baseline: its trail, Config recorder and delivery channel, all named aws-controltower-...
+CONTROL_TOWER_EXECUTION_ROLE = "AWSControlTowerExecution"
+CONTROL_TOWER_PREFIX = "aws-controltower-"
+
+
+def applied_by_stack(event: CloudTrailEvent) -> bool:
+    """Did CloudFormation make this call while applying a stack?"""
+    return event.get_str("userIdentity", "invokedBy") == CLOUDFORMATION
+
+
+def control_tower_baseline(event: CloudTrailEvent, resource_name: str) -> bool:
+    """Control Tower changing its own baseline resource: a session of AWSControlTowerExecution (the
+    role's ARN, which AWS logs, at the root path where Control Tower creates it) acting on a
+    resource named aws-controltower-... (landing zone updates, account un-enrolment)."""
+    issuer = event.get_str("userIdentity", "sessionContext", "sessionIssuer", "arn")
+    return (
+        event.identity_type == "AssumedRole"
+        and issuer.endswith(":role/" + CONTROL_TOWER_EXECUTION_ROLE)
+        and resource_name.startswith(CONTROL_TOWER_PREFIX)
+    )

@@ -19,6 +19,9 @@ ACCESS_ANALYZER = "access-analyzer.amazonaws.com"
 MACIE = "macie2.amazonaws.com"
 INSPECTOR = "inspector2.amazonaws.com"
 DETECTIVE = "detective.amazonaws.com"
+# Inspector's core scans: instances and container images. Turning off only its Lambda scans
+# (standard or code) is the usual cost cut and leaves the workloads intruders land on scanned.
+INSPECTOR_CORE_SCANS = frozenset({"EC2", "ECR"})
 
 
 def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
@@ -28,6 +31,7 @@ def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
 @rule(
     id="analyzer.deleted",
     severity=Severity.HIGH,
+    escalates_to=(Severity.MEDIUM,),
     on={
         ACCESS_ANALYZER: ["DeleteAnalyzer"],
         MACIE: ["DisableMacie"],
@@ -40,7 +44,8 @@ def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
         "findings on resources shared outside the account or unused access), Macie disabled (its "
         "findings and sensitive-data jobs deleted), Inspector scanning disabled for accounts or "
         "resource types, or a Detective behaviour graph deleted. Turning the detectors off is a "
-        "step intruders take before acting."
+        "step intruders take before acting. MEDIUM when Inspector stops only its Lambda scans "
+        "(LAMBDA, LAMBDA_CODE) and keeps scanning instances and images."
     ),
     remediation=(
         "Turn the analyzer back on (`aws accessanalyzer create-analyzer`, `aws macie2 enable-macie`, "
@@ -48,6 +53,14 @@ def _strings(event: CloudTrailEvent, *path: str) -> list[str]:
         "disabled it, and deny these calls outside the security team with an SCP."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Calls that failed (an analyzer or graph that does not exist). Lower (MEDIUM) "
+        "when Inspector stops only its Lambda scans (resourceTypes LAMBDA, LAMBDA_CODE), keeping "
+        "EC2 and ECR scanning. Cannot tell: "
+        "Macie or Inspector turned off in an unused region to save cost, or an analyzer replaced "
+        "by a stack (the new one is created first; routine by memory), from an intruder blinding "
+        "them (`suppressions` by account and region)."
+    ),
 )
 def analyzer_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     source = event.event_source
@@ -70,9 +83,11 @@ def analyzer_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             "Accounts": ", ".join(accounts) or "this account",
             "Resource types": ", ".join(types) or "all",
         }
+        partial = bool(types) and not INSPECTOR_CORE_SCANS & set(types)
         yield Hit(
             summary=f"Inspector scanning disabled for {details['Resource types']} in {details['Accounts']}",
             resource=event.account_resource(),
+            severity=Severity.MEDIUM if partial else None,
             details=details,
         )
     else:

@@ -277,6 +277,12 @@ _LEARNING_NOTE = (
         "console), rotate the credentials and restrict regions with an SCP (`aws:RequestedRegion`)."
     ),
     mitre="T1535",
+    quiet=(
+        "Calls to global services (logged in us-east-1), principals still learning or on "
+        "their first event, and regions the principal used within 120 days. Cannot tell: a team "
+        "starting work in a new region from an intruder hiding resources there (`suppressions` by "
+        "principal and region)."
+    ),
 )
 def new_region(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     region = event.region
@@ -312,6 +318,13 @@ def new_region(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "what the principal did from there."
     ),
     mitre="T1078",
+    quiet=(
+        "Calls AWS makes for the principal (a service name instead of an address), "
+        "networks the principal used within 120 days, and principals still learning; LOW unless "
+        "the call is also another rule's finding. Cannot tell: a new office, VPN exit or pool of "
+        "CI runners from stolen credentials (`suppressions` by principal for a pipeline whose "
+        "runners move)."
+    ),
 )
 def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     network = network_of(event.source_ip)
@@ -351,6 +364,13 @@ def new_network(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "created or changed."
     ),
     mitre="T1078",
+    quiet=(
+        "Calls (and, on resources, kinds of resource) the principal used within its "
+        "baseline, calls another rule remembers by itself (lambda.function-changed), and "
+        "principals still learning. Cannot tell: a pipeline's new deployment step from a stolen "
+        "role's first snapshot copy (LOW for `baseline_watch` calls; tune `baseline_watch` or "
+        "`suppressions`)."
+    ),
 )
 def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     call = f"{event.event_source}:{base_event_name(event.event_name)}"
@@ -401,6 +421,13 @@ def new_sensitive_call(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "conditions to the role's policies."
     ),
     mitre="T1552.005",
+    quiet=(
+        "Calls through a VPC endpoint, calls AWS makes for the instance (a service name "
+        "as the address), an instance's own first addresses, and roles still learning. Cannot "
+        "tell: an instance whose public or NAT address changes (a new Elastic IP, a restart) from "
+        "its credentials used elsewhere; reported once per new address (AWS's published ranges are "
+        "not consulted offline)."
+    ),
 )
 def instance_credentials_outside(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     instance = instance_id_of(event)

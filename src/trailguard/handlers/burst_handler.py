@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from trailguard.core.actors import applied_by_stack
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, Subscriptions, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_text, items_of
@@ -138,7 +139,7 @@ def _distinct_burst(
         "UnauthorizedOperation and their variants): someone is enumerating what a key may do, the "
         "first thing done with stolen credentials. Counted over the calls other rules subscribe to "
         "(a denial of any other call never reaches trailguard in AWS); default 20 denials of 5 or more "
-        "distinct calls within 10 minutes."
+        "distinct calls within 10 minutes. Calls CloudFormation makes applying a stack do not count."
     ),
     remediation=(
         "Find out whose key it is and whether the caller is a misconfigured tool. If not, disable the "
@@ -146,10 +147,19 @@ def _distinct_burst(
         "the calls that succeeded in the same minutes."
     ),
     mitre="T1580",
+    quiet=(
+        "A tool retrying one denied call (fewer than 5 distinct calls), and calls "
+        "CloudFormation makes applying a stack (a stack's role lacking permissions is denied once "
+        "per resource as it rolls back; invokedBy cloudformation.amazonaws.com). Cannot tell: a "
+        "misconfigured pipeline denied across many services from a key being enumerated "
+        "(`thresholds`, or `suppressions` by principal for a known tool)."
+    ),
 )
 def access_denied_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     rule_id = "burst.access-denied"
-    if not is_access_denied(event.error_code):
+    if not is_access_denied(event.error_code) or applied_by_stack(event):
+        # A stack whose role lacks a permission is denied once per resource as it rolls back:
+        # CloudFormation's calls, not someone finding out what a key may do.
         return
     burst = Burst(rule_id, event, ctx)
     if not burst.countable:
@@ -217,6 +227,13 @@ def _secret_ids(event: CloudTrailEvent) -> list[str]:
         "CloudTrail has them all)."
     ),
     mitre="T1555.006",
+    quiet=(
+        "An application reading its few secrets however often (distinct secrets count, "
+        "not reads), and SSM parameters read without decryption. Cannot tell: a deployment, backup "
+        "or rotation job reading many secrets by design from a harvest (routine by memory; "
+        "`thresholds` or `suppressions` by principal). CloudFormation resolving a stack's dynamic "
+        "references (invokedBy) still counts: a stack can carry secrets out as well."
+    ),
 )
 def secrets_read_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     yield from _distinct_burst(
@@ -242,6 +259,11 @@ def secrets_read_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "change the administrator passwords of the instances it retrieved."
     ),
     mitre="T1552",
+    quiet=(
+        "A person fetching the passwords of a few instances (fewer than 5 distinct). "
+        "Cannot tell: a fleet-management tool fetching many from a sweep (`suppressions` by "
+        "principal for the tool's role)."
+    ),
 )
 def password_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     instance = event.get_str("requestParameters", "instanceId")
@@ -268,6 +290,12 @@ def password_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "any secret the instances' user data carries (move them to Secrets Manager)."
     ),
     mitre="T1552.005",
+    quiet=(
+        "Reads of other attributes (instanceType, disableApiTermination...), and reads "
+        "of a few instances' user data. Cannot tell: an inventory or configuration tool that reads "
+        "every instance's user data from a sweep (`suppressions` by principal for the tool's "
+        "role)."
+    ),
 )
 def user_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     if event.get_str("requestParameters", "attribute") != "userData":
@@ -298,6 +326,12 @@ def user_data_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "buckets that matter."
     ),
     mitre="T1485",
+    quiet=(
+        "Objects expired by lifecycle rules (S3 removes them itself, with no "
+        "DeleteObject call), and deletions under the thresholds. Cannot tell: a clean-up job, `aws "
+        "s3 sync --delete` or a teardown emptying its buckets from ransomware (routine by memory; "
+        "`thresholds` or `suppressions` by principal)."
+    ),
 )
 def s3_deletion_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     rule_id = "burst.s3-deletion"
@@ -344,6 +378,12 @@ def s3_deletion_burst(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "approved roles with an SCP."
     ),
     mitre="T1496",
+    quiet=(
+        "The account's usual invokers (learnt for `learning_days`, remembered for 90 "
+        "days) under 100 invocations in 10 minutes. Cannot tell: a new application's role making "
+        "its first calls, or a batch job's legitimate volume, from LLMjacking (`thresholds`, "
+        "`suppressions` by principal); HIGH only when model access was enabled the day before."
+    ),
 )
 def bedrock_invocations(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     rule_id = "burst.bedrock-invocations"

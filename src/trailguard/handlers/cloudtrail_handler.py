@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import CONTROL_TOWER_EXECUTION_ROLE, control_tower_baseline
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool
@@ -28,6 +29,10 @@ def _trail(event: CloudTrailEvent, *name_keys: str) -> Resource:
     return Resource(type="AWS::CloudTrail::Trail", id=name or arn.rsplit("/", 1)[-1], arn=arn)
 
 
+# What a finding says when Control Tower changes its own baseline trail.
+_LANDING_ZONE = {"Through": f"Control Tower ({CONTROL_TOWER_EXECUTION_ROLE}) on its own baseline trail"}
+
+
 @rule(
     id="cloudtrail.logging-stopped",
     severity=Severity.CRITICAL,
@@ -42,6 +47,12 @@ def _trail(event: CloudTrailEvent, *name_keys: str) -> Resource:
         "the same principal did just before and after. Deny cloudtrail:StopLogging with an SCP."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Calls that failed other than for permission (a denied one is "
+        "tamper.denied-attempt's). Cannot tell: a person stopping a test trail or one about to be "
+        "deleted, from an intruder; always CRITICAL (`suppressions` by resource for a known "
+        "test trail)."
+    ),
 )
 def logging_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     trail = _trail(event, "name")
@@ -51,34 +62,63 @@ def logging_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 @rule(
     id="cloudtrail.trail-deleted",
     severity=Severity.CRITICAL,
+    escalates_to=(Severity.HIGH,),
     on={SOURCE: ["DeleteTrail"]},
     title="CloudTrail trail deleted",
-    description="A trail was deleted: API activity is no longer delivered to its bucket or to EventBridge.",
+    description=(
+        "A trail was deleted: API activity is no longer delivered to its bucket or to EventBridge. "
+        "HIGH when Control Tower deletes its own aws-controltower-... trail through its "
+        "AWSControlTowerExecution role (landing zone 3.0 replaces the account trails with an "
+        "organization trail; un-enrolment removes them)."
+    ),
     remediation=(
         "Recreate the trail (or restore it from infrastructure code) and confirm the log bucket is "
         "intact. Deny cloudtrail:DeleteTrail with an SCP outside the audit account."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Calls that failed (a trail that does not exist). Lower (HIGH) when Control "
+        "Tower's AWSControlTowerExecution role deletes its own aws-controltower-... trail. "
+        "Cannot tell: a stack teardown or a person removing a duplicate or test trail (the record "
+        "does not say whether another trail still covers the account; `suppressions` by "
+        "resource)."
+    ),
 )
 def trail_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     trail = _trail(event, "name")
-    yield Hit(summary=f"Trail {trail.label or '(unnamed)'} deleted", resource=trail)
+    landing_zone = control_tower_baseline(event, trail.id)
+    yield Hit(
+        summary=f"Trail {trail.label or '(unnamed)'} deleted",
+        resource=trail,
+        severity=Severity.HIGH if landing_zone else None,
+        details=_LANDING_ZONE if landing_zone else {},
+    )
 
 
 @rule(
     id="cloudtrail.trail-weakened",
     severity=Severity.HIGH,
+    escalates_to=(Severity.MEDIUM,),
     on={SOURCE: ["UpdateTrail"]},
     title="CloudTrail trail weakened",
     description=(
         "A trail's settings were changed in a way that records less or protects its logs less: "
-        "multi-region off, log file validation off, encryption removed, or logs sent elsewhere."
+        "multi-region off, log file validation off, encryption removed, or logs sent elsewhere. "
+        "MEDIUM when Control Tower changes its own aws-controltower-... trail through its "
+        "AWSControlTowerExecution role."
     ),
     remediation=(
         "Restore the trail's settings (multi-region, log file validation, KMS key, bucket) and check "
         "who owns the new destination bucket if it changed."
     ),
     mitre="T1562.008",
+    quiet=(
+        "UpdateTrail calls that change nothing that records or protects less (SNS topic, "
+        "CloudWatch Logs delivery, turning settings on). Lower (MEDIUM) when Control Tower's "
+        "AWSControlTowerExecution role updates its own aws-controltower-... trail. Cannot tell: "
+        "infrastructure code re-sending an unchanged bucket name or a single-region setting on "
+        "every apply (the record does not hold the previous value: routine by memory)."
+    ),
 )
 def trail_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -94,11 +134,13 @@ def trail_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         changes["Destination bucket"] = f"set to {bucket}"
     if changes:
         trail = _trail(event, "name")
+        landing_zone = control_tower_baseline(event, trail.id)
         yield Hit(
             summary=f"Trail {trail.label or '(unnamed)'} weakened: "
             + ", ".join(f"{what} {how}" for what, how in changes.items()),
             resource=trail,
-            details=changes,
+            severity=Severity.MEDIUM if landing_zone else None,
+            details={**changes, **_LANDING_ZONE} if landing_zone else changes,
         )
 
 
@@ -148,17 +190,27 @@ def _advanced_selector_reduces(selector: object) -> str:
 @rule(
     id="cloudtrail.selectors-reduced",
     severity=Severity.HIGH,
+    escalates_to=(Severity.MEDIUM,),
     on={SOURCE: ["PutEventSelectors"]},
     title="CloudTrail event selectors reduced",
     description=(
         "A trail's event selectors now exclude management events or record only read-only ones, so "
-        "changes to the account stop being logged while the trail still looks healthy."
+        "changes to the account stop being logged while the trail still looks healthy. MEDIUM "
+        "when Control Tower changes its own aws-controltower-... trail through its "
+        "AWSControlTowerExecution role."
     ),
     remediation=(
         "Put back a selector that records all management events (readWriteType All, "
         "includeManagementEvents true) and find out who changed it and why."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Selectors where one still records all management events (data-event selectors "
+        "added beside it). Lower (MEDIUM) when Control Tower's AWSControlTowerExecution role "
+        "changes its own aws-controltower-... trail. Cannot tell: a trail built to log data events "
+        "only beside a main trail, from the main trail stripped of management events the same way "
+        "(Stratus' own technique; `suppressions` by resource for a known data-events trail)."
+    ),
 )
 def selectors_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
@@ -177,8 +229,13 @@ def selectors_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         return  # at least one selector still records every management event
     unique = list(dict.fromkeys(reasons)) or [reason_when_none]
     trail = _trail(event, "trailName")
+    details = {"Change": "; ".join(unique)}
+    landing_zone = control_tower_baseline(event, trail.id)
+    if landing_zone:
+        details.update(_LANDING_ZONE)
     yield Hit(
         summary=f"Event selectors of trail {trail.label or '(unnamed)'} reduced: {'; '.join(unique)}",
         resource=trail,
-        details={"Change": "; ".join(unique)},
+        severity=Severity.MEDIUM if landing_zone else None,
+        details=details,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import applied_by_stack
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -21,6 +22,7 @@ SHOWN_ALARMS = 5
 @rule(
     id="monitoring.alarms-silenced",
     severity=Severity.MEDIUM,
+    escalates_to=(Severity.LOW,),
     on={SOURCE: ["DisableAlarmActions", "DeleteAlarms"]},
     title="CloudWatch alarms deleted or their actions disabled",
     description=(
@@ -28,14 +30,23 @@ SHOWN_ALARMS = 5
         "without notifying anyone: the alarm that would have paged on a spike of errors, spend or "
         "sign-ins stays quiet. Alarms that AWS manages itself (target-tracking alarms that "
         "Application Auto Scaling deletes with its service-linked role) are not reported. Alarms "
-        "deleted by a CloudFormation stack update or deletion are the person's change and are "
-        "reported: the record names the caller, with invokedBy cloudformation.amazonaws.com."
+        "deleted by a CloudFormation stack update or deletion (invokedBy "
+        "cloudformation.amazonaws.com) are LOW: a stack removing the alarms it defined, reported "
+        "under the name of whoever applied it."
     ),
     remediation=(
         "Re-enable the actions (`aws cloudwatch enable-alarm-actions --alarm-names <names>`) or "
         "re-create the alarms from their source (stack, Terraform), and find out who silenced them."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Target-tracking alarms (TargetTracking-...) that EC2 Auto Scaling and "
+        "Application Auto Scaling create and delete with their service-linked roles. Lower (LOW) "
+        "on a stack update or teardown deleting its own alarms (invokedBy "
+        "cloudformation.amazonaws.com). Cannot tell: a pipeline muting alarms for a maintenance "
+        "window or a person deleting stale alarms by hand (routine by memory; `quiet_periods` for "
+        "planned windows)."
+    ),
 )
 def alarms_silenced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     names = [n for n in event.get_list("requestParameters", "alarmNames") if isinstance(n, str) and n]
@@ -48,6 +59,7 @@ def alarms_silenced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     first = names[0] if names else ""
     yield Hit(
         summary=f"CloudWatch alarm(s) {shown or '(unknown)'}: {verb}",
+        severity=Severity.LOW if applied_by_stack(event) else None,
         resource=Resource(
             type="AWS::CloudWatch::Alarm",
             id=first if len(names) == 1 else shown,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import CLOUDFORMATION, applied_by_stack
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -42,6 +43,7 @@ def rule_resource(event: CloudTrailEvent) -> Resource:
 @rule(
     id="eventbridge.rule-disabled",
     severity=Severity.MEDIUM,
+    escalates_to=(Severity.LOW,),
     on={SOURCE: ["DisableRule", "DeleteRule", "RemoveTargets"]},
     title="EventBridge rule disabled, deleted or emptied",
     description=(
@@ -50,13 +52,23 @@ def rule_resource(event: CloudTrailEvent) -> Resource:
         "stops arriving. When the rule is trailguard's own (`self_resources`) and the caller is not "
         "its deployer, trailguard.pipeline-tampered reports it instead, as CRITICAL: one alert for "
         "one act. A rule that AWS manages for a service is removed by the service itself and is not "
-        "reported; deleting a rule usually removes its targets first, which is reported too."
+        "reported; deleting a rule usually removes its targets first, which is reported too. LOW "
+        "when CloudFormation makes the call applying a stack (a stack update or teardown removing "
+        "the rules it defined)."
     ),
     remediation=(
         "Re-enable the rule (`aws events enable-rule --name <rule>`) or restore it and its targets "
         "from their source (stack, Terraform), and find out who changed it."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Rules that AWS services manage for themselves, removed by the service's own "
+        "service-linked role (AutoScalingManagedRule...). Lower (LOW) on a stack update or teardown "
+        "removing its own rules and targets (invokedBy cloudformation.amazonaws.com, with the "
+        "caller's session or the stack's service role). Cannot tell: a stack replacing a rule "
+        "(DeleteRule then PutRule of the same name), a pipeline's routine disable during a "
+        "maintenance window (routine by memory; `suppressions` by principal and resource)."
+    ),
 )
 def rule_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     target = rule_resource(event)
@@ -64,14 +76,17 @@ def rule_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         return  # one alert for one act: trailguard.pipeline-tampered's
     label = target.id or "(unknown)"
     name = event.event_name
+    severity = Severity.LOW if applied_by_stack(event) else None
+    details = {"Through": CLOUDFORMATION} if severity else {}
     if name == "RemoveTargets":
         ids = [i for i in event.get_list("requestParameters", "ids") if isinstance(i, str) and i]
         shown = listing(ids, SHOWN_TARGETS)
         yield Hit(
             summary=f"EventBridge rule {label}: target(s) {shown or '(unknown)'} removed",
             resource=target,
-            details={"Targets removed": shown or "(not in the record)"},
+            severity=severity,
+            details={"Targets removed": shown or "(not in the record)", **details},
         )
         return
     verb = "disabled" if name == "DisableRule" else "deleted"
-    yield Hit(summary=f"EventBridge rule {label} {verb}", resource=target)
+    yield Hit(summary=f"EventBridge rule {label} {verb}", resource=target, severity=severity, details=details)

@@ -50,6 +50,13 @@ def _detector(event: CloudTrailEvent) -> Resource:
         "these calls with an SCP. Investigate the caller: this is a classic first step of an attack."
     ),
     mitre="T1562.001",
+    quiet=(
+        "UpdateDetector calls that enable the detector or change only its features or "
+        "publishing frequency, and calls that failed other than for permission. Cannot tell: a "
+        "person suspending GuardDuty in a region the organization does not use, or an account "
+        "leaving its administrator in a reorganization, from an intruder; always CRITICAL "
+        "(`suppressions` by account and region)."
+    ),
 )
 def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     detector = _detector(event)
@@ -92,7 +99,9 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     title="GuardDuty trusted IP list changed",
     description=(
         "A GuardDuty trusted IP list was created or changed. GuardDuty raises no findings for "
-        "traffic from trusted IPs, so adding an attacker's addresses silences detection of them."
+        "traffic from trusted IPs, so adding an attacker's addresses silences detection of them. "
+        "A list created or switched to inactive (activate false) silences nothing and is not "
+        "reported."
     ),
     remediation=(
         "Review the list's contents at its S3 location and who can write there; delete or "
@@ -100,9 +109,19 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         "--ip-set-id <id> --no-activate`)."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Lists created or switched to inactive (activate false): they silence nothing, "
+        "and activating one later is reported. Cannot tell: infrastructure code re-applying the "
+        "office list from its usual location from a list pointed at an attacker's file (the record "
+        "holds the file's location, never its addresses; routine by memory, `suppressions` by "
+        "principal)."
+    ),
 )
 def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     params = event.request
+    activate = event.get_bool("requestParameters", "activate")
+    if activate is False:
+        return  # an inactive list silences nothing; activating it later is an UpdateIPSet of its own
     ip_set_id = event.get_str("requestParameters", "ipSetId") or event.get_str("responseElements", "ipSetId")
     name = event.get_str("requestParameters", "name")
     detector_id = event.get_str("requestParameters", "detectorId")
@@ -113,9 +132,8 @@ def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     location = event.get_str("requestParameters", "location")
     if location:
         details["List location"] = location
-    activate = event.get_bool("requestParameters", "activate")
     if activate is not None:
-        details["Active"] = "yes" if activate else "no"
+        details["Active"] = "yes"
     if "format" in params and isinstance(params.get("format"), str):
         details["Format"] = params["format"]
     verb = "created" if event.event_name == "CreateIPSet" else "updated"
@@ -150,6 +168,12 @@ ARCHIVE = "ARCHIVE"
         "and look at the archived findings it matched."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Filters that only save a view (action NOOP), and updates that leave the action "
+        "out. Cannot tell: a team's agreed suppression rule for known-benign findings (a scanner's "
+        "port probes) from one hiding an intruder's own findings; the finding lists the criteria "
+        "it matches on (`suppressions` by resource for agreed filters)."
+    ),
 )
 def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     action = event.get_str("requestParameters", "action")
@@ -190,6 +214,11 @@ def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "removed them."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Calls that failed. Cannot tell: a findings export moved to a new bucket or KMS "
+        "key, or member accounts removed as they are closed or leave the organization, from an "
+        "intruder cutting findings off (`suppressions` by principal for the security team's role)."
+    ),
 )
 def export_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     detector = _detector(event)

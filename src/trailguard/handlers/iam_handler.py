@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from trailguard.core.actors import applied_by_stack
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -219,7 +220,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     # A stack grants admin to the roles its template names (break-glass, deploy roles); anyone
     # else doing it, or a principal widening itself, is the escalation. A CI role's calls look
     # exactly like a thief's with that role, so only CloudFormation's own application lowers it.
-    by_pipeline = bool(event.get_str("userIdentity", "invokedBy")) and not _is_callers_own_principal(event, target)
+    by_pipeline = applied_by_stack(event) and not _is_callers_own_principal(event, target)
     severity = Severity.MEDIUM if by_pipeline else None
     if event.event_name.startswith("Attach"):
         policy_arn = event.get_str("requestParameters", "policyArn")

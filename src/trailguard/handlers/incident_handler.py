@@ -38,6 +38,12 @@ def no_events(rules: Sequence[Rule]) -> Mapping[str, tuple[str, ...]]:
         "(revoke the role's sessions), then undo each listed step, newest first, and look for what "
         "the actor created that the steps do not show (keys, users, roles, instances)."
     ),
+    quiet=(
+        "Findings of fewer than 3 tactics by one principal, key or address within 60 "
+        "minutes, and INFO findings (listed, not counted); later findings fold into the open "
+        "incident instead of opening another. Cannot tell: an administrator's busy hour (a role, a "
+        "policy and a trail change together) from an intrusion."
+    ),
 )
 def attack_chain(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     """Never given an event (it subscribes to none): the engine's correlator makes its incidents."""

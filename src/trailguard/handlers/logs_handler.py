@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trailguard.core.actors import CLOUDFORMATION, applied_by_stack
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -21,17 +22,18 @@ SHORTEST_RETENTION_DAYS = 1
 @rule(
     id="logs.log-group-deleted",
     severity=Severity.MEDIUM,
-    escalates_to=(Severity.HIGH,),
+    escalates_to=(Severity.LOW, Severity.HIGH),
     on={SOURCE: ["DeleteLogGroup", "DeleteLogStream", "DeleteSubscriptionFilter", "PutRetentionPolicy"]},
     title="CloudWatch log group, stream or export removed",
     description=(
         "Logs were deleted or set to vanish: a log group or stream deleted, the subscription filter "
         "that exports a group elsewhere removed, or retention cut to one day. HIGH when the group "
         "holds CloudTrail or VPC flow logs (configured `audit_log_groups`, by default names that "
-        "contain cloudtrail, flow-log, flowlog or vpc-flow in any case). Other retention changes are "
-        "routine and not reported; streams that expire under a group's retention are removed by "
-        "CloudWatch Logs itself, not by a DeleteLogStream call, and calls AWS makes by itself are "
-        "not reported."
+        "contain cloudtrail, flow-log, flowlog or vpc-flow in any case). LOW for other groups when "
+        "CloudFormation removes them (or their subscription filters) applying a stack. Other "
+        "retention changes are routine and not reported; streams that expire under a group's "
+        "retention are removed by CloudWatch Logs itself, not by a DeleteLogStream call, and calls "
+        "AWS makes by itself are not reported."
     ),
     remediation=(
         "Find out who removed the logs and why. A deleted group cannot be restored: recover what is "
@@ -41,6 +43,15 @@ SHORTEST_RETENTION_DAYS = 1
         "groups with an SCP."
     ),
     mitre="T1070",
+    quiet=(
+        "Retention changes other than to one day, and streams that CloudWatch Logs "
+        "expires itself under a group's retention (no DeleteLogStream call). Lower (LOW) on a "
+        "stack update or teardown removing its own groups or subscription filters (invokedBy "
+        "cloudformation.amazonaws.com); audit groups stay HIGH whoever removes them. Cannot tell: "
+        "a function's /aws/lambda/... group cleaned up after the function was deleted (from one "
+        "hiding what a live function did), a pipeline replacing a subscription filter (delete then "
+        "put) or setting one day on its test groups (routine by memory; `suppressions` by resource)."
+    ),
 )
 def log_group_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     group = event.get_str("requestParameters", "logGroupName")
@@ -63,12 +74,17 @@ def log_group_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     else:
         what = "deleted"
     audit = ctx.is_audit_log_group(group)
+    severity: Severity | None = None
     if audit:
         details["Holds"] = "audit logs (CloudTrail or VPC flow logs)"
+        severity = Severity.HIGH
+    elif applied_by_stack(event):
+        details["Through"] = CLOUDFORMATION
+        severity = Severity.LOW
     arn = event.arn("logs", f"log-group:{group}") if group else ""
     yield Hit(
         summary=f"Log group {group or '(unknown)'}: {what}",
         resource=Resource(type="AWS::Logs::LogGroup", id=group, arn=arn),
-        severity=Severity.HIGH if audit else None,
+        severity=severity,
         details=details,
     )

@@ -34,6 +34,12 @@ SOURCE = "route53resolver.amazonaws.com"
         "<vpc-id>`), and deny these calls outside the network team's roles."
     ),
     mitre="T1562.008",
+    quiet=(
+        "Calls that failed. Cannot tell: a configuration deleted after its successor was "
+        "associated, or a VPC detached just before it is deleted, from logging switched off (the "
+        "record does not say whether another configuration still logs the VPC; routine by memory "
+        "for a network pipeline)."
+    ),
 )
 def query_logging_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     config_id = event.get_str("requestParameters", "resolverQueryLogConfigId")

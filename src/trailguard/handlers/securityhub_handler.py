@@ -32,6 +32,11 @@ SOURCE = "securityhub.amazonaws.com"
         "StandardsArn=<arn>`), and deny these calls with an SCP outside the security account."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Calls that failed (a hub that is not enabled). Cannot tell: a standard turned "
+        "off as its newer version is turned on (CIS 1.2 for 1.4 or 3.0), or Security Hub disabled "
+        "in an unused region, from an intruder (routine by memory; `suppressions` by principal)."
+    ),
 )
 def securityhub_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     hub_arn = ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from trailguard.core.actors import made_by_person
+from trailguard.core.actors import applied_by_stack, made_by_person
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, shown
@@ -130,7 +130,7 @@ def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
     label = permission_set.id or "(unknown)"
     # Every organisation has an administrator permission set, and stacks define it; a CI role's
     # calls look exactly like a thief's with that role, so only CloudFormation's lower it.
-    severity = Severity.MEDIUM if event.get_str("userIdentity", "invokedBy") else None
+    severity = Severity.MEDIUM if applied_by_stack(event) else None
     if event.event_name == "AttachManagedPolicyToPermissionSet":
         policy_arn = event.get_str("requestParameters", "managedPolicyArn")
         name = admin_policy_name(policy_arn)

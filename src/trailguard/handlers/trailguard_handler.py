@@ -236,6 +236,14 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
         "CloudTrail directly for what happened while trailguard was not watching."
     ),
     mitre="T1562.001",
+    quiet=(
+        "Every change by the deployer (`self_deployer`: the role's or the session's "
+        "ARN), changes to resources that are not trailguard's, calls that failed for another "
+        "reason than permission, reserved concurrency set to anything but 0, and queue triggers "
+        "updated without being disabled. Cannot tell: an upgrade by a principal not listed in "
+        "`self_deployer` (with a CloudFormation service role, the calls are that role's), or the "
+        "SMTP secret filled in after the first deployment: list them in `self_deployer`."
+    ),
 )
 def pipeline_tampered(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     denied = event.failed

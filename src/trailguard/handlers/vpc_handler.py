@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from trailguard.core.actors import CLOUDFORMATION, applied_by_stack
 from trailguard.core.base_handler import RuleContext, is_all_ports, rule
 from trailguard.core.enums import FindingKind, Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource, as_bool, as_int, as_text, dig, items_of
 
 SOURCE = "ec2.amazonaws.com"
-CLOUDFORMATION = "cloudformation.amazonaws.com"
 
 
 def _arn(event: CloudTrailEvent, kind: str, resource_id: str) -> str:
@@ -311,7 +311,7 @@ def _unsuccessful_ids(event: CloudTrailEvent) -> set[str]:
 def flow_logs_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     # A stack removing the flow log it created, with the rest of its network, is tear-down, not
     # evasion; still reported, one step lower, since anyone who may apply a stack can use one.
-    by_stack = event.actor.invoked_by == CLOUDFORMATION
+    by_stack = applied_by_stack(event)
     severity = Severity.MEDIUM if by_stack else None
     details = {"Through": CLOUDFORMATION} if by_stack else {}
     ids = _flow_log_ids(event)
