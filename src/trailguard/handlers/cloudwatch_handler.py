@@ -21,6 +21,7 @@ SHOWN_ALARMS = 5
 
 @rule(
     id="monitoring.alarms-silenced",
+    routine=True,
     severity=Severity.MEDIUM,
     escalates_to=(Severity.LOW,),
     on={SOURCE: ["DisableAlarmActions", "DeleteAlarms"]},

@@ -42,6 +42,7 @@ def rule_resource(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="eventbridge.rule-disabled",
+    routine=True,
     severity=Severity.MEDIUM,
     escalates_to=(Severity.LOW,),
     on={SOURCE: ["DisableRule", "DeleteRule", "RemoveTargets"]},

@@ -94,6 +94,7 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 
 @rule(
     id="guardduty.trusted-ips-changed",
+    routine=True,
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateIPSet", "UpdateIPSet"]},
     title="GuardDuty trusted IP list changed",
