@@ -97,3 +97,7 @@ def arn_partition(arn: str) -> str:
     """``aws``, ``aws-cn``, ``aws-us-gov``... of an ARN; empty when ``arn`` is not one."""
     match = ARN_PARTITION.match(arn)
     return match[1] if match else ""
+
+
+# An EKS cluster's OIDC issuer as IAM stores a provider's URL (no scheme): use ``fullmatch``.
+EKS_OIDC_ISSUER = Pattern(r"oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/id/[0-9A-Fa-f]+")

@@ -6,10 +6,10 @@ Each rule's events, severities and remediation: docs/rules.md (`make generated` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from trailguard.core.actors import applied_by_stack
+from trailguard.core.aws_ids import EKS_OIDC_ISSUER
 from trailguard.core.base_handler import RuleContext, rule
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
@@ -408,7 +408,6 @@ def mfa_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 # EKS hosts one OIDC issuer per cluster; IRSA needs an IAM provider for it. Only EKS can sign
 # tokens for this host, so the provider trusts a cluster, not an arbitrary identity provider.
-_EKS_ISSUER = re.compile(r"oidc\.eks\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/id/[0-9A-Fa-f]+", re.ASCII)
 
 _PROVIDER_EVENTS: dict[str, tuple[str, str]] = {
     # event name -> (provider kind, what happened)
@@ -462,7 +461,7 @@ def identity_provider_changed(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         name = name or event.get_str("requestParameters", "url").removeprefix("https://")
         resource = Resource(type="AWS::IAM::OIDCProvider", id=name, arn=arn)
     label = resource.id or "(unnamed)"
-    routine = happened == "deleted" or (kind == "OIDC" and bool(_EKS_ISSUER.fullmatch(resource.id)))
+    routine = happened == "deleted" or (kind == "OIDC" and bool(EKS_OIDC_ISSUER.fullmatch(resource.id)))
     yield Hit(
         summary=f"{kind or 'Identity'} provider {label} {happened}",
         resource=resource,
