@@ -446,10 +446,44 @@ class SoakReport:
     problems: list[str] = dataclasses.field(default_factory=list)
     # DynamoDB requests lambda_handler made, by what they were for (delivery, detection state).
     dynamodb_requests: Counter[str] = dataclasses.field(default_factory=Counter)
+    # The same by (purpose, "reads"/"writes"), and the capacity units they cost.
+    dynamodb_use: DynamoUse = dataclasses.field(default_factory=lambda: DynamoUse(Counter(), defaultdict(float)))
 
     def dynamodb_per_thousand(self, purpose: str | None = None) -> float:
         made = sum(self.dynamodb_requests.values()) if purpose is None else self.dynamodb_requests[purpose]
         return 1000 * made / self.events if self.events else 0.0
+
+    def use_per_thousand(self, purpose: str, units: bool = False) -> tuple[float, float]:
+        """(reads, writes) per 1,000 events for ``purpose``: requests, or with ``units`` capacity units."""
+        counts = self.dynamodb_use.units if units else self.dynamodb_use.requests
+        per = 1000 / self.events if self.events else 0.0
+        return counts[(purpose, "reads")] * per, counts[(purpose, "writes")] * per
+
+    def cost_per_million(self, purpose: str) -> float:
+        """Dollars per million events at list prices (``PRICE``): DynamoDB's for ``purpose``, or
+        ``"lambda"``: invocations (one per batch) and duration (the handler time measured here)."""
+        if purpose == "lambda":
+            return self.lambda_cost_per_million()[0] + self.lambda_cost_per_million()[1]
+        reads, writes = self.use_per_thousand(purpose, units=True)
+        return 1000 * (reads * PRICE.read_unit + writes * PRICE.write_unit)
+
+    def lambda_cost_per_million(self) -> tuple[float, float]:
+        """(requests, duration) of the Lambda, dollars per million events."""
+        if not self.events:
+            return 0.0, 0.0
+        requests = 1e6 * self.batches / self.events * PRICE.lambda_request
+        duration = 1e6 * self.handler_seconds / self.events * PRICE.memory_gb * PRICE.gb_second
+        return requests, duration
+
+    def _use_note(self, units: bool) -> str:
+        return ", ".join(
+            "{} {:,.1f} + {:,.1f}".format(purpose, *self.use_per_thousand(purpose, units))
+            for purpose in ("delivery", "detection state")
+        )
+
+    @property
+    def handler_ms_per_event(self) -> float:
+        return 1000 * self.handler_seconds / self.events if self.events else 0.0
 
     @property
     def handler_seconds(self) -> float:
@@ -518,6 +552,19 @@ class SoakReport:
                 f"delivery {self.dynamodb_per_thousand('delivery'):,.1f}, "
                 f"detection state {self.dynamodb_per_thousand('detection state'):,.1f}",
             ),
+            ("  reads, writes", "", self._use_note(units=False)),
+            ("capacity units / 1,000 events", "", self._use_note(units=True) + " (read, write units)"),
+            (
+                "cost / million events",
+                f"{self.cost_per_million('detection state'):,.3f}",
+                f"$ detection state; delivery ${self.cost_per_million('delivery'):,.3f} (DynamoDB on-demand)",
+            ),
+            (
+                "  the Lambda",
+                f"{self.cost_per_million('lambda'):,.3f}",
+                "$ = ${:,.3f} invocations (one per batch) + ${:,.3f} duration ({:,.2f} ms/event measured, "
+                "256 MB arm64)".format(*self.lambda_cost_per_million(), self.handler_ms_per_event),
+            ),
             (
                 "log lines",
                 f"{sum(self.log_levels.values()):,}",
@@ -532,27 +579,130 @@ class SoakReport:
 CHAIN_RULE = "incident.attack-chain"
 # Item kinds of core.state's DynamoDB backend (services/stores/dynamodb/detection.py), by key prefix.
 _DETECTION_PREFIXES = ("seen#", "tally#", "window#", "corr#")
+# botocore names of the operations that read (every other one writes).
+_READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
+
+
+class Price(NamedTuple):
+    """AWS list prices, us-east-1 (DynamoDB on-demand after the November 2024 cut; Lambda arm64, the
+    stack's default architecture, at the stack's default 256 MB): README, "Read-only calls"."""
+
+    read_unit: float = 0.125 / 1e6  # per read request unit (one consistent read of up to 4 KB)
+    write_unit: float = 0.625 / 1e6  # per write request unit (one write of up to 1 KB)
+    lambda_request: float = 0.20 / 1e6
+    gb_second: float = 0.0000133334  # arm64 (x86_64: 0.0000166667)
+    memory_gb: float = 256 / 1024
+
+
+PRICE = Price()
+
+
+def _units(operation: str, params: dict[str, Any], *, before: int, after: int, read: int, indexed: bool) -> float:
+    """Capacity units DynamoDB charges for one request, from the item sizes moto holds (bytes): a
+    write costs a unit per KB of the larger of the item before and after it (a failed condition
+    too), twice when the item is in the by-rule index; a read a unit per 4 KB read, half of it
+    when eventually consistent."""
+    if operation in _READS:
+        return max(1, -(-read // 4096)) * (1.0 if params.get("ConsistentRead") else 0.5)
+    return max(1, -(-max(before, after) // 1024)) * (2 if indexed else 1)
+
+
+class DynamoUse(NamedTuple):
+    """DynamoDB requests and capacity units, by (purpose, "reads" or "writes")."""
+
+    requests: Counter[tuple[str, str]]
+    units: defaultdict[tuple[str, str], float]
 
 
 @contextlib.contextmanager
-def counting_dynamodb_requests(counts: Counter[str]) -> Iterator[None]:
-    """Count every DynamoDB request botocore sends meanwhile, by purpose (from the item's key)."""
+def counting_dynamodb_requests(counts: Counter[str], use: DynamoUse | None = None) -> Iterator[None]:
+    """Count every DynamoDB request botocore sends meanwhile, by purpose (from the item's key); with
+    ``use``, also reads and writes apart, and the capacity units each costs (``_units``)."""
     from botocore.client import BaseClient
 
     original = BaseClient._make_api_call
 
     def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        if client.meta.service_model.service_name == "dynamodb":
-            key = params.get("Key") or params.get("Item") or {}
-            pk = str((key.get("pk") or params.get("ExpressionAttributeValues", {}).get(":pk") or {}).get("S", ""))
-            counts["detection state" if pk.startswith(_DETECTION_PREFIXES) else "delivery"] += 1
-        return original(client, operation, params)
+        if client.meta.service_model.service_name != "dynamodb":
+            return original(client, operation, params)
+        key = params.get("Key") or params.get("Item") or {}
+        pk = str((key.get("pk") or params.get("ExpressionAttributeValues", {}).get(":pk") or {}).get("S", ""))
+        purpose = "detection state" if pk.startswith(_DETECTION_PREFIXES) else "delivery"
+        counts[purpose] += 1
+        if use is None:
+            return original(client, operation, params)
+        kind = "reads" if operation in _READS else "writes"
+        table = _moto_table(client, params)
+        before, indexed = _stored_size(table, key) if kind == "writes" else (0, False)
+        response: dict[str, Any] = {}
+        try:
+            response = original(client, operation, params)
+            return response
+        finally:
+            after, indexed_after = _stored_size(table, key) if kind == "writes" else (0, False)
+            read = sum(_stored_size(table, item)[0] for item in response.get("Items", ()))
+            read += _stored_size(table, response.get("Item") or {})[0]
+            use.requests[(purpose, kind)] += 1
+            use.units[(purpose, kind)] += _units(
+                operation, params, before=before, after=after, read=read, indexed=indexed or indexed_after
+            )
 
     BaseClient._make_api_call = counted
     try:
         yield
     finally:
         BaseClient._make_api_call = original
+
+
+def _moto_table(client: Any, params: dict[str, Any]) -> Any:
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][client.meta.region_name].get_table(params["TableName"])
+
+
+def _stored_size(table: Any, key: dict[str, Any]) -> tuple[int, bool]:
+    """The size in bytes of the item moto stores under ``key`` (0: none), and whether it is also in
+    the table's index (it has the index's keys: a write there costs again)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if "pk" not in key or "sk" not in key:
+        return 0, False
+    item = table.get_item(DynamoType(key["pk"]), DynamoType(key["sk"]))
+    if item is None:
+        return 0, False
+    return int(item.size()), "rule_id" in item.attrs and "event_time" in item.attrs
+
+
+@contextlib.contextmanager
+def partition_queries() -> Iterator[None]:
+    """moto's Query as DynamoDB's costs it: reading the queried partition only.
+
+    moto answers every base-table Query by sorting all the items of the table (``Table.all_items``)
+    and then keeping those of the partition: each Query costs O(table log table), and the table
+    only grows (moto never expires items by TTL). Over 100,000 events that made the soak
+    quadratic: the time per 1,000 batches grew from 89 s to 292 s, the profile almost all in
+    moto's sort. DynamoDB reads a Query from the partition's sort-key index. This keeps moto's
+    own query code (key conditions, order, limits, filters: the same answers) and hands it the
+    queried partition instead of the table; index queries and scans are left as they are.
+    """
+    from moto.dynamodb.models.table import Table as MotoTable
+
+    original = MotoTable.query
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.has_range_key:
+            return original(self, hash_key, *args, **kwargs)
+        partition = list(self.items.get(hash_key, {}).values())
+        self.all_items = lambda: partition  # an attribute of this table object for this call only
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    with mock.patch.object(MotoTable, "query", query):
+        yield
 
 
 def run_soak(
@@ -569,6 +719,7 @@ def run_soak(
         if work_dir is None:
             work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trailguard-soak-")))
         world = stack.enter_context(soak_world(work_dir))
+        stack.enter_context(partition_queries())
         settings = Settings.load()
         # Not the container's engine: the expected alerts share no object with the path under test.
         # Its stateful rules count in a table of their own: the same windows as the Lambda's
@@ -602,7 +753,7 @@ def run_soak(
                     )
                     expected.extend(expected_alerts(findings, settings.max_individual_alerts))
             began = time.perf_counter()
-            with counting_dynamodb_requests(report.dynamodb_requests):
+            with counting_dynamodb_requests(report.dynamodb_requests, report.dynamodb_use):
                 result = main.lambda_handler({"Records": [message for message, _ in batch]}, context)
             report.batch_seconds.append(time.perf_counter() - began)
             report.alerting_batches.append(bool(expected))

@@ -209,3 +209,74 @@ def test_dynamodb_state_reads_a_known_profile_once_per_container(fake_aws: AwsCl
     for minute in range(100):
         assert not state.first_seen("region", "alice", "eu-west-1", T0 + minute * MINUTE, ttl=90 * DAY).new
     assert state.requests == before, "routine activity costs no request once the profile is cached"
+
+
+# -- the DynamoDB backend's per-container cache: what it keeps, what it never keeps ------------------
+
+
+def two_containers(aws: AwsClients) -> tuple[DynamoDetectionState, DynamoDetectionState]:
+    """Two invocations' states (each its own cache) over one table."""
+    create_table(aws.client("dynamodb"), "trailguard-state")
+    return DynamoDetectionState(Table("trailguard-state", aws)), DynamoDetectionState(Table("trailguard-state", aws))
+
+
+def test_dynamodb_tally_is_one_write_that_returns_the_fresh_total(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.tally("burst", "alice", "secret-a", T0, 600) == (1, 1)
+    assert one.requests == 1, "the update returns the counts: no read"
+    # Counts are never cached: what another invocation added is in the next answer.
+    assert other.tally("burst", "alice", "secret-b", T0 + 1, 600) == (2, 2)
+    assert one.tally("burst", "alice", "secret-a", T0 + 2, 600) == (3, 2)
+    assert one.requests == 2
+    # Nor are correlation items.
+    other.remember("chain", "alice", "discovery", T0, ttl=3600)
+    assert one.recall("chain", "alice", T0, T0 + 1) == [(T0, "discovery")]
+
+
+def test_dynamodb_tally_item_keeps_only_the_tenths_a_window_needs(fake_aws: AwsClients) -> None:
+    state, _ = two_containers(fake_aws)
+    long_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:" + "x" * 900
+    for minute in range(60):
+        state.tally("burst", "alice", f"{long_arn}-{minute}", T0 + minute * MINUTE, 600)
+    item = fake_aws.client("dynamodb").get_item(
+        TableName="trailguard-state", Key={"pk": {"S": "tally#burst#alice"}, "sk": {"S": "counts"}}
+    )["Item"]
+    tenths = sorted(int(name[1:]) for name in item if name[:1] == "e" and name[1:].isdigit())
+    newest = int((T0 + 59 * MINUTE) // 60)
+    assert tenths[0] > newest - 2 * 10 - 2, "older tenths are removed by the next updates"
+    assert tenths[-1] == newest
+    size = sum(len(name) + len(str(value)) for name, value in item.items())
+    assert size < 2_000, "members are kept as short hashes, not as their 1 KB names"
+    assert state.requests == 60, "removing costs no request of its own"
+
+
+def test_dynamodb_an_alert_window_seen_open_costs_nothing_until_it_ends(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_in_window("burst", "alert:alice", T0, 600)
+    assert not one.first_in_window("burst", "alert:alice", T0 + 599, 600)
+    assert not one.first_in_window("burst", "alert:alice", T0 - 30, 600), "a little older: the same window"
+    assert one.requests == 1, "the window it opened is known open"
+    # Another invocation learns the window from its failed write, then knows it too.
+    assert not other.first_in_window("burst", "alert:alice", T0 + 10, 600)
+    assert not other.first_in_window("burst", "alert:alice", T0 + 20, 600)
+    assert other.requests == 1
+    # Once it ends, each asks again: the next window opens once.
+    assert one.first_in_window("burst", "alert:alice", T0 + 600, 600)
+    assert not other.first_in_window("burst", "alert:alice", T0 + 700, 600)
+    assert (one.requests, other.requests) == (2, 2)
+
+
+def test_dynamodb_a_known_value_is_cached_until_its_ttl_and_a_known_start_read_from_the_write(
+    fake_aws: AwsClients,
+) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_seen("region", "bob", "eu-west-1", T0, ttl=DAY).new
+    asked = one.requests
+    assert not one.first_seen("region", "bob", "eu-west-1", T0 + DAY / 2, ttl=DAY).new
+    assert one.requests == asked
+    assert one.first_seen("region", "bob", "eu-west-1", T0 + 2 * DAY, ttl=DAY).new, "expired with its TTL"
+    assert one.requests == asked + 1
+    # Another invocation: the baseline start comes back with the failed condition (no read).
+    sighting = other.first_seen("region", "bob", "us-east-1", T0 + 3 * DAY, ttl=DAY)
+    assert sighting.new and sighting.entity_since == T0
+    assert other.requests == 2, "the start and the value, no third request"

@@ -5,8 +5,11 @@ the machine running the tests is shared; the figures are only checked to be comp
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from trailguard.core.engine import Engine
+from trailguard.services.stores.dynamodb import create_table
+from trailguard.utils.aws_helpers import AwsClients
 
 from .soak import (
     DEFAULT_SEED,
@@ -14,6 +17,7 @@ from .soak import (
     ReceivedAlert,
     generate_events,
     match_alerts,
+    partition_queries,
     positive_pool,
     run_soak,
 )
@@ -41,6 +45,13 @@ def test_a_small_soak_delivers_exactly_the_expected_alerts(tmp_path: Path) -> No
     # Delivery uses the table for every finding (claim, finish, history), and only for findings.
     assert report.dynamodb_requests["delivery"] >= 3 * report.finding_events
     assert "DynamoDB requests / 1,000 events" in report.table()
+    # Reads and writes apart, each at least one capacity unit; and what they cost next to the Lambda.
+    use = report.dynamodb_use
+    assert sum(use.requests.values()) == sum(report.dynamodb_requests.values())
+    assert use.requests[("detection state", "writes")] > 0 and use.requests[("delivery", "writes")] > 0
+    assert all(use.units[kind] >= count * (0.5 if kind[1] == "reads" else 1) for kind, count in use.requests.items())
+    assert report.cost_per_million("detection state") > 0 and report.cost_per_million("lambda") > 0
+    assert "cost / million events" in report.table()
 
 
 def test_the_events_are_deterministic_and_their_ids_unique() -> None:
@@ -79,3 +90,25 @@ def test_the_comparison_catches_a_missing_an_extra_and_a_repeated_alert() -> Non
     assert match_alerts(expected[2:], [received[1], extra]) == [
         "unexpected alert: alert [LOW] of event event-2: iam.user-created"
     ]
+
+
+def test_partition_queries_answer_as_moto_does(fake_aws: AwsClients) -> None:
+    """The soak's fair cost of a Query (its partition only) changes no answer of moto's."""
+    create_table(fake_aws.client("dynamodb"), "t")
+    client = fake_aws.client("dynamodb")
+    for pk in ("corr#a", "corr#b", "tally#a"):
+        for n in (3, 1, 2, 10):
+            client.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": f"{n:03d}#x"}, "n": {"N": str(n)}})
+    queries: list[dict[str, Any]] = [
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "corr#a"}}},
+        {
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": "corr#b"}, ":low": {"S": "002"}, ":high": {"S": "003~"}},
+            "ScanIndexForward": False,
+        },
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "none"}}, "Limit": 2},
+    ]
+    plain = [client.query(TableName="t", **query)["Items"] for query in queries]
+    with partition_queries():
+        fair = [client.query(TableName="t", **query)["Items"] for query in queries]
+    assert fair == plain and [len(items) for items in plain] == [4, 2, 0]

@@ -2,25 +2,36 @@
 
 Item kinds (``pk`` / ``sk``; every item carries the ``expires_at`` TTL):
 
-===============  ===================================  ==============================================
-kind             pk / sk                              what it holds
-===============  ===================================  ==============================================
+===============  ======================================  ===========================================
+kind             pk / sk                                 what it holds
+===============  ======================================  ===========================================
 first seen       ``seen#<ns>#<entity>`` / ``v#<value>``  until when the value counts as known
-baseline start   ``seen#<ns>#<entity>`` / ``since``   when the entity was first seen (the minimum)
-tally bucket     ``tally#<ns>#<key>`` / ``b#<n>``     events (``ADD``) and members (string set) of one
-                                                     tenth of a window
-alert window     ``window#<ns>#<key>`` / ``window``   until when the window is open
-correlation      ``corr#<ns>#<key>`` / ``<at>#<id>``  one remembered item
-===============  ===================================  ==============================================
+baseline start   ``seen#<ns>#<entity>`` / ``since``      when the entity was first seen (the minimum)
+tally            ``tally#<ns>#<key>`` / ``counts``       per tenth of a window ``<n>``: events
+                                                        (``e<n>``, ``ADD``) and members (``m<n>``,
+                                                        a string set of short hashes)
+alert window     ``window#<ns>#<key>`` / ``window``      until when the window is open
+correlation      ``corr#<ns>#<key>`` / ``<at>#<id>``     one remembered item
+===============  ======================================  ===========================================
 
-Concurrent invocations count correctly: counters are ``ADD`` updates, windows open with a
+Concurrent invocations count correctly: counters are ``ADD`` updates of one item, whose new
+value the same request returns (a tally is one write, and no read); windows open with a
 conditional write (only one invocation wins), baseline starts move only backwards (a conditional
-update). A per-container cache remembers values already known, so a profile read once is not
-written again within its lifetime: routine activity costs no DynamoDB request at all.
+update). Each request's cost is one unit: items stay under 1 KB (members are hashed; a window
+holds at most ``MAX_MEMBERS_PER_BUCKET`` per tenth).
+
+A per-container cache keeps the answers that cannot change until a time it knows, so that they
+cost no request at all: a value a principal has shown stays known until its TTL (a profile read
+once is not read or written again), a baseline start stays (it only moves back, for an older
+event), and an alert window seen open stays open until it ends (its repeats cost nothing; an
+event of the same window in another container is the same answer). What others may change meanwhile
+is never cached: counts (every tally writes, and reads the fresh total back) and correlation items.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -40,11 +51,30 @@ if TYPE_CHECKING:
     from trailguard.utils.aws_helpers import AwsClients
 
 BUCKETS_PER_WINDOW = 10
-# The cache of known values is bounded: a container lives for hours, principals are few.
+# Tenths of a window kept in a tally item behind its newest: two windows, for late events.
+KEPT_BUCKETS = 2 * BUCKETS_PER_WINDOW
+# Attributes of tenths older than that, removed by the next update of the item (a bounded
+# expression: the rest the update after).
+MAX_REMOVED = 20
+# Each cache is bounded: a container lives for hours, principals are few.
 MAX_CACHED = 50_000
-# Distinct members kept per bucket: enough to pass every threshold a rule uses, and bounded
-# however many secrets a burst reads.
+# Distinct members kept per tenth of a window: enough to pass every threshold a rule uses, and
+# bounded however many secrets a burst reads.
 MAX_MEMBERS_PER_BUCKET = 200
+
+
+def member_hash(member: str) -> str:
+    """A member as a tally counts it: 72 bits of its BLAKE2b hash (12 characters), so that a tally
+    item of a whole window of long ARNs stays one write unit; a collision among a principal's
+    members within minutes is not a practical concern."""
+    digest = hashlib.blake2b(member.encode("utf-8", "replace"), digest_size=9).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _bounded(cache: dict[Any, Any]) -> dict[Any, Any]:
+    if len(cache) >= MAX_CACHED:
+        cache.clear()
+    return cache
 
 
 class DynamoDetectionState:
@@ -55,6 +85,9 @@ class DynamoDetectionState:
         self.requests = 0
         self._known: dict[tuple[str, str, str], float] = {}  # -> until when the value is known
         self._since: dict[tuple[str, str], float] = {}
+        self._windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (opened, until) of a window seen
+        self._stale: dict[str, list[str]] = {}  # tally pk -> attributes of tenths no window needs
+        self._expires: dict[str, int] = {}  # tally pk -> the latest TTL written
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         self.requests += 1
@@ -78,9 +111,7 @@ class DynamoDetectionState:
         )
         old = response.get("Attributes") or {}
         new = not old or number_of(old, "until") < at
-        if len(self._known) >= MAX_CACHED:
-            self._known.clear()
-        self._known[(namespace, entity, value)] = at + ttl
+        _bounded(self._known)[(namespace, entity, value)] = at + ttl
         return Sighting(new, since)
 
     def _baseline_start(self, pk: str, namespace: str, entity: str, at: float) -> float:
@@ -96,77 +127,110 @@ class DynamoDetectionState:
                 UpdateExpression="SET since = :at",
                 ConditionExpression="attribute_not_exists(since) OR since > :at",
                 ExpressionAttributeValues={":at": attr_n(int(at))},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             since = float(int(at))
-        except ConditionFailed:
-            item = self._call("get_item", Key=key, ConsistentRead=True).get("Item") or {}
-            since = float(number_of(item, "since") or int(at))
-        self._since[(namespace, entity)] = since
+        except ConditionFailed as failed:
+            # The start another invocation (or an earlier container) wrote: no read needed.
+            since = float(number_of(failed.item, "since") or int(at))
+        _bounded(self._since)[(namespace, entity)] = since
         return since
 
     # -- windowed counters ----------------------------------------------------------------------
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
         width = max(1.0, window / BUCKETS_PER_WINDOW)
         bucket = int(at // width)
-        pk = attr_s(f"tally#{key_part(namespace)}#{key_part(key)}")
-        bucket_key = {"pk": pk, "sk": attr_s(f"b#{bucket:012d}")}
-        values = {":one": attr_n(1), ":expires": attr_n(int(at + 2 * window))}
+        first = int((at - window) // width) + 1
+        pk = f"tally#{key_part(namespace)}#{key_part(key)}"
+        counted, listed = f"e{bucket}", f"m{bucket}"
+        # A late event's own tenth is never among those removed (two paths of one update may not overlap).
+        stale = [name for name in self._stale.get(pk, ()) if name[1:] != str(bucket)]
+        removed = stale[:MAX_REMOVED]
+        expires = max(int(at + 2 * window), self._expires.get(pk, 0))
+        names = {"#e": counted, **{f"#r{n}": name for n, name in enumerate(removed)}}
+        remove = (" REMOVE " + ", ".join(f"#r{n}" for n in range(len(removed)))) if removed else ""
+        request: dict[str, Any] = {
+            "Key": {"pk": attr_s(pk), "sk": attr_s("counts")},
+            "ReturnValues": "ALL_NEW",
+        }
+        values = {":one": attr_n(1), ":expires": attr_n(expires)}
         try:
-            # The member set stops growing at a bound (an item may hold 400 KB): past every threshold.
-            self._call(
+            # The member set stops growing at a bound: past every threshold.
+            response = self._call(
                 "update_item",
-                Key=bucket_key,
-                UpdateExpression=f"ADD events :one, members :member SET {TTL_ATTRIBUTE} = :expires",
-                ConditionExpression="attribute_not_exists(members) OR size(members) < :max",
+                **request,
+                UpdateExpression=f"ADD #e :one, #m :member SET {TTL_ATTRIBUTE} = :expires{remove}",
+                ConditionExpression="attribute_not_exists(#m) OR size(#m) < :max",
+                ExpressionAttributeNames={**names, "#m": listed},
                 ExpressionAttributeValues={
                     **values,
-                    ":member": {"SS": [key_part(member) or "-"]},
+                    ":member": {"SS": [member_hash(member)]},
                     ":max": attr_n(MAX_MEMBERS_PER_BUCKET),
                 },
             )
         except ConditionFailed:
-            self._call(
+            response = self._call(
                 "update_item",
-                Key=bucket_key,
-                UpdateExpression=f"ADD events :one SET {TTL_ATTRIBUTE} = :expires",
+                **request,
+                UpdateExpression=f"ADD #e :one SET {TTL_ATTRIBUTE} = :expires{remove}",
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        first = int((at - window) // width) + 1
-        page = self._call(
-            "query",
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
-            ExpressionAttributeValues={
-                ":pk": pk,
-                ":low": attr_s(f"b#{first:012d}"),
-                ":high": attr_s(f"b#{bucket:012d}"),
-            },
-            ConsistentRead=True,
-        )
+        _bounded(self._expires)[pk] = expires
         events = 0
         members: set[str] = set()
-        for item in page.get("Items", []):
-            events += number_of(item, "events")
-            members.update(str(name) for name in (item.get("members") or {}).get("SS", ()))
+        old: list[str] = []
+        for name, value in (response.get("Attributes") or {}).items():
+            kind, number = name[:1], name[1:]
+            if kind not in ("e", "m") or not number.isdigit():
+                continue
+            tenth = int(number)
+            if tenth <= bucket - KEPT_BUCKETS:
+                old.append(name)
+            elif first <= tenth <= bucket:
+                if kind == "e":
+                    events += int(value.get("N", "0"))
+                else:
+                    members.update(value.get("SS", ()))
+        # What the item holds now says what the next update removes.
+        if old:
+            _bounded(self._stale)[pk] = old
+        else:
+            self._stale.pop(pk, None)
         return Tally(events, len(members))
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
+        start, later = int(at), int(at + window)
+        seen = self._windows.get((namespace, key))
+        # The condition below, on the window last seen: open at ``at`` (or opening less than a window
+        # after it), it is the answer for as long as it lasts. Another invocation may only replace
+        # it with a window of events a whole window away, which does not make this one less open.
+        if seen is not None and seen[1] > start and seen[0] < later:
+            return False
         try:
             self._call(
                 "put_item",
                 Item={
                     "pk": attr_s(f"window#{key_part(namespace)}#{key_part(key)}"),
                     "sk": attr_s("window"),
-                    "opened": attr_n(int(at)),
-                    "until": attr_n(int(at + window)),
-                    TTL_ATTRIBUTE: attr_n(int(at + window)),
+                    "opened": attr_n(start),
+                    "until": attr_n(later),
+                    TTL_ATTRIBUTE: attr_n(later),
                 },
                 # Open unless a window is open at ``at``, or opens less than a window after it.
                 ConditionExpression="attribute_not_exists(pk) OR #until <= :at OR opened >= :later",
                 ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":at": attr_n(int(at)), ":later": attr_n(int(at + window))},
+                ExpressionAttributeValues={":at": attr_n(start), ":later": attr_n(later)},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if "until" in failed.item and "opened" in failed.item:
+                _bounded(self._windows)[(namespace, key)] = (
+                    number_of(failed.item, "opened"),
+                    number_of(failed.item, "until"),
+                )
             return False
+        _bounded(self._windows)[(namespace, key)] = (start, later)
         return True
 
     # -- correlation keys -----------------------------------------------------------------------
