@@ -54,7 +54,7 @@ from moto import mock_aws
 
 from trailguard import main
 from trailguard.core.engine import Engine
-from trailguard.core.event_types import Finding
+from trailguard.core.event_types import CloudTrailEvent, Finding
 from trailguard.core.settings import Settings
 from trailguard.patterns import API_CALL_DETAIL_TYPE, SIGN_IN_DETAIL_TYPES, eventbridge_source
 from trailguard.services.alerts import group_alerts
@@ -429,6 +429,10 @@ class SoakReport:
     batches: int = 0
     kinds: Counter[str] = dataclasses.field(default_factory=Counter)
     left_out: list[str] = dataclasses.field(default_factory=list)  # tests/events records not used
+    # Events an active rule subscribes to: the share EventBridge's generated patterns would deliver
+    # (tests/test_patterns.py: the patterns match exactly what the engine wants). The soak sends
+    # every event, so the Lambda's cost per soak event is lower than per event it would receive.
+    delivered: int = 0
     finding_events: int = 0
     findings: int = 0
     expected: int = 0
@@ -466,6 +470,18 @@ class SoakReport:
             return self.lambda_cost_per_million()[0] + self.lambda_cost_per_million()[1]
         reads, writes = self.use_per_thousand(purpose, units=True)
         return 1000 * (reads * PRICE.read_unit + writes * PRICE.write_unit)
+
+    def per_million_delivered(self, purpose: str) -> float:
+        """Dollars per million events EventBridge would deliver: the state's requests all come from
+        them; the Lambda would run one invocation per 10 of them (full batches) and, generously, all
+        of the handler time measured here."""
+        if not self.delivered:
+            return 0.0
+        if purpose == "lambda":
+            requests = 1e6 / BATCH_SIZE * PRICE.lambda_request
+            duration = 1e6 * self.handler_seconds / self.delivered * PRICE.memory_gb * PRICE.gb_second
+            return requests + duration
+        return self.cost_per_million(purpose) * self.events / self.delivered
 
     def lambda_cost_per_million(self) -> tuple[float, float]:
         """(requests, duration) of the Lambda, dollars per million events."""
@@ -525,6 +541,11 @@ class SoakReport:
                 f"+ {kinds['copy']:,} copies of tests/events, {kinds['root']:,} as root, "
                 f"{kinds['sweep']:,} flow-log sweeps",
             ),
+            (
+                "events a rule watches",
+                f"{self.delivered:,}",
+                f"{self.delivered / max(1, self.events):.1%}: what EventBridge's patterns would deliver",
+            ),
             ("SQS batches", f"{self.batches:,}", f"of {BATCH_SIZE}; {alerting:,} with findings"),
             ("events with findings", f"{self.finding_events:,}", f"{self.finding_events / max(1, self.events):.2%}"),
             ("findings", f"{self.findings:,}", f"{self.history_delivered:,} stored as delivered in the history"),
@@ -564,6 +585,12 @@ class SoakReport:
                 f"{self.cost_per_million('lambda'):,.3f}",
                 "$ = ${:,.3f} invocations (one per batch) + ${:,.3f} duration ({:,.2f} ms/event measured, "
                 "256 MB arm64)".format(*self.lambda_cost_per_million(), self.handler_ms_per_event),
+            ),
+            (
+                "/ million delivered events",
+                f"{self.per_million_delivered('detection state'):,.3f}",
+                f"$ detection state; the Lambda ${self.per_million_delivered('lambda'):,.3f} "
+                "(one invocation per 10, all the handler time): what an account pays per event it sends",
             ),
             (
                 "log lines",
@@ -737,6 +764,7 @@ def run_soak(
             for message, event in batch:
                 report.kinds[event.kind] += 1
                 record = json.loads(message["body"])["detail"]  # what the Lambda will read
+                report.delivered += bool(engine.rules_for(CloudTrailEvent(record)))
                 findings = engine.evaluate(record)
                 # The event alone (its test file's expectation); incidents come from the stream of events.
                 alone = Counter(f.rule_id for f in findings if f.rule_id != CHAIN_RULE)
