@@ -329,14 +329,26 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
 def _parse_rule_ids(raw: Any) -> tuple[str, ...]:
     # Checked against the ids the registry knows without importing a rule module (the manifest's,
     # and rules registered so far): importing them all would cost the Lambda's cold start.
-    known = REGISTRY.known_ids()
     ids = []
     for value in _split(raw):
         text = str(value).strip()
-        if not any(fnmatch.fnmatchcase(rule_id, text) for rule_id in known):
-            raise ConfigError(f"{text!r} matches no rule id (see `trailguard rules`)")
+        problem = rule_glob_problem(text)
+        if problem:
+            raise ConfigError(problem)
         ids.append(text)
     return tuple(ids)
+
+
+def rule_glob_problem(pattern: str) -> str:
+    """Why a rule-id glob is wrong (it matches no rule, with the closest id), or '' when it matches.
+
+    The one check behind every place a rule id is given: settings, ``--rule``, ``send-test``."""
+    known = REGISTRY.known_ids()
+    if any(fnmatch.fnmatchcase(rule_id, pattern) for rule_id in known):
+        return ""
+    from trailguard.utils.text import did_you_mean
+
+    return f"{pattern!r} matches no rule id{did_you_mean(pattern, sorted(known))} (see `trailguard rules`)"
 
 
 def _parse_severity(raw: Any) -> Severity:
