@@ -9,6 +9,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -582,7 +583,9 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
     logging.basicConfig(stream=err, level=logging.WARNING, format="trailguard: %(levelname)s %(message)s")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse writes to sys.stdout/stderr itself: its usage errors, --help, --version go where ours do.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_BAD_INPUT
     if args.command is None:
