@@ -26,7 +26,7 @@ from trailguard.core.engine import Engine, EngineStats
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
-from trailguard.core.settings import CONFIG_ENV, Settings, rule_glob_problem
+from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
 from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
 from trailguard.utils.text import clip, one_line
@@ -290,6 +290,8 @@ def summary_line(result: ScanResult) -> str:
 
 def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     settings = Settings.load(args.config, min_severity=args.min_severity)
+    for warning in alerting_warnings(settings):
+        stderr.write(f"trailguard: warning: {warning}\n")
     rule_ids = list(args.rule or [])
     for pattern in rule_ids:
         problem = rule_glob_problem(pattern)
