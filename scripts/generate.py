@@ -110,6 +110,7 @@ def manifest() -> str:
     # Lambda ships no .pyc; docs/rules.md lists them.
     rules = builtin_rules()
     entries: dict[str, str] = {}
+    top: dict[str, str] = {}
     by_source: dict[str, set[str]] = {}
     by_identity: dict[str, set[str]] = {}
     watchers: set[str] = set()
@@ -117,6 +118,7 @@ def manifest() -> str:
     for rule in rules:
         module = rule.module.rsplit(".", 1)[-1]
         entries[rule.id] = module
+        top[rule.id] = max((rule.severity, *rule.escalates_to)).name
         if callable(rule.on):
             watchers.add(module)  # its subscriptions follow the other rules': loaded with any of them
             for key in REGISTRY.subscriptions(rule, among=rules):
@@ -142,6 +144,12 @@ def manifest() -> str:
             "BY_IDENTITY_TYPE",
             "dict[str, tuple[str, ...]]",
             {kind: tuple(sorted(modules)) for kind, modules in sorted(by_identity.items())},
+        ),
+        _assignment(
+            "rule id: the highest severity it can report (settings warn when nothing can alert)",
+            "TOP_SEVERITY",
+            "dict[str, str]",
+            top,
         ),
         _assignment(
             "modules whose rules watch the events of other rules: imported whenever any module is",

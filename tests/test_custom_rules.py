@@ -365,16 +365,24 @@ def test_an_event_that_fires_other_rules_than_it_expects_fails_with_exit_1(tmp_p
 
 
 def test_without_its_rules_an_event_says_the_rule_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(CUSTOM)
-    code, out, _ = run("test", "events/bucket_tagged.json", "events/bucket_tagging_denied.json")
+    # Not from CUSTOM itself: its trailguard.toml, found in the working directory, loads the rules.
+    monkeypatch.chdir(CUSTOM / "events")
+    code, out, _ = run("test", "bucket_tagged.json", "bucket_tagging_denied.json")
     assert code == EXIT_FAILED
     assert out.splitlines() == [
-        "FAIL  events/bucket_tagged.json: expected custom.bucket-tagged LOW; fired nothing",
+        "FAIL  bucket_tagged.json: expected custom.bucket-tagged LOW; fired nothing",
         "      PutBucketTagging on acme-reports: the README's example rule fires",
         "      custom.bucket-tagged: no such rule (is its file in --rules, or in the configuration's rule_modules?)",
-        "PASS  events/bucket_tagging_denied.json: expected nothing; fired nothing",
+        "PASS  bucket_tagging_denied.json: expected nothing; fired nothing",
         "1 passed, 1 failed",
     ]
+
+
+def test_the_working_directorys_configuration_brings_its_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CUSTOM)
+    code, out, _ = run("test", "events/bucket_tagged.json")
+    assert code == EXIT_PASSED, out
+    assert out.splitlines()[-1] == "1 passed, 0 failed"
 
 
 def test_a_rule_that_raises_fails_the_event(tmp_path: Path) -> None:

@@ -153,6 +153,9 @@ def test_the_registry_knows_the_catalogued_and_the_registered_ids_before_loading
         def rule_ids(self) -> tuple[str, ...]:
             return ("test.catalogued",)
 
+        def top_severities(self) -> dict[str, Severity]:
+            return {"test.catalogued": Severity.LOW}
+
         def load_all(self) -> None:
             @registry.rule(
                 id="test.catalogued", severity=Severity.LOW, on={"s3.amazonaws.com": ["PutBucketAcl"]}, **metadata

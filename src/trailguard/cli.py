@@ -9,6 +9,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -17,15 +18,15 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from trailguard import __version__
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.engine import Engine, EngineStats
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
-from trailguard.core.exceptions import ConfigError
-from trailguard.core.settings import Settings
+from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
 from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
 from trailguard.utils.text import clip, one_line
@@ -289,10 +290,13 @@ def summary_line(result: ScanResult) -> str:
 
 def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     settings = Settings.load(args.config, min_severity=args.min_severity)
+    for warning in alerting_warnings(settings):
+        stderr.write(f"trailguard: warning: {warning}\n")
     rule_ids = list(args.rule or [])
     for pattern in rule_ids:
-        if not any(_glob_match(r.id, pattern) for r in REGISTRY.all()):
-            raise UsageError(f"--rule {pattern!r} matches no rule id (see `trailguard rules`)")
+        problem = rule_glob_problem(pattern)
+        if problem:
+            raise UsageError(f"--rule {problem}")
     channels = None
     if args.notify or args.outbox or settings.channels:
         from trailguard import cli_alerts
@@ -340,7 +344,9 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         if table:
             stdout.write(table + "\n")
     if not args.quiet:
-        stderr.write(summary_line(result) + "\n")
+        found = getattr(args, "config_found", False)  # set by main(): run_scan is called directly in tests
+        note = f"; settings from ./{LOCAL_CONFIG} (found in the working directory)" if found else ""
+        stderr.write(summary_line(result) + note + "\n")
     delivered = True
     if channels:
         from trailguard import cli_alerts
@@ -360,12 +366,6 @@ def _use_colour(choice: str, stream: IO[str]) -> bool:
     if choice == "never" or os.environ.get("NO_COLOR"):
         return False
     return stream.isatty()
-
-
-def _glob_match(value: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(value, pattern)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -432,7 +432,10 @@ def run_pattern(args: argparse.Namespace, stdout: IO[str]) -> int:
     from trailguard.patterns import event_patterns
 
     Settings.load(args.config)  # the configuration's own rules (rule_modules) need their events too
-    patterns = event_patterns(max_size=args.max_size)
+    try:
+        patterns = event_patterns(max_size=args.max_size)
+    except ValueError as exc:  # one event's pattern alone is larger than --max-size
+        raise UsageError(f"--max-size {args.max_size}: {exc}") from None
     json.dump([p.to_dict() for p in patterns], stdout, indent=2)
     stdout.write("\n")
     return EXIT_CLEAN
@@ -443,14 +446,22 @@ def run_pattern(args: argparse.Namespace, stdout: IO[str]) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's, with a usage error in one line (the usage itself is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trailguard",
         description="Find security-sensitive AWS API calls in CloudTrail logs.",
         epilog="Exit codes: 0 no findings, 1 findings, 2 bad usage, configuration or input.",
     )
     parser.add_argument("--version", action="version", version=f"trailguard {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Not required: `trailguard` alone prints this help (main).
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     scan_parser = commands.add_parser(
         "scan",
@@ -519,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     pattern_parser = commands.add_parser("pattern", help="print the EventBridge event patterns for the rules")
     pattern_parser.add_argument(
         "--max-size",
-        type=int,
+        type=_max_size_arg,
         default=2048,
         metavar="CHARS",
         help="largest pattern EventBridge accepts (2048 by default, 4096 after a quota raise)",
@@ -530,11 +541,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Read when no --config (nor TRAILGUARD_CONFIG) names a file, as other tools of its kind do.
+LOCAL_CONFIG = "trailguard.toml"
+
+
+def find_config(given: str | None) -> tuple[str | None, bool]:
+    """The configuration file to load, and whether it is ./trailguard.toml found by looking."""
+    if given or os.environ.get(CONFIG_ENV) or not os.path.isfile(LOCAL_CONFIG):  # noqa: PTH113
+        return given, False
+    return LOCAL_CONFIG, True
+
+
 def _severity_arg(value: str) -> Severity:
     try:
         return Severity.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _max_size_arg(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of characters") from None
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of characters, got {size}")
+    return size
 
 
 def _jobs_arg(value: str) -> int:
@@ -553,10 +585,17 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
     logging.basicConfig(stream=err, level=logging.WARNING, format="trailguard: %(levelname)s %(message)s")
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse writes to sys.stdout/stderr itself: its usage errors, --help, --version go where ours do.
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) and EXIT_BAD_INPUT
+    if args.command is None:
+        parser.print_help(out)
+        return EXIT_CLEAN
     try:
+        if hasattr(args, "config"):
+            args.config, args.config_found = find_config(args.config)
         if args.command == "scan":
             return run_scan(args, out, err)
         if args.command == "rules":
@@ -572,14 +611,24 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
 
             runner = cli_alerts.run_render if args.command == "render" else cli_alerts.run_send_test
             return runner(args, out, err)
-    except (ConfigError, UsageError) as exc:
-        err.write(f"trailguard: error: {exc}\n")
+    except (ConfigError, UsageError, ChannelError) as exc:
+        err.write(f"trailguard: error: {one_line(str(exc))}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `trailguard scan ... | head` is normal use
         return EXIT_CLEAN
     except KeyboardInterrupt:
         err.write("trailguard: interrupted\n")
         return 130
+    except OSError as exc:  # a file or folder an argument names: its name and the reason, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.write(f"trailguard: error: {where}{exc.strerror or one_line(str(exc))}\n")
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - a bug: one line a user can report, never a traceback
+        err.write(
+            f"trailguard: internal error: {type(exc).__name__}: {clip(one_line(str(exc)), 300)} "
+            "(a bug in trailguard: please report it with the command line)\n"
+        )
+        return EXIT_BAD_INPUT
     raise AssertionError(f"unhandled command {args.command!r}")  # pragma: no cover
 
 

@@ -14,7 +14,7 @@ from typing import IO
 from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
-from trailguard.core.settings import Settings
+from trailguard.core.settings import Settings, rule_glob_problem
 from trailguard.services.alerts import Alert
 from trailguard.services.channels import Channel, ChannelContext, build_channel, build_channels
 from trailguard.services.notification_service import DeliveryReport, NotificationService
@@ -25,8 +25,10 @@ OUTBOX_CHANNEL = "outbox"
 DEFAULT_HOLD_SECONDS = 900.0
 
 
-def folder_channel(path: str | Path, context: ChannelContext, name: str = OUTBOX_CHANNEL) -> Channel:
-    return build_channel({"type": "folder", "name": name, "path": str(path)}, f"--outbox {path}", context)
+def folder_channel(
+    path: str | Path, context: ChannelContext, name: str = OUTBOX_CHANNEL, option: str = "--outbox"
+) -> Channel:
+    return build_channel({"type": "folder", "name": name, "path": str(path)}, f"{option} {path}", context)
 
 
 def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> list[Channel]:
@@ -36,11 +38,24 @@ def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> l
     of its configuration before it reads any event."""
     context = ChannelContext()
     configured = build_channels(settings.channels, context, settings.origin("channels"))
+    if notify and not configured:
+        raise ConfigError(
+            "--notify: no channel is configured, so nothing would be sent (add [[channels]] to the "
+            "configuration, or use --outbox DIR to write the alerts to files)"
+        )
     channels = configured if notify else []
     if outbox:
         if any(channel.name == OUTBOX_CHANNEL for channel in channels):
             raise ConfigError(f"a configured channel is named {OUTBOX_CHANNEL!r}, which --outbox uses")
         channels.append(folder_channel(outbox, context))
+    # Every channel the scan will send through can send (boto3 is there, folders take files),
+    # and so can the table --notify records in: checked before any event is read.
+    for channel in channels:
+        channel.preflight()
+    if notify and settings.table_name:
+        from trailguard.utils.aws_helpers import require_boto3
+
+        require_boto3(f"--notify with table_name {settings.table_name!r} (the state in DynamoDB)")
     return channels
 
 
@@ -93,11 +108,16 @@ def run_render(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> in
     """Example alerts for the selected rules, written as .eml and .html files for previewing."""
     from trailguard.examples import example_findings
 
+    for pattern in args.rule or ():
+        problem = rule_glob_problem(pattern)
+        if problem:
+            raise ConfigError(f"--rule {problem}")
+    channel = folder_channel(args.out, ChannelContext(), name="render", option="--out")
+    channel.preflight()
     findings = example_findings(args.rule or ())
     if not findings:
         stderr.write("trailguard: error: no rule matches --rule\n")
         return 2
-    channel = folder_channel(args.out, ChannelContext(), name="render")
     alerts = [Alert((finding,)) for finding in findings]
     if args.digest and len(findings) > 1:
         alerts.append(Alert(tuple(findings), digest=True))
@@ -112,6 +132,9 @@ def run_send_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
     from trailguard.examples import example_findings
 
     settings = Settings.load(args.config)
+    problem = rule_glob_problem(args.rule)
+    if problem:
+        raise ConfigError(f"--rule {problem}")
     channels = build_channels(settings.channels, ChannelContext(), settings.origin("channels"))
     names = [channel.name for channel in channels]
     chosen = next((channel for channel in channels if channel.name == args.channel), None)
@@ -119,7 +142,12 @@ def run_send_test(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) ->
         known = ", ".join(names) or "none: configure [[channels]]"
         stderr.write(f"trailguard: error: no channel named {args.channel!r} (configured: {known})\n")
         return 2
-    finding = example_findings([args.rule])[0]
+    chosen.preflight()
+    found = example_findings([args.rule])
+    if not found:
+        stderr.write(f"trailguard: error: --rule {args.rule!r}: no example alert for it (see `trailguard render`)\n")
+        return 2
+    finding = found[0]
     try:
         receipt, attempts = call_with_retry(lambda: chosen.send(Alert((finding,), test=True)), RetryPolicy())
     except ChannelError as exc:

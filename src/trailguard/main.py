@@ -22,7 +22,7 @@ from trailguard.core.enums import Outcome
 from trailguard.core.envelope import header, is_sqs_batch, unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
-from trailguard.core.settings import Settings
+from trailguard.core.settings import Settings, alerting_warnings
 from trailguard.core.state import DetectionState, LazyState
 from trailguard.utils import logger
 
@@ -42,6 +42,8 @@ class _Container:
     def __init__(self) -> None:
         # Once; the channel tables stay data until ``delivery`` builds (and validates) them.
         self.settings = Settings.load()
+        for warning in alerting_warnings(self.settings):
+            logger.warning(f"configuration: {warning}", outcome="config_warning")
         # Stateful rules remember in the table (built when one first asks), else in this container.
         state = LazyState(partial(_table_state, self.settings.table_name)) if self.settings.table_name else None
         self.engine = Engine(self.settings, lazy=True, state=state)

@@ -149,6 +149,10 @@ class RuleCatalogue(Protocol):
         """Every rule id the catalogue's modules register, known without importing them."""
         ...
 
+    def top_severities(self) -> Mapping[str, Severity]:
+        """Each rule id's highest severity (its own or one it escalates to), without importing."""
+        ...
+
     def load_all(self) -> None:
         """Import every module of the catalogue."""
         ...
@@ -253,6 +257,12 @@ class RuleRegistry:
         (rules defined outside the catalogue count once their module is imported)."""
         catalogued = self._catalogue.rule_ids() if self._catalogue is not None else ()
         return frozenset((*catalogued, *self._rules))
+
+    def top_severities(self) -> dict[str, Severity]:
+        """Each known rule id's highest severity, without importing anything (as ``known_ids``)."""
+        top = dict(self._catalogue.top_severities()) if self._catalogue is not None else {}
+        top.update((rule.id, max((rule.severity, *rule.escalates_to))) for rule in self._rules.values())
+        return top
 
     def load_for(self, event_source: str, identity_type: str) -> None:
         """Import the modules an event may concern (all are imported once all() ran)."""

@@ -11,6 +11,10 @@ class ConfigError(TrailguardError):
     """A configuration file or value is invalid; the message names the key and the problem."""
 
 
+class MissingExtraError(ConfigError):
+    """A feature needs an optional dependency that is not installed (boto3: ``trailguard[aws]``)."""
+
+
 class InputError(TrailguardError):
     """Input could not be read or parsed; the message names the file, line or record."""
 

@@ -197,6 +197,102 @@ class Settings(NamedTuple):
 
 
 # ----------------------------------------------------------------------------------------------
+# Settings that are valid but switch alerting off: warned about at start-up (CLI and Lambda).
+# ----------------------------------------------------------------------------------------------
+
+# Broader than this, an "allowed" network is much of the internet (as RuleContext.is_world_like).
+WORLD_LIKE_ALLOWED_PREFIX = 8
+
+
+def alerting_warnings(settings: Settings) -> list[str]:
+    """What in ``settings`` silences alerts a user would expect: every rule disabled, the internet
+    allowed, a ``min_severity`` no enabled rule reaches, channels that take no rule's findings,
+    quiet periods without the table that keeps them. Rule severities come from the manifest, so
+    the Lambda imports no rule module to say this at its cold start."""
+    found: list[str] = []
+    top = REGISTRY.top_severities()
+    enabled = {
+        rule_id: severity
+        for rule_id, severity in top.items()
+        if not any(fnmatch.fnmatchcase(rule_id, glob) for glob in settings.disabled_rules)
+    }
+    if not enabled:
+        found.append(f"{_named(settings, 'disabled_rules')}: every rule is disabled, so nothing can alert")
+    for cidr in _world_like(settings.allowed_cidrs):
+        found.append(
+            f"{_named(settings, 'allowed_cidrs')}: {cidr} treats "
+            f"{'the whole' if cidr.endswith('/0') else 'a large part of the'} internet as yours, so security "
+            "groups and policies open to it are not reported"
+        )
+    highest = max(enabled.values(), default=None)
+    if highest is not None and settings.min_severity > highest:
+        found.append(
+            f"{_named(settings, 'min_severity')}: {settings.min_severity.name} is above every "
+            f"enabled rule's highest severity ({highest.name}), so nothing can alert"
+        )
+    routed = 0
+    for index, table in enumerate(settings.channels, start=1):
+        floor = max(settings.min_severity, _lenient_severity(table.get("min_severity")))
+        globs = _lenient_globs(table.get("rules"))
+        if any(
+            severity >= floor and (not globs or any(fnmatch.fnmatchcase(rule_id, glob) for glob in globs))
+            for rule_id, severity in enabled.items()
+        ):
+            routed += 1
+            continue
+        name = table.get("name") or table.get("type") or "?"
+        found.append(
+            f"{_named(settings, 'channels')}: entry {index} ({name!s}): no enabled rule "
+            f"reaches it (min_severity {floor.name}{', rules ' + ', '.join(globs) if globs else ''}), so it never sends"
+        )
+    if settings.channels and not routed:
+        found.append("channels: no channel takes any rule's findings, so no alert is sent")
+    if settings.quiet_periods and not settings.table_name:
+        found.append(
+            f"{_named(settings, 'quiet_periods')}: needs table_name (the DynamoDB table that "
+            "remembers the last alert), so every repeat is sent"
+        )
+    return found
+
+
+def _world_like(cidrs: Sequence[str]) -> list[str]:
+    if not cidrs:
+        return []
+    import ipaddress
+
+    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
+    # Collapsed first: 0.0.0.0/1 and 128.0.0.0/1 are the whole internet too.
+    v4 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv4Network))
+    v6 = ipaddress.collapse_addresses(n for n in networks if isinstance(n, ipaddress.IPv6Network))
+    wide = [str(n) for n in v4 if n.prefixlen < WORLD_LIKE_ALLOWED_PREFIX]
+    return wide + [str(n) for n in v6 if n.prefixlen < WORLD_LIKE_ALLOWED_PREFIX]
+
+
+def _named(settings: Settings, key: str) -> str:
+    """A key as a warning names it, with where its value came from."""
+    origin = settings.origin(key)
+    if not origin or origin.endswith(f": {key}"):
+        return origin or key
+    return f"{key} ({origin})"
+
+
+def _lenient_severity(raw: Any) -> Severity:
+    # Channel tables are validated when the channels are built; a bad value here warns nothing.
+    try:
+        return Severity.parse(raw) if raw is not None else Severity.INFO
+    except ValueError:
+        return Severity.INFO
+
+
+def _lenient_globs(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    if not isinstance(raw, list | tuple):
+        return ()
+    return tuple(str(glob).strip() for glob in raw if str(glob).strip())
+
+
+# ----------------------------------------------------------------------------------------------
 # Parsing and validation. Every value arrives as (raw value, where it came from).
 # ----------------------------------------------------------------------------------------------
 
@@ -234,7 +330,34 @@ def _read_config_file(path: str) -> dict[str, tuple[Any, str]]:
     return result
 
 
+# TRAILGUARD_* variables that are not settings, read where named: accepted by the check below.
+ENV_READ_ELSEWHERE = {
+    CONFIG_ENV: "the configuration file (Settings.load)",
+    "TRAILGUARD_FUZZ_SCALE": "the property tests' examples (tests/fuzz_strategies.py, make fuzz)",
+}
+
+
+def known_environment() -> tuple[str, ...]:
+    """Every TRAILGUARD_* variable trailguard reads: the settings', the email shortcut's, the others'."""
+    return (*(field.env for field in FIELDS), *EMAIL_SHORTCUT, *ENV_READ_ELSEWHERE)
+
+
+def _check_environment(environ: Mapping[str, str]) -> None:
+    """An unknown TRAILGUARD_* variable is an error, as an unknown TOML key is: a typo must not
+    leave a setting at its default unseen."""
+    known = known_environment()
+    for name in sorted(environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            from trailguard.utils.text import did_you_mean
+
+            raise ConfigError(
+                f"environment {name}: unknown variable{did_you_mean(name, known)} "
+                "(the README's configuration table lists them)"
+            )
+
+
 def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    _check_environment(environ)
     result: dict[str, tuple[Any, str]] = {}
     for field in FIELDS:
         if field.env in environ:
@@ -329,14 +452,26 @@ def _parse_accounts(raw: Any) -> tuple[str, ...]:
 def _parse_rule_ids(raw: Any) -> tuple[str, ...]:
     # Checked against the ids the registry knows without importing a rule module (the manifest's,
     # and rules registered so far): importing them all would cost the Lambda's cold start.
-    known = REGISTRY.known_ids()
     ids = []
     for value in _split(raw):
         text = str(value).strip()
-        if not any(fnmatch.fnmatchcase(rule_id, text) for rule_id in known):
-            raise ConfigError(f"{text!r} matches no rule id (see `trailguard rules`)")
+        problem = rule_glob_problem(text)
+        if problem:
+            raise ConfigError(problem)
         ids.append(text)
     return tuple(ids)
+
+
+def rule_glob_problem(pattern: str) -> str:
+    """Why a rule-id glob is wrong (it matches no rule, with the closest id), or '' when it matches.
+
+    The one check behind every place a rule id is given: settings, ``--rule``, ``send-test``."""
+    known = REGISTRY.known_ids()
+    if any(fnmatch.fnmatchcase(rule_id, pattern) for rule_id in known):
+        return ""
+    from trailguard.utils.text import did_you_mean
+
+    return f"{pattern!r} matches no rule id{did_you_mean(pattern, sorted(known))} (see `trailguard rules`)"
 
 
 def _parse_severity(raw: Any) -> Severity:

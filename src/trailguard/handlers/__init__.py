@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 from trailguard.core.base_handler import REGISTRY
+from trailguard.core.enums import Severity
 from trailguard.handlers import _manifest
 
 
@@ -19,6 +20,9 @@ class ManifestCatalogue:
 
     def rule_ids(self) -> tuple[str, ...]:
         return tuple(_manifest.RULES)
+
+    def top_severities(self) -> dict[str, Severity]:
+        return {rule_id: Severity[name] for rule_id, name in _manifest.TOP_SEVERITY.items()}
 
     def modules(self) -> tuple[str, ...]:
         """Every rule module in this package, read from the package itself: the manifest is

@@ -11,6 +11,28 @@ from typing import Any
 
 from trailguard.utils.text import one_line
 
+# What a user runs to get boto3: `pip install trailguard` alone scans; only AWS features need it.
+AWS_EXTRA = "pip install 'trailguard[aws]'"
+
+
+def missing_boto3(what: str) -> Exception:
+    """The one-line error for an AWS feature without boto3 (a ``MissingExtraError``, exit 2)."""
+    from trailguard.core.exceptions import MissingExtraError
+
+    return MissingExtraError(f"{what} needs boto3, which is not installed: {AWS_EXTRA}")
+
+
+def require_boto3(what: str) -> None:
+    """Fail before any work when ``what`` (an AWS channel, the DynamoDB table) cannot run.
+
+    Imports boto3 rather than looking it up, so that a broken or shadowed install fails here too;
+    only called where AWS is about to be used, so the import is not wasted."""
+    try:
+        import boto3  # noqa: F401
+        import botocore.exceptions  # noqa: F401
+    except ImportError:
+        raise missing_boto3(what) from None
+
 
 class AwsClients:
     """One boto3 client per (service, region), made on first use."""
@@ -23,8 +45,11 @@ class AwsClients:
     def client(self, service: str, region: str | None = None) -> Any:
         key = (service, region or self.region)
         if key not in self._clients:
-            import boto3  # heavy: only when a channel or look-up actually needs AWS
-            from botocore.config import Config
+            try:
+                import boto3  # heavy: only when a channel or look-up actually needs AWS
+                from botocore.config import Config
+            except ImportError:
+                raise missing_boto3(f"AWS ({service})") from None
 
             self._clients[key] = boto3.client(
                 service,

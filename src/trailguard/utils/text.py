@@ -9,7 +9,17 @@ Stdlib only: the Lambda's log lines use this module.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 MORE_CHARACTERS = "...[{} more characters]"
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``candidates`` to a misspelled ``word``, or ''."""
+    import difflib  # only on an error's path
+
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def one_line(text: str, *, printable: bool = False) -> str:

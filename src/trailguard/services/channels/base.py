@@ -127,6 +127,9 @@ class Channel(ABC):
     """One way of telling people: email, chat, a topic, a webhook, a folder."""
 
     kind: ClassVar[str]
+    # Sends through AWS or reads a secret from Secrets Manager: boto3 (the `aws` extra) must be
+    # installed. A class default, set per instance by channels whose secrets are optional.
+    needs_aws: bool = False
 
     def __init__(self, options: Options, context: ChannelContext) -> None:
         self.context = context
@@ -140,6 +143,15 @@ class Channel(ABC):
         if finding.severity < self.min_severity:
             return False
         return not self.rules or any(fnmatch.fnmatchcase(finding.rule_id, pattern) for pattern in self.rules)
+
+    def preflight(self) -> None:
+        """Raise ``ConfigError`` when this channel cannot send at all (boto3 missing, a folder that
+        cannot be written), before a run that will use it reads anything: construction checks only
+        the options, since a configured channel may go unused (a scan without --notify)."""
+        if self.needs_aws:
+            from trailguard.utils.aws_helpers import require_boto3
+
+            require_boto3(self.describe())
 
     @abstractmethod
     def send(self, alert: Alert) -> str:

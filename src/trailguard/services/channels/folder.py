@@ -17,7 +17,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from trailguard.core.exceptions import ChannelError
+from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.rendering.email import EmailContent, render_email
@@ -84,6 +84,23 @@ class FolderChannel(Channel):
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
         self.path = Path(options.text("path")).expanduser()
+        self.where = options.where
+
+    def preflight(self) -> None:
+        """The folder exists or can be made, and takes a new file: tried, not judged by its mode
+        bits, which root ignores and a read-only file system overrides."""
+        import tempfile
+
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigError(f"{self.where}: {self.path} is a file, not a folder")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.path):
+                pass
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.where}: cannot write to folder {self.path}: {exc.strerror or type(exc).__name__}"
+            ) from None
 
     def send(self, alert: Alert) -> str:
         content = render_email(alert)

@@ -36,6 +36,7 @@ _TRANSIENT_CODES = frozenset(
 
 class SesEmailChannel(Channel):
     kind = "ses"
+    needs_aws = True
 
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)

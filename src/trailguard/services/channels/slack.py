@@ -21,6 +21,7 @@ class SlackChannel(Channel):
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
         self.url = UrlSource.from_options(options, "webhook_url", "webhook_secret_id", context.secrets)
+        self.needs_aws = self.url.from_secret  # secrets are read from Secrets Manager
         self.timeout = options.number("timeout", DEFAULT_TIMEOUT, minimum=0.01)
 
     def send(self, alert: Alert) -> str:

@@ -51,6 +51,7 @@ class _AuthRejected(Exception):
 
 class SmtpEmailChannel(Channel):
     kind = "smtp"
+    needs_aws = True
 
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
@@ -229,6 +230,11 @@ class SmtpEmailChannel(Channel):
         for secret in (credentials.username, credentials.password):
             text = text.replace(secret, "<redacted>")
         return one_line(text, printable=True)[:_REPLY_TEXT_LIMIT]
+
+    def preflight(self) -> None:
+        from trailguard.utils.aws_helpers import require_boto3
+
+        require_boto3(f"{self.describe()}, whose secret_id is read from Secrets Manager,")
 
     def describe(self) -> str:
         return f"{super().describe()} ({self.host}:{self.port})"

@@ -55,6 +55,7 @@ def _message(text: str) -> str:
 
 class SnsChannel(Channel):
     kind = "sns"
+    needs_aws = True
 
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)

@@ -99,6 +99,8 @@ class WebhookChannel(Channel):
         super().__init__(options, context)
         self.url = UrlSource.from_options(options, "url", "url_secret_id", context.secrets)
         self.hmac_secret_id = options.text("hmac_secret_id", default="") or None
+        # Its URL or signing key read from Secrets Manager.
+        self.needs_aws = self.url.from_secret or self.hmac_secret_id is not None
         options.used.add("headers")
         self.headers = parse_headers(options.raw.get("headers"), options.where)
         self.timeout = options.number("timeout", DEFAULT_TIMEOUT, minimum=0.01)
