@@ -346,3 +346,43 @@ def test_bug_problem_reason_embeds_an_unbounded_input_value() -> None:
     a 1 MB detail-type makes a 1 MB log line."""
     _, problems = read_all(json.dumps({"detail-type": "x" * (1 << 20), "detail": {}}).encode())
     assert len(problems) == 1 and len(problems[0].reason) < 300
+
+
+_SCAN_CHILD = textwrap.dedent(
+    """
+    import io, json, sys
+    from trailguard.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["scan", sys.argv[1], "--format", "jsonl", "--no-progress"], stdout=out, stderr=err)
+    with open("/proc/self/status") as status:
+        peak = next(line for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"code": code, "findings": len(out.getvalue().splitlines()), "err": err.getvalue(),
+                      "peak_mib": int(peak.split()[1]) >> 10}))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/status: Linux")
+def test_a_300_megabyte_log_file_is_streamed(tmp_path: Path) -> None:
+    """Was a bug (issue 12): a plain file was read whole; 300 MB took 412 MB of memory. Now the scan
+    stays under 100 MB whatever the file (one pretty-printed log file, the records one per line)."""
+    from .conftest import load_rule_test_events
+
+    stop = next(e.record for e in load_rule_test_events() if e.record.get("eventName") == "StopLogging")
+    filler = dict(stop, eventSource="s3.amazonaws.com", eventName="GetObject", readOnly=True)
+    item = json.dumps(filler, indent=2).encode()
+    path = tmp_path / "111122223333_CloudTrail_eu-west-1_20261102T1405Z_QmlnRmlsZTAwMDAx.json"
+    count = 0
+    with path.open("wb") as out:
+        out.write(b'{\n  "Records": [\n' + json.dumps(stop).encode())
+        while out.tell() < 300 << 20:
+            out.write(b",\n" + item)
+            count += 1
+        out.write(b",\n" + json.dumps(dict(stop, eventID="the-last-one")).encode() + b"\n  ]\n}\n")
+    child = subprocess.run(
+        [sys.executable, "-c", _SCAN_CHILD, str(path)], capture_output=True, text=True, timeout=600, check=False
+    )
+    outcome = json.loads(child.stdout.strip().splitlines()[-1])
+    assert outcome["code"] == 1 and outcome["findings"] == 2, outcome
+    assert f"in {count + 2:,} events from 1 file" in outcome["err"]
+    assert outcome["peak_mib"] < 100, outcome

@@ -43,6 +43,7 @@ from typing import Any, BinaryIO, cast
 
 import msgspec
 
+from trailguard.core.aws_ids import ACCOUNT_PART
 from trailguard.core.envelope import NOT_A_RECORD, unwrap
 
 STDIN = "-"
@@ -710,10 +711,10 @@ def _utf16_to_utf8(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 # AWS names the files it delivers to S3 <account>_<service>_...: CloudTrail, CloudTrail-Digest,
 # CloudTrail-Insight, Config, elasticloadbalancing, vpcflowlogs, network-firewall...
-_AWS_FILE_NAME = re.compile(r"\d{12}_(?P<service>[A-Za-z][A-Za-z0-9-]*)_", re.ASCII)
+_AWS_FILE_NAME = re.compile(rf"{ACCOUNT_PART}_(?P<service>[A-Za-z][A-Za-z0-9-]*)_", re.ASCII)
 # ... under <prefix>/AWSLogs/[<organization id>/]<account>/<service>/ (Hive style for flow logs:
 # AWSLogs/aws-account-id=<account>/aws-service=vpcflowlogs/).
-_ACCOUNT_FOLDER = re.compile(r"(?:aws-account-id=)?\d{12}", re.ASCII)
+_ACCOUNT_FOLDER = re.compile(rf"(?:aws-account-id=)?{ACCOUNT_PART}", re.ASCII)
 _ORGANIZATION_FOLDER = re.compile(r"o-[a-z0-9]{10,32}", re.ASCII)
 # S3 server access logs: [prefix]YYYY-mm-DD-HH-MM-SS-UniqueString, no extension.
 _S3_ACCESS_LOG = re.compile(r"\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9A-Za-z]{8,}", re.ASCII)
@@ -807,12 +808,12 @@ def _walk(directory: str, on_problem: Callable[[str, str], None], visited: set[t
     (each directory once); hidden entries left out."""
     try:
         stat = Path(directory).stat()
-        visited.add((stat.st_dev, stat.st_ino))
         with os.scandir(directory) as scan:
             entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
     except OSError as exc:
         on_problem(directory, f"cannot read directory: {exc.strerror or exc}")
         return
+    visited.add((stat.st_dev, stat.st_ino))
     folders = []
     for entry in entries:
         try:
