@@ -155,14 +155,16 @@ _HEAD_DECODER = msgspec.json.Decoder(sources._Head)
 _original_read_document = sources.Reader._read_document
 
 
-def _raw_once_read_document(self: sources.Reader, data: bytes, location: str) -> Iterator[dict[str, Any]]:
+def _raw_once_read_document(
+    self: sources.Reader, data: bytes, location: str, lines: bool = True
+) -> Iterator[dict[str, Any]]:
     """One pass to ``list[Raw]``, then a typed head decode per record (instead of two file passes)."""
     try:
         raws = sources._RAW_DECODER.decode(data).Records
     except msgspec.MsgspecError:
         raws = None
     if raws is None:
-        yield from _original_read_document(self, data, location)
+        yield from _original_read_document(self, data, location, lines)
         return
     self.stats.records += len(raws)
     decode_head = _HEAD_DECODER.decode

@@ -181,3 +181,99 @@ def test_progress_bar_on_a_terminal_for_many_files(tmp_path: Path) -> None:
     piped = io.StringIO()
     scan([str(tmp_path)], Settings(), on_progress=Progress(piped))
     assert piped.getvalue() == "", "no progress bar when stderr is not a terminal"
+
+
+# --------------------------------------------------------------------------------------------
+# Input a user really has (issue 12).
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["gunzip | scan -", "gzipped on stdin"])
+def test_stdin_takes_a_log_file_as_cloudtrail_writes_it(gzipped: bool) -> None:
+    log_file = json.dumps({"Records": CLOUDTRAIL_RECORDS}, separators=(",", ":")).encode()
+    done = subprocess.run(
+        [sys.executable, "-m", "trailguard.cli", "scan", "-", "--format", "jsonl", "--min-severity", "CRITICAL"],
+        input=gzip.compress(log_file) if gzipped else log_file,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == EXIT_FINDINGS, done.stderr
+    assert {json.loads(line)["rule_id"] for line in done.stdout.splitlines()} == {
+        "cloudtrail.logging-stopped",
+        "cloudtrail.trail-deleted",
+    }
+    assert b"skipped" not in done.stderr
+
+
+def test_other_aws_logs_in_a_bucket_are_counted_not_problems(tmp_path: Path) -> None:
+    from .test_sources import build_bucket
+
+    expected = build_bucket(tmp_path)
+    code, _, err = run("scan", str(tmp_path), "--format", "jsonl")
+    assert code == EXIT_FINDINGS, err
+    assert "skipped" not in err and "input problems" not in err
+    total = sum(expected.values())
+    assert f"trailguard: not CloudTrail, not read: {total} files (" in err
+    assert "3 AWS Config" in err and "2 VPC flow log" in err and "1 S3 server access log" in err
+    assert len(err.splitlines()) == 2, "one line for what was skipped, one summary"
+
+
+def test_unreadable_input_makes_the_exit_code_2(tmp_path: Path, trail_dir: Path) -> None:
+    (trail_dir / "dangling.json.gz").symlink_to(tmp_path / "nowhere.json.gz")
+    code, out, err = run("scan", str(trail_dir), "--format", "jsonl")
+    assert code == EXIT_BAD_INPUT
+    assert f"trailguard: skipped {trail_dir / 'dangling.json.gz'}: broken symbolic link" in err
+    assert len(out.splitlines()) == 7, "the rest is still scanned"
+
+
+def _two_trails(root: Path) -> tuple[Path, Path]:
+    """An organization trail and the account's own trail, both delivering the same events."""
+    day = "eu-west-1/2026/11/02"
+    own = root / "AWSLogs" / "111122223333" / "CloudTrail" / day
+    org = root / "AWSLogs" / "o-a1b2c3d4e5" / "111122223333" / "CloudTrail" / day
+    for folder, unique in ((own, "QWNjb3VudFRyYWls"), (org, "T3JnVHJhaWwwMDAx")):
+        folder.mkdir(parents=True)
+        for index, minute in enumerate(("05", "10")):
+            name = f"111122223333_CloudTrail_eu-west-1_20261102T14{minute}Z_{unique}.json.gz"
+            part = CLOUDTRAIL_RECORDS[index::2]
+            (folder / name).write_bytes(gzip.compress(json.dumps({"Records": part}).encode()))
+    return own, org
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_the_same_event_twice_is_evaluated_once(tmp_path: Path, jobs: str) -> None:
+    own, _ = _two_trails(tmp_path)
+    _, alone, _ = run("scan", str(own), "--format", "json", "--jobs", jobs)
+    code, both, err = run("scan", str(tmp_path), "--format", "json", "--jobs", jobs)
+    assert code == EXIT_FINDINGS
+    assert json.loads(both) == json.loads(alone), "the same findings, in the same order"
+    wanted = len(json.loads(run("scan", str(own), "--format", "json")[1]))
+    assert wanted, "the test needs findings"
+    assert f"in {2 * len(CLOUDTRAIL_RECORDS)} events from 4 files" in err
+    assert "duplicate events evaluated once" in err
+    # A file passed twice is the same: no finding twice.
+    some = next(own.iterdir())
+    _, twice, err = run("scan", str(some), str(some), "--format", "json", "--jobs", jobs)
+    _, once, _ = run("scan", str(some), "--format", "json")
+    assert json.loads(twice) == json.loads(once)
+
+
+def test_duplicates_split_across_workers_give_the_findings_of_one_process(tmp_path: Path) -> None:
+    _two_trails(tmp_path)
+    _, one, err_one = run("scan", str(tmp_path), "--format", "json")
+    _, two, err_two = run("scan", str(tmp_path), "--format", "json", "--jobs", "2")
+    assert json.loads(one) == json.loads(two)
+    duplicates = [part for part in err_one.split("; ") if "duplicate" in part]
+    assert duplicates and duplicates == [part for part in err_two.split("; ") if "duplicate" in part]
+
+
+def test_max_decompressed_is_a_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    big = tmp_path / "big.json.gz"
+    big.write_bytes(gzip.compress(json.dumps({"Records": CLOUDTRAIL_RECORDS * 150}).encode()))
+    code, _, err = run("scan", str(big), "--format", "jsonl", "--max-decompressed", "1M")
+    assert code == EXIT_BAD_INPUT and "decompresses to more than 1 MB" in err
+    assert run("scan", str(big), "--format", "jsonl", "--max-decompressed", "1.5G")[0] == EXIT_FINDINGS
+    for bad in ("lots", "10K", "-5M", "9" * 400):
+        code, _, usage = run("scan", str(big), "--max-decompressed", bad)
+        assert code == EXIT_BAD_INPUT and "--max-decompressed" in usage and "Traceback" not in usage

@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any, NoReturn
 
 from trailguard import __version__
@@ -28,7 +28,19 @@ from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
-from trailguard.sources import STDIN, InputProblem, Reader, ReadStats, expand_paths, in_time_order
+from trailguard.sources import (
+    MAX_DECOMPRESSED_BYTES,
+    STDIN,
+    EventKey,
+    InputProblem,
+    Reader,
+    ReadStats,
+    SeenEvents,
+    Wants,
+    event_key,
+    expand_paths,
+    in_time_order,
+)
 from trailguard.utils.text import clip, one_line
 
 EXIT_CLEAN = 0
@@ -66,13 +78,31 @@ class ScanResult:
     routine: list[Finding] = dataclasses.field(default_factory=list)
     problems: list[InputProblem] = dataclasses.field(default_factory=list)
     read: ReadStats = dataclasses.field(default_factory=ReadStats)
+    # Files not read because they are not CloudTrail (AWS Config, ELB logs...), by kind.
+    skipped: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Events met again (the same eventID, account and region), evaluated once.
+    duplicates: int = 0
     engine: EngineStats = dataclasses.field(default_factory=EngineStats)
     seconds: float = 0.0
 
 
-# Findings, input problems, read and engine counts, and the records stateful rules want (kept by a
-# worker for the main process, which alone holds the detection state).
-FileOutcome = tuple[list[Finding], list[InputProblem], ReadStats, EngineStats, list[dict[str, Any]]]
+# One record a rule wants, evaluated by the stateless rules: its key (event_key) and eventTime, its
+# findings, the engine's counts before and after it, and the record itself when a stateful rule wants
+# it too (the main process, which alone holds the detection state, evaluates those).
+Counts = tuple[int, int, int, int, int]
+Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, dict[str, Any] | None]
+
+
+@dataclasses.dataclass
+class FileScan:
+    """One file's records as ``scan_file`` evaluates them; the other fields are complete once
+    ``evaluated`` is consumed (a generator in the main process: each record is let go of as soon as
+    it is evaluated; a list from a worker)."""
+
+    evaluated: Iterable[Evaluated]
+    problems: list[InputProblem] = dataclasses.field(default_factory=list)
+    read: ReadStats = dataclasses.field(default_factory=ReadStats)
+    counts: EngineStats = dataclasses.field(default_factory=EngineStats)
 
 
 def _heads(record: dict[str, Any]) -> tuple[Any, Any, Any, bool]:
@@ -84,59 +114,74 @@ def _heads(record: dict[str, Any]) -> tuple[Any, Any, Any, bool]:
 def scan_file(
     path: str,
     engine: Engine,
-    stateful: Engine | None = None,
     keep_for: Engine | None = None,
     every_rule: Engine | None = None,
-) -> FileOutcome:
-    """Read and evaluate one file (or stdin): the unit of work of a scan, in or out of process.
+    max_decompressed: int = MAX_DECOMPRESSED_BYTES,
+    *,
+    keep_all: bool = False,
+) -> FileScan:
+    """Read one file (or stdin) and evaluate the stateless rules: the unit of work of a scan, the
+    same in a worker process and in the main one.
 
-    ``engine`` evaluates the stateless rules; ``stateful`` (in the main process) the stateful ones,
-    whose findings follow the file's others; a worker passes ``keep_for`` instead, to keep the records
-    the stateful rules want for the main process. Either way, one order of findings. ``every_rule``
-    routes every rule: the reader asks it alone whether a record is wanted (one look-up per record
-    on the hot path)."""
-    problems: list[InputProblem] = []
-    side = stateful or keep_for
-    wants = (every_rule or engine).wants if side is not None and side.rules else engine.wants
-    reader = Reader(wants=wants, on_problem=problems.append)
+    ``engine`` evaluates the stateless rules; the records ``keep_for`` (the stateful rules) wants are
+    passed on for the main process (``keep_all``: every record, for the main process itself, whose
+    stateful engine tells them apart as fast). Duplicates are left to the main process too, which sees every
+    file in order: a worker cannot know what another one read. ``every_rule`` routes every rule: the
+    reader asks it alone whether a record is wanted (one look-up per record on the hot path)."""
+    scan = FileScan(())
+    keep = None if keep_all or keep_for is None else keep_for.wants
+    scan.evaluated = _evaluate_file(scan, path, engine, keep_for, every_rule, max_decompressed, keep, keep_all)
+    return scan
+
+
+def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
+    scan: FileScan,
+    path: str,
+    engine: Engine,
+    keep_for: Engine | None,
+    every_rule: Engine | None,
+    max_decompressed: int,
+    keep: Wants | None,
+    keep_all: bool,
+) -> Iterator[Evaluated]:
+    wants = (every_rule or engine).wants if keep_for is not None and keep_for.rules else engine.wants
+    reader = Reader(wants=wants, on_problem=scan.problems.append, max_decompressed=max_decompressed)
+    scan.read = reader.stats
     before = engine.stats.as_dict()
-    stateful_before = stateful.stats.as_dict() if stateful is not None else None
-    findings: list[Finding] = []
-    later: list[Finding] = []
-    kept: list[dict[str, Any]] = []
+    stats = engine.stats
     for record in reader.read_paths([path]):
-        findings.extend(engine.evaluate(record))
-        if stateful is not None:
-            later.extend(stateful.evaluate(record))
-        elif keep_for is not None and keep_for.wants(*_heads(record)):
-            kept.append(record)
-    engine_delta = engine.stats.since(before)
-    if stateful is not None and stateful_before is not None:
-        # Counted here: the caller's snapshot of the stateful engine is taken after this returns.
-        engine_delta.merge(stateful.stats.since(stateful_before))
-    return findings + later, problems, reader.stats, engine_delta, kept
+        # Plain tuples, not EngineStats: this runs for every record a rule wants.
+        counts = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
+        findings = engine.evaluate(record)
+        after = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
+        kept = record if keep_all or (keep is not None and keep(*_heads(record))) else None
+        yield event_key(record), record.get("eventTime"), findings, counts, after, kept
+    scan.counts = engine.stats.since(before)
 
 
-_worker_engines: tuple[Engine, Engine, Engine] | None = None
+_worker_state: tuple[Engine, Engine, Engine, int] | None = None
 
 
-def _init_worker(settings: Settings, rule_ids: Sequence[str]) -> None:
-    global _worker_engines
+def _init_worker(settings: Settings, rule_ids: Sequence[str], max_decompressed: int) -> None:
+    global _worker_state
     from trailguard import custom_rules
 
     # A forked worker has them already; a spawned one (no fork on this system) imports them again.
     custom_rules.load_rule_modules(settings.rule_modules)
-    _worker_engines = (
+    _worker_state = (
         Engine(settings, rule_ids, stateful=False),
         Engine(settings, rule_ids, stateful=True),
         Engine(settings, rule_ids),
+        max_decompressed,
     )
 
 
-def _scan_in_worker(path: str) -> FileOutcome:
-    assert _worker_engines is not None
-    stateless, stateful_filter, every_rule = _worker_engines
-    return scan_file(path, stateless, keep_for=stateful_filter, every_rule=every_rule)
+def _scan_in_worker(path: str) -> FileScan:
+    assert _worker_state is not None
+    stateless, stateful_filter, every_rule, max_decompressed = _worker_state
+    scan = scan_file(path, stateless, stateful_filter, every_rule, max_decompressed)
+    scan.evaluated = list(scan.evaluated)  # sent to the main process whole
+    return scan
 
 
 def scan(
@@ -145,6 +190,7 @@ def scan(
     rule_ids: Sequence[str] = (),
     *,
     jobs: int = 1,
+    max_decompressed: int = MAX_DECOMPRESSED_BYTES,
     state: DetectionState | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     on_problem: Callable[[InputProblem], None] | None = None,
@@ -153,7 +199,9 @@ def scan(
     """Scan files, directories or stdin; findings and problems are reported as they are found.
 
     Files are read in the time order their CloudTrail names carry; the stateful rules run in this
-    process on one ``state`` (in memory for this scan when None), so ``jobs`` changes nothing found."""
+    process on one ``state`` (in memory for this scan when None), and duplicates are told here, file
+    after file in that order, so ``jobs`` changes nothing found. Each event (eventID, account, region)
+    is evaluated once, and no finding is reported twice."""
     started = time.perf_counter()
     result = ScanResult()
 
@@ -162,30 +210,54 @@ def scan(
         if on_problem:
             on_problem(item)
 
-    files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why))))
+    def skipped(kind: str) -> None:
+        result.skipped[kind] = result.skipped.get(kind, 0) + 1
+
+    files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why)), skipped))
     stateful = Engine(settings, rule_ids, state=state, stateful=True)
-    outcomes: Iterable[FileOutcome]
+    seen = SeenEvents()
+    # Beyond the window of SeenEvents (the same file given twice, a day apart in the order): no finding
+    # goes out twice. As large as the findings themselves, which the result holds anyway.
+    reported: set[tuple[str, str, str]] = set()
+    outcomes: Iterable[FileScan]
     pool = None
     if jobs > 1 and len(files) > 1 and STDIN not in files:
         import multiprocessing
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(jobs, _init_worker, (settings, tuple(rule_ids)))
+        pool = multiprocessing.get_context(method).Pool(
+            jobs, _init_worker, (settings, tuple(rule_ids), max_decompressed)
+        )
         outcomes = pool.imap(_scan_in_worker, files, chunksize=max(1, min(16, len(files) // (jobs * 8))))
     else:
         engine, every_rule = Engine(settings, rule_ids, stateful=False), Engine(settings, rule_ids)
-        outcomes = (scan_file(path, engine, stateful=stateful, every_rule=every_rule) for path in files)
+        outcomes = (scan_file(path, engine, stateful, every_rule, max_decompressed, keep_all=True) for path in files)
     try:
-        for done, (found, problems, stats, engine_stats, kept) in enumerate(outcomes, start=1):
-            for item in problems:
-                problem(item)
+        for done, file_scan in enumerate(outcomes, start=1):
             before = stateful.stats.as_dict()
-            findings = found + [finding for record in kept for finding in stateful.evaluate(record)]
+            findings: list[Finding] = []
+            later: list[Finding] = []  # the stateful rules' findings follow the file's others
+            repeated = [0] * len(EngineStats.FIELDS)
+            for key, event_time, found, counts, after, record in file_scan.evaluated:
+                if key is not None and seen.seen(hash(key), event_time):
+                    result.duplicates += 1  # neither its findings nor its counts are the scan's
+                    repeated = [total + a - b for total, a, b in zip(repeated, after, counts, strict=True)]
+                    continue
+                findings += found
+                if record is not None:
+                    later += stateful.evaluate(record)
+            for item in file_scan.problems:
+                problem(item)
+            findings += later
             findings += stateful.correlate(findings)  # attack chains: over every rule's findings, in event order
-            result.read.merge(stats)
-            result.engine.merge(engine_stats)
+            result.read.merge(file_scan.read)
+            result.engine.merge(file_scan.counts.since(dict(zip(EngineStats.FIELDS, repeated, strict=True))))
             result.engine.merge(stateful.stats.since(before))
             for finding in findings:
+                identity = (finding.account_id, finding.region, finding.key)
+                if identity in reported:
+                    continue
+                reported.add(identity)
                 if finding.routine:
                     result.routine.append(finding)
                     continue
@@ -281,11 +353,22 @@ def summary_line(result: ScanResult) -> str:
         text += f"; {result.engine.suppressed} suppressed"
     if result.routine:
         text += f"; {len(result.routine)} routine changes not reported (known by --state)"
+    if result.duplicates:
+        text += f"; {result.duplicates:,} duplicate events evaluated once"
     if result.problems:
         text += f"; {len(result.problems)} input problems (see above)"
     if result.engine.rule_errors:
         text += f"; {result.engine.rule_errors} rule errors (see above)"
     return text
+
+
+def skipped_line(result: ScanResult) -> str:
+    """One line for the files not read because they are not CloudTrail; empty when there are none."""
+    if not result.skipped:
+        return ""
+    total = sum(result.skipped.values())
+    kinds = ", ".join(f"{count:,} {kind}" for kind, count in sorted(result.skipped.items(), key=lambda kv: -kv[1]))
+    return f"not CloudTrail, not read: {total:,} file{'' if total == 1 else 's'} ({kinds})"
 
 
 def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
@@ -325,6 +408,7 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
             settings,
             rule_ids,
             jobs=args.jobs,
+            max_decompressed=args.max_decompressed,
             state=state,
             on_finding=stream_finding if args.format == "jsonl" else None,
             on_problem=report_problem,
@@ -344,6 +428,9 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         if table:
             stdout.write(table + "\n")
     if not args.quiet:
+        skipped = skipped_line(result)
+        if skipped:
+            stderr.write(f"trailguard: {skipped}\n")
         found = getattr(args, "config_found", False)  # set by main(): run_scan is called directly in tests
         note = f"; settings from ./{LOCAL_CONFIG} (found in the working directory)" if found else ""
         stderr.write(summary_line(result) + note + "\n")
@@ -484,6 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
     scan_parser.add_argument("--jobs", type=_jobs_arg, default=1, metavar="N", help="worker processes (default 1)")
     scan_parser.add_argument(
+        "--max-decompressed",
+        type=_size_arg,
+        default=MAX_DECOMPRESSED_BYTES,
+        metavar="SIZE",
+        help="largest a gzipped file may decompress to, e.g. 512M or 2G (default 256M); larger is an error",
+    )
+    scan_parser.add_argument(
         "--state",
         metavar="FILE",
         help="keep the stateful rules' baselines and counters in this SQLite file across runs (default: this run only)",
@@ -566,6 +660,22 @@ def _max_size_arg(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of characters") from None
     if size < 1:
         raise argparse.ArgumentTypeError(f"must be a positive number of characters, got {size}")
+    return size
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def _size_arg(value: str) -> int:
+    """A size in bytes, with an optional K, M or G (binary multiples; a trailing B or iB is allowed)."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,6})?)\s*([KMG]?)(?:i?B)?\s*", value, re.IGNORECASE | re.ASCII)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a size (examples: 512M, 2G, 1048576)")
+    size = int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+    if size < 1 << 20:
+        raise argparse.ArgumentTypeError(f"{value!r} is below 1M: CloudTrail's own files are larger")
     return size
 
 
