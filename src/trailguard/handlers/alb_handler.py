@@ -175,6 +175,9 @@ def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
         or as_text(created.get("loadBalancerName"))
     )
     arn = as_text(created.get("loadBalancerArn"))
+    if classic and not arn and name:
+        # Classic load balancers are named, and CreateLoadBalancer's response carries only the DNS name.
+        arn = event.arn("elasticloadbalancing", f"loadbalancer/{name}")
     resource_type = (
         "AWS::ElasticLoadBalancing::LoadBalancer" if classic else "AWS::ElasticLoadBalancingV2::LoadBalancer"
     )

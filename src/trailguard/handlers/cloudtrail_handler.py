@@ -26,6 +26,8 @@ def _trail(event: CloudTrailEvent, *name_keys: str) -> Resource:
     if name.startswith("arn:"):
         arn = arn or name
         name = name.rsplit("/", 1)[-1]
+    # A trail is managed in its home region, which is the call's region: a bare name identifies it.
+    arn = arn or (event.arn("cloudtrail", f"trail/{name}") if name else "")
     return Resource(type="AWS::CloudTrail::Trail", id=name or arn.rsplit("/", 1)[-1], arn=arn)
 
 

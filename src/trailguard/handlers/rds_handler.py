@@ -43,10 +43,10 @@ def _database(event: CloudTrailEvent) -> Resource:
     """The instance or cluster a call acts on, with its ARN when the response carries it."""
     if event.event_name in INSTANCE_EVENTS:
         name = event.get_str("requestParameters", "dBInstanceIdentifier")
-        arn = event.get_str("responseElements", "dBInstanceArn")
+        arn = event.get_str("responseElements", "dBInstanceArn") or _named_arn(event, "db", name)
         return Resource(type="AWS::RDS::DBInstance", id=name or arn.rsplit(":", 1)[-1], arn=arn)
     name = event.get_str("requestParameters", "dBClusterIdentifier")
-    arn = event.get_str("responseElements", "dBClusterArn")
+    arn = event.get_str("responseElements", "dBClusterArn") or _named_arn(event, "cluster", name)
     return Resource(type="AWS::RDS::DBCluster", id=name or arn.rsplit(":", 1)[-1], arn=arn)
 
 
@@ -54,8 +54,11 @@ def _kind(resource: Resource) -> str:
     return "DB instance" if resource.type == "AWS::RDS::DBInstance" else "DB cluster"
 
 
-def _arn(identifier: str) -> str:
-    return identifier if identifier.startswith("arn:") else ""
+def _named_arn(event: CloudTrailEvent, kind: str, identifier: str) -> str:
+    """The ARN of an instance, cluster or snapshot given by name or ARN (RDS accepts both)."""
+    if identifier.startswith("arn:"):
+        return identifier
+    return event.arn("rds", f"{kind}:{identifier}") if identifier else ""
 
 
 def _engine(event: CloudTrailEvent) -> str:
@@ -161,11 +164,17 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         return
     if event.event_name == "ModifyDBClusterSnapshotAttribute":
         name = event.get_str("requestParameters", "dBClusterSnapshotIdentifier")
-        snapshot = Resource(type="AWS::RDS::DBClusterSnapshot", id=name.rsplit(":", 1)[-1], arn=_arn(name))
+        snapshot = Resource(
+            type="AWS::RDS::DBClusterSnapshot",
+            id=name.rsplit(":", 1)[-1],
+            arn=_named_arn(event, "cluster-snapshot", name),
+        )
         kind = "DB cluster snapshot"
     else:
         name = event.get_str("requestParameters", "dBSnapshotIdentifier")
-        snapshot = Resource(type="AWS::RDS::DBSnapshot", id=name.rsplit(":", 1)[-1], arn=_arn(name))
+        snapshot = Resource(
+            type="AWS::RDS::DBSnapshot", id=name.rsplit(":", 1)[-1], arn=_named_arn(event, "snapshot", name)
+        )
         kind = "DB snapshot"
     label = snapshot.label or "(unnamed)"
     details: dict[str, str] = {}

@@ -371,8 +371,8 @@ def _flags_turned_off(config: dict[str, Any]) -> list[str]:
 def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     account_level = "Account" in event.event_name
     if account_level:
-        account = event.account_id
-        target = Resource(type="AWS::::Account", id=account, arn="")
+        target = event.account_resource()
+        account = target.id
         label = f"account {account or '(unknown)'}"
     else:
         target = _bucket(event)
