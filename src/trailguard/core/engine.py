@@ -261,6 +261,16 @@ def select_rules(rules: Iterable[Rule], wanted: Collection[str], disabled: Colle
     return selected
 
 
+def _remediation(active: Rule, hit: Hit) -> str:
+    """The rule's remediation, or the hit's variant of it, with the event's values filled in."""
+    template = hit.remediation if isinstance(hit.remediation, str) and hit.remediation else active.remediation
+    if not hit.remedy:
+        return template
+    from trailguard.core.remedy import fill  # only findings with values to fill need it
+
+    return fill(template, hit.remedy)
+
+
 def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:
     """Everything the rule did not say comes from its metadata and the event."""
     severity = hit.severity if hit.severity is not None else active.severity
@@ -271,7 +281,7 @@ def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:
         title=active.title,
         summary=hit.summary,
         description=active.description,
-        remediation=active.remediation,
+        remediation=_remediation(active, hit),
         mitre=active.mitre,
         resource=hit.resource if isinstance(hit.resource, Resource) else Resource(),
         details=dict(hit.details),

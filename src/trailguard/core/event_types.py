@@ -332,6 +332,10 @@ class Hit(NamedTuple):
     docs/rules.md). ``details`` are short labelled facts for the alert
     (``{"Port": "22", "CIDR": "0.0.0.0/0"}``). ``routine``: the detection state knows this change
     as the principal's routine (``core.routine``): it goes to the findings history, not to people.
+    ``remedy`` fills the placeholders of the rule's remediation (``{"<bucket>": name}``) with this
+    event's values, quoted for a shell (``core.remedy``); ``remediation`` replaces the rule's text
+    where the event calls for another command (a user's policy is detached with
+    ``detach-user-policy``), and is filled the same way.
     """
 
     summary: str
@@ -339,6 +343,8 @@ class Hit(NamedTuple):
     severity: Severity | None = None
     details: Mapping[str, str] = NO_DETAILS
     routine: bool = False
+    remedy: Mapping[str, str | tuple[str, ...]] = NO_DETAILS
+    remediation: str = ""
 
 
 class Finding(NamedTuple):

@@ -31,6 +31,13 @@ def _trail(event: CloudTrailEvent, *name_keys: str) -> Resource:
     return Resource(type="AWS::CloudTrail::Trail", id=name or arn.rsplit("/", 1)[-1], arn=arn)
 
 
+def _given_trail(event: CloudTrailEvent, trail: Resource) -> dict[str, str]:
+    """--name as the caller gave it: a trail of another account (an organization trail seen from a
+    member) is reachable only by its ARN."""
+    given = event.get_str("requestParameters", "name")
+    return {"<trail>": given if given.startswith("arn:") else trail.id}
+
+
 # What a finding says when Control Tower changes its own baseline trail.
 _LANDING_ZONE = {"Through": f"Control Tower ({CONTROL_TOWER_EXECUTION_ROLE}) on its own baseline trail"}
 
@@ -58,7 +65,11 @@ _LANDING_ZONE = {"Through": f"Control Tower ({CONTROL_TOWER_EXECUTION_ROLE}) on 
 )
 def logging_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     trail = _trail(event, "name")
-    yield Hit(summary=f"Logging stopped on trail {trail.label or '(unnamed)'}", resource=trail)
+    yield Hit(
+        summary=f"Logging stopped on trail {trail.label or '(unnamed)'}",
+        resource=trail,
+        remedy=_given_trail(event, trail),
+    )
 
 
 @rule(
@@ -74,8 +85,10 @@ def logging_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "organization trail; un-enrolment removes them)."
     ),
     remediation=(
-        "Recreate the trail (or restore it from infrastructure code) and confirm the log bucket is "
-        "intact. Deny cloudtrail:DeleteTrail with an SCP outside the audit account."
+        "Recreate the trail (`aws cloudtrail create-trail --name <trail> --s3-bucket-name <log-bucket> "
+        "--is-multi-region-trail` then `aws cloudtrail start-logging --name <trail>`), or restore it "
+        "from infrastructure code, and confirm the log bucket is intact. Deny cloudtrail:DeleteTrail "
+        "with an SCP outside the audit account."
     ),
     mitre="T1562.008",
     quiet=(
@@ -94,6 +107,8 @@ def trail_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         resource=trail,
         severity=Severity.HIGH if landing_zone else None,
         details=_LANDING_ZONE if landing_zone else {},
+        # A trail is created in the caller's account by name, whatever the deleted one was given as.
+        remedy={"<trail>": trail.id},
     )
 
 

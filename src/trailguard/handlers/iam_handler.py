@@ -79,6 +79,38 @@ def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
     return Resource(type="AWS::IAM::Policy"), "an unnamed principal"
 
 
+# Remediation templates: docs/rules.md shows the rules' own; a finding fills its placeholders with
+# the event's values (Hit.remedy), and the variants fit the principal kind or the root user.
+ACCESS_KEY_REMEDIATION = (
+    "Check with the key's owner that they created it. If not, deactivate and delete it "
+    "(`aws iam update-access-key --user-name <user> --access-key-id <key> --status Inactive` then "
+    "`aws iam delete-access-key --user-name <user> --access-key-id <key>`), and review what it was "
+    "used for. Root access keys should not exist at all."
+)
+# Without --user-name, IAM acts on the caller's own keys: the root user's when signed in as root.
+ROOT_ACCESS_KEY_REMEDIATION = (
+    "Root access keys should not exist at all: signed in as root, delete it "
+    "(`aws iam delete-access-key --access-key-id <key>`), and review what it was used for."
+)
+_DETACH = "detach-<kind>-policy --<kind>-name <principal> --policy-arn <policy-arn>"
+_DELETE = "delete-<kind>-policy --<kind>-name <principal> --policy-name <policy-name>"
+_AFTER = "and review what the principal did since. Grant least privilege instead."
+ADMIN_POLICY_REMEDIATION = (
+    f"If not expected, detach or delete the policy (`aws iam {_DETACH}` for a managed policy, "
+    f"`aws iam {_DELETE}` for an inline one; <kind> is user, group or role) {_AFTER}"
+)
+ADMIN_POLICY_DETACH_REMEDIATION = f"If not expected, detach the policy (`aws iam {_DETACH}`) {_AFTER}"
+ADMIN_POLICY_DELETE_REMEDIATION = f"If not expected, delete the inline policy (`aws iam {_DELETE}`) {_AFTER}"
+
+
+def _policy_remedy(event: CloudTrailEvent) -> dict[str, str]:
+    """The principal kind and name of an Attach/Put{User,Group,Role}Policy call, from its name."""
+    kind = event.event_name.removeprefix("Attach").removeprefix("Put").removesuffix("Policy").lower()
+    if kind not in ("user", "group", "role"):
+        return {}
+    return {"<kind>": kind, "<principal>": event.get_str("requestParameters", f"{kind}Name")}
+
+
 # --------------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------------
@@ -125,11 +157,7 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         "created for another user (HIGH), or for the root user (CRITICAL), is a common way to keep "
         "or widen access. An IAM user creating its own key is MEDIUM, LOW from an MFA session."
     ),
-    remediation=(
-        "Check with the key's owner that they created it. If not, deactivate and delete it "
-        "(`aws iam update-access-key --status Inactive` then `aws iam delete-access-key`), and "
-        "review what it was used for. Root access keys should not exist at all."
-    ),
+    remediation=ACCESS_KEY_REMEDIATION,
     mitre="T1098.001",
     escalates_to=(Severity.LOW, Severity.HIGH, Severity.CRITICAL),
     quiet=(
@@ -150,6 +178,8 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
             resource=event.account_resource(),
             severity=Severity.CRITICAL,
             details={**details, "User": "root"},
+            remediation=ROOT_ACCESS_KEY_REMEDIATION,
+            remedy={"<key>": key_id},
         )
         return
     if requested_user and not _is_callers_own_user(event, requested_user):
@@ -158,6 +188,7 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
             resource=_user(event, requested_user),
             severity=Severity.HIGH,
             details={**details, "User": requested_user},
+            remedy={"<user>": requested_user, "<key>": key_id},
         )
         return
     owner = (
@@ -169,11 +200,14 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
     # A user that just proved its MFA device is rotating its own key; a key minting a key (a
     # leaked one keeping access) looks like a rotation script, and stays MEDIUM.
     routine = bool(_caller_user_name(event)) and _mfa_authenticated(event)
+    # The key's user by name, not the caller's label (an ARN or a session is not a --user-name).
+    key_owner = _caller_user_name(event) or requested_user or event.get_str("responseElements", "accessKey", "userName")
     yield Hit(
         summary=f"{event.actor.label} created an access key for itself" + (" in an MFA session" if routine else ""),
         resource=_user(event, owner),
         severity=Severity.LOW if routine else None,
         details={**details, "User": owner},
+        remedy={"<user>": key_owner, "<key>": key_id},
     )
 
 
@@ -198,11 +232,7 @@ def access_key_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         "now controls the account. MEDIUM when CloudFormation applies it to another principal "
         "(a stack's or StackSet's role, `invokedBy`), HIGH otherwise."
     ),
-    remediation=(
-        "If not expected, detach or delete the policy (`aws iam detach-role-policy --role-name <r> "
-        "--policy-arn <arn>`, `aws iam delete-user-policy --user-name <u> --policy-name <p>`) and "
-        "review what the principal did since. Grant least privilege instead."
-    ),
+    remediation=ADMIN_POLICY_REMEDIATION,
     mitre="T1098.003",
     escalates_to=(Severity.MEDIUM,),
     quiet=(
@@ -232,6 +262,8 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
             resource=target,
             severity=severity,
             details={"Policy": policy_arn},
+            remediation=ADMIN_POLICY_DETACH_REMEDIATION,
+            remedy={**_policy_remedy(event), "<policy-arn>": policy_arn},
         )
         return
     grant = admin_grant(event.get("requestParameters", "policyDocument"))
@@ -243,6 +275,8 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         resource=target,
         severity=severity,
         details={"Inline policy": policy_name, "Grants": grant},
+        remediation=ADMIN_POLICY_DELETE_REMEDIATION,
+        remedy={**_policy_remedy(event), "<policy-name>": event.get_str("requestParameters", "policyName")},
     )
 
 

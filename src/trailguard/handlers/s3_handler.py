@@ -44,6 +44,21 @@ BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Rest
 # --------------------------------------------------------------------------------------------
 
 
+def _remedy(bucket: Resource) -> dict[str, str]:
+    """The bucket's name for a remediation's ``<bucket>``."""
+    return {"<bucket>": bucket.id}
+
+
+_BLOCK_ALL = (
+    "--public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,"
+    "BlockPublicPolicy=true,RestrictPublicBuckets=true"
+)
+ACCOUNT_BLOCK_REMEDIATION = (
+    f"Turn all four settings back on for the account: `aws s3control put-public-access-block --account-id <id> "
+    f"{_BLOCK_ALL}`, then review the ACLs and policies of its buckets."
+)
+
+
 def _bucket(event: CloudTrailEvent) -> Resource:
     """The bucket a call acts on: the request names it; data events also list its ARN."""
     name = event.get_str("requestParameters", "bucketName")
@@ -146,6 +161,7 @@ def bucket_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     yield Hit(
         summary=f"Bucket {bucket.label or '(unnamed)'} {verb}: {', '.join(grants)}",
         resource=bucket,
+        remedy=_remedy(bucket),
         details={"Public grants": ", ".join(grants)},
     )
 
@@ -180,6 +196,7 @@ def object_acl_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         summary=f"Object {obj.label or '(unnamed)'} made public: {', '.join(grants)}",
         resource=obj,
         details={"Public grants": ", ".join(grants)},
+        remedy={**_remedy(_bucket(event)), "<key>": event.get_str("requestParameters", "key")},
     )
 
 
@@ -216,7 +233,7 @@ def bucket_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if not exposure.public:
         return
     bucket = _bucket(event)
-    yield public_policy_hit(f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure)
+    yield public_policy_hit(f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure)._replace(remedy=_remedy(bucket))
 
 
 # The regional accounts Elastic Load Balancing writes access logs from (regions opened before
@@ -322,9 +339,10 @@ def bucket_policy_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         return
     writes = any(_grants_writing(action) for action in exposure.external_actions)
     bucket = _bucket(event)
-    yield external_policy_hit(
+    hit = external_policy_hit(
         f"Bucket {bucket.label or '(unnamed)'}", bucket, exposure, Severity.HIGH if writes else None
     )
+    yield hit._replace(remedy=_remedy(bucket))
 
 
 def _flags_turned_off(config: dict[str, Any]) -> list[str]:
@@ -374,14 +392,17 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
         target = event.account_resource()
         account = target.id
         label = f"account {account or '(unknown)'}"
+        remedy: dict[str, Any] = {"remediation": ACCOUNT_BLOCK_REMEDIATION, "remedy": {"<id>": account}}
     else:
         target = _bucket(event)
         label = f"bucket {target.label or '(unnamed)'}"
+        remedy = {"remedy": _remedy(target)}
     if event.event_name.startswith("Delete"):
         yield Hit(
             summary=f"Block Public Access configuration deleted for {label}",
             resource=target,
             details={"Change": "configuration deleted"},
+            **remedy,
         )
         return
     config = event.get_dict("requestParameters", "PublicAccessBlockConfiguration")
@@ -393,6 +414,7 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
             summary=f"Block Public Access weakened for {label}: {', '.join(off)} off",
             resource=target,
             details={"Settings off": ", ".join(off)},
+            **remedy,
         )
 
 
@@ -422,7 +444,11 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
 )
 def encryption_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     bucket = _bucket(event)
-    yield Hit(summary=f"Default encryption removed from bucket {bucket.label or '(unnamed)'}", resource=bucket)
+    yield Hit(
+        summary=f"Default encryption removed from bucket {bucket.label or '(unnamed)'}",
+        resource=bucket,
+        remedy=_remedy(bucket),
+    )
 
 
 @rule(
@@ -463,6 +489,7 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         yield Hit(
             summary=f"Server access logging removed from bucket {name}",
             resource=bucket,
+            remedy=_remedy(bucket),
             details={"Change": "access logging removed"},
         )
         return
@@ -471,6 +498,7 @@ def logging_or_versioning_off(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         yield Hit(
             summary=f"Versioning suspended on bucket {name}",
             resource=bucket,
+            remedy=_remedy(bucket),
             details={"Change": "versioning suspended"},
         )
 
@@ -513,6 +541,7 @@ def bucket_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     yield Hit(
         summary=f"Bucket {bucket.label or '(unnamed)'} deleted" + ("" if by_hand else " by automation"),
         resource=bucket,
+        remedy=_remedy(bucket),
         severity=None if by_hand else Severity.LOW,
     )
 
@@ -655,6 +684,7 @@ def lifecycle_expiry(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     yield Hit(
         summary=f"Lifecycle on bucket {bucket.label or '(unnamed)'}: {'; '.join(findings)}",
         resource=bucket,
+        remedy=_remedy(bucket),
         # Emptying a scratch area daily is housekeeping; the data elsewhere in the bucket stays.
         severity=None if beyond_scratch else Severity.MEDIUM,
         details={"Rules": "; ".join(findings)},
@@ -711,6 +741,7 @@ def replication_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     yield Hit(
         summary=f"Bucket {bucket.label or '(unnamed)'} now replicates to {destinations}",
         resource=bucket,
+        remedy=_remedy(bucket),
         details={"Destination": destinations},
     )
 
@@ -773,5 +804,6 @@ def sse_c_write(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Object {obj.label or '(unknown)'} {verb} with a customer-provided key (SSE-C): "
         "only the key's holder can read it",
         resource=bucket,
+        remedy=_remedy(bucket),
         details=details,
     )

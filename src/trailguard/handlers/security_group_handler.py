@@ -26,6 +26,8 @@ class _Permission(NamedTuple):
     from_port: int | None
     to_port: int | None
     cidr: str
+    # The rule EC2 created or rewrote (sgr-...), when the record says.
+    rule_id: str = ""
 
 
 def _field(value: Mapping[str, Any], *names: str) -> Any:
@@ -81,9 +83,9 @@ def _response_rules(event: CloudTrailEvent, egress: bool) -> list[_Permission]:
         for key in ("cidrIpv4", "cidrIpv6"):
             cidr = as_text(item.get(key))
             if cidr:
-                permissions.append(
-                    _Permission(protocol, as_int(item.get("fromPort")), as_int(item.get("toPort")), cidr)
-                )
+                from_port, to_port = as_int(item.get("fromPort")), as_int(item.get("toPort"))
+                rule_id = as_text(item.get("securityGroupRuleId"))
+                permissions.append(_Permission(protocol, from_port, to_port, cidr, rule_id))
     return permissions
 
 
@@ -99,6 +101,7 @@ def _modified_rules(event: CloudTrailEvent) -> tuple[str, list[_Permission]]:
         new_rule = _field(update, "SecurityGroupRule", "securityGroupRule")
         if not isinstance(new_rule, dict):
             continue
+        rule_id = as_text(_field(update, "SecurityGroupRuleId", "securityGroupRuleId"))
         # The request does not say which direction the rule has; only an explicit egress flag
         # lets us skip it, otherwise it is checked as ingress (docs/rules.md lists
         # ModifySecurityGroupRules among sg.ingress-open-to-world's events).
@@ -110,7 +113,7 @@ def _modified_rules(event: CloudTrailEvent) -> tuple[str, list[_Permission]]:
         for keys in (("CidrIpv4", "cidrIpv4"), ("CidrIpv6", "cidrIpv6")):
             cidr = as_text(_field(new_rule, *keys))
             if cidr:
-                permissions.append(_Permission(protocol, from_port, to_port, cidr))
+                permissions.append(_Permission(protocol, from_port, to_port, cidr, rule_id))
     return group_id, permissions
 
 
@@ -152,6 +155,19 @@ def _join(values: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(values))
 
 
+def _remedy(event: CloudTrailEvent, group_id: str, exposed: list[_Permission], egress: bool) -> dict[str, Any]:
+    """The group and the ids of the rules behind ``exposed``, for the remediation's command: the
+    rules' own ids, else those of the response's rules with the same source and ports
+    (AuthorizeSecurityGroup*'s request has no ids; its response does)."""
+    ids = [p.rule_id for p in exposed if p.rule_id]
+    if not ids:
+        wanted = {(p.cidr, p.from_port, p.to_port) for p in exposed}
+        for created in _response_rules(event, egress):
+            if created.rule_id and (created.cidr, created.from_port, created.to_port) in wanted:
+                ids.append(created.rule_id)
+    return {"<sg>": group_id, "<sgr>": tuple(dict.fromkeys(ids))}
+
+
 @rule(
     id="sg.ingress-open-to-world",
     severity=Severity.HIGH,
@@ -188,6 +204,7 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     severity: Severity | None = None
     exposures: list[str] = []
     cidrs: list[str] = []
+    exposed: list[_Permission] = []
     for permission in permissions:
         if not ctx.is_world_like(permission.cidr):
             continue
@@ -198,6 +215,7 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         severity = level if severity is None else max(severity, level)
         exposures.append(label)
         cidrs.append(permission.cidr)
+        exposed.append(permission)
     if severity is None:
         return
     group = _group(event, group_id, group_name)
@@ -206,6 +224,7 @@ def ingress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         resource=group,
         severity=severity,
         details={"Ports": _join(exposures), "CIDR": _join(cidrs)},
+        remedy=_remedy(event, group_id, exposed, egress=False),
     )
 
 
@@ -238,7 +257,8 @@ def egress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     if group_name == "default":
         return  # the default group allows all egress from the start: nothing new
     permissions = _ip_permissions(event.request) or _response_rules(event, egress=True)
-    cidrs = [p.cidr for p in permissions if p.protocol in _ALL_PROTOCOLS and ctx.is_world_like(p.cidr)]
+    exposed = [p for p in permissions if p.protocol in _ALL_PROTOCOLS and ctx.is_world_like(p.cidr)]
+    cidrs = [p.cidr for p in exposed]
     if not cidrs:
         return
     group = _group(event, group_id, group_name)
@@ -246,4 +266,5 @@ def egress_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         summary=f"Security group {group.label or '(unknown)'} allows all outbound traffic to {_join(cidrs)}",
         resource=group,
         details={"Protocol": "all", "CIDR": _join(cidrs)},
+        remedy=_remedy(event, group_id, exposed, egress=True),
     )
