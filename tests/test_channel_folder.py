@@ -131,3 +131,42 @@ def test_an_unwritable_folder_is_a_permanent_error_naming_it(tmp_path: Path) -> 
 def test_path_is_required() -> None:
     with pytest.raises(ConfigError, match="folder test: path: is required"):
         build_channel({"type": "folder"}, "folder test", ChannelContext())
+
+
+def test_the_eml_carries_the_headers_an_email_channel_sends(tmp_path: Path) -> None:
+    from trailguard.services.email_message import alert_id, build_message
+
+    channel = build_channel(
+        {"type": "folder", "path": str(tmp_path), "sender": "tg@example.com", "recipients": ["sec@example.com"]},
+        "folder test",
+        ChannelContext(),
+    )
+    for alert in (Alert((NORMAL,)), Alert((HOSTILE, LOW), digest=True)):
+        message = parse_eml(Path(channel.send(alert)).with_suffix(".eml"))
+        sent = email.message_from_bytes(
+            build_message(alert, "tg@example.com", ["sec@example.com"]).as_bytes(), policy=email.policy.default
+        )
+        names = [name for name in sent if name != "Date"]
+        assert "To" in names and "X-Trailguard-Alert-ID" in names
+        assert [name for name in message if name != "Date"] == names
+        for name in names:
+            if name == "Content-Type":  # the MIME boundary is random
+                assert message.get_content_type() == sent.get_content_type()
+            else:
+                assert str(message[name]) == str(sent[name]), name
+        assert message["To"] == "sec@example.com" and message["X-Trailguard-Alert-ID"] == alert_id(alert)
+
+
+def test_the_eml_has_placeholder_addresses_by_default(tmp_path: Path) -> None:
+    message = parse_eml(Path(folder_channel(tmp_path).send(Alert((NORMAL,)))).with_suffix(".eml"))
+    assert str(message["To"]).endswith("@trailguard.invalid")
+    assert str(message["From"]).endswith("@trailguard.invalid>")
+
+
+def test_a_bad_recipient_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="recipients"):
+        build_channel(
+            {"type": "folder", "path": str(tmp_path), "recipients": ["a@example.com\nBcc: x@evil.example"]},
+            "folder test",
+            ChannelContext(),
+        )

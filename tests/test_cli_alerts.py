@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import socket
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -37,7 +37,7 @@ def test_scan_outbox_writes_one_message_per_finding_then_a_digest(tmp_path: Path
     assert len(emails) == 6 and len(list(outbox.glob("*.html"))) == 6, "5 most severe alone, the other 15 in a digest"
     digests = [path for path in emails if "_digest-15_" in path.name]
     assert len(digests) == 1
-    subjects = [message_from_bytes(path.read_bytes())["Subject"] for path in emails]
+    subjects = [message_from_bytes(path.read_bytes(), policy=policy.default)["Subject"] for path in emails]
     assert sum("[CRITICAL]" in subject for subject in subjects) == 5  # and the two incidents
     assert "20 findings delivered in 6 messages" in err and f"open the alerts in {outbox}" in err
 
@@ -138,7 +138,10 @@ def test_send_test_reports_success_and_the_exact_error(tmp_path: Path, monkeypat
     code, out, _ = run("send-test", "--channel", "files")
     assert code == 0 and "test alert delivered through folder channel 'files'" in out
     [email] = list((tmp_path / "files").glob("*.eml"))
-    assert email.name.startswith("test_") and "[TEST]" in message_from_bytes(email.read_bytes())["Subject"]
+    assert (
+        email.name.startswith("test_")
+        and "[TEST]" in message_from_bytes(email.read_bytes(), policy=policy.default)["Subject"]
+    )
     code, _, err = run("send-test", "--channel", "down")
     assert code == 2 and "failed (transient, gave up after retries)" in err
     code, _, err = run("send-test", "--channel", "missing")

@@ -1,7 +1,11 @@
 """Files in a directory: each alert as ``<stem>.eml`` (open it in a mail client) and ``<stem>.html``.
 
-Option: ``path`` (required; created when missing). ``make demo`` and ``trailguard scan --outbox``
-write to ``./outbox/`` this way, and ``trailguard render`` previews templates with it.
+Options: ``path`` (required; created when missing); ``sender`` and ``recipients`` (optional: the
+From and To of the ``.eml``, placeholders at ``.invalid`` by default). The ``.eml`` is the message
+the email channels send (``email_message.build_message``), with the same headers (To, Message-ID,
+X-Trailguard-Alert-ID...): a mail rule or a script tried on the outbox works on the real mail.
+``make demo`` and ``trailguard scan --outbox`` write to ``./outbox/`` this way, and
+``trailguard render`` previews templates with it.
 
 File names come from trusted parts only: the event time's digits, the severity, the rule id (reduced
 to ``[a-z0-9.-]``) and a short hash of the findings' keys; never from free event text, so nothing
@@ -15,6 +19,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from trailguard.core.exceptions import ChannelError, ConfigError
@@ -23,6 +28,7 @@ from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.rendering.email import EmailContent, render_email
 
 SENDER = "trailguard <trailguard@trailguard.invalid>"
+RECIPIENTS = ("alerts@trailguard.invalid",)
 _MAX_COUNTER = 10_000
 _UNSAFE = re.compile(r"[^a-z0-9.-]+")
 _TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EAGAIN, errno.EBUSY, errno.EINTR})
@@ -41,30 +47,14 @@ def file_stem(alert: Alert) -> str:
     return f"test_{stem}" if alert.test else stem
 
 
-def email_bytes(alert: Alert, content: EmailContent) -> bytes:
-    """A complete multipart/alternative message (text and HTML), as a mail client opens it."""
-    from email.header import Header
-    from email.message import EmailMessage
-    from email.utils import formatdate, make_msgid
+def email_bytes(
+    alert: Alert, content: EmailContent, sender: str = SENDER, recipients: Sequence[str] = RECIPIENTS
+) -> bytes:
+    """The message an email channel would send for ``alert`` (text and HTML), as a mail client opens it."""
+    from trailguard.services.email_message import build_message
 
-    message = EmailMessage()
-    subject = content.subject  # already one line: render_email strips CR/LF
-    if subject.isascii() and "=?" not in subject:
-        message["Subject"] = subject  # readable as it is in the file
-    else:
-        # Encoded as a whole (as email_message does) and stored raw: the EmailMessage API decodes
-        # event text that looks like an RFC 2047 encoded word ("=?utf-8?b?DQpCY2M6...?=") when a
-        # header is set, and writes what it decodes to (a CR/LF and a Bcc: header, a bidi override).
-        message.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
-    message["From"] = SENDER
-    message["Date"] = formatdate(localtime=False, usegmt=True)
-    message["Message-ID"] = make_msgid(domain="trailguard.invalid")
-    message["X-Trailguard-Severity"] = alert.severity.name
-    if not alert.digest:
-        message["X-Trailguard-Rule"] = alert.first.rule_id
-    message.set_content(_encodable(content.text))
-    message.add_alternative(_encodable(content.html), subtype="html")
-    return message.as_bytes()
+    # The file's own line ends (LF), which every mail client opens; SMTP's CRLF is the wire's.
+    return build_message(alert, sender, recipients, content).as_bytes()
 
 
 def _encodable(text: str) -> str:
@@ -83,8 +73,14 @@ class FolderChannel(Channel):
 
     def __init__(self, options: Options, context: ChannelContext) -> None:
         super().__init__(options, context)
+        from trailguard.services.email_message import check_address
+
         self.path = Path(options.text("path")).expanduser()
         self.where = options.where
+        self.sender = check_address(options.text("sender", SENDER), f"{self.where}: sender")
+        self.recipients = tuple(
+            check_address(value, f"{self.where}: recipients") for value in options.texts("recipients", RECIPIENTS)
+        )
 
     def preflight(self) -> None:
         """The folder exists or can be made, and takes a new file: tried, not judged by its mode
@@ -110,7 +106,7 @@ class FolderChannel(Channel):
         except OSError as exc:
             raise self._error(exc) from None
         try:
-            eml_path.write_bytes(email_bytes(alert, content))
+            eml_path.write_bytes(email_bytes(alert, content, self.sender, self.recipients))
             html_path.write_bytes(_html_bytes(content.html))
         except OSError as exc:
             eml_path.unlink(missing_ok=True)  # no half-written pair left behind
