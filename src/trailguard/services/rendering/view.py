@@ -241,6 +241,8 @@ class DigestView(NamedTuple):
     accounts: str
     findings: tuple[FindingView, ...]
     omitted: int
+    # Parallel to ``findings``: the actor's label where a new actor's findings begin, else "".
+    headings: tuple[str, ...] = ()
 
 
 def _accounts(alert: Alert) -> tuple[str, int]:
@@ -261,7 +263,15 @@ def _digest_headline(alert: Alert) -> str:
 
 
 def digest_view(alert: Alert, rows: int, limit: int = SHORT) -> DigestView:
-    shown = tuple(view_of(finding, limit) for finding in most_severe_first(alert.findings)[:rows])
+    # The rows that fit are the most severe; they are told as a story: by actor, then by time.
+    ordered = story_order(most_severe_first(alert.findings)[:rows])
+    shown = tuple(view_of(finding, limit) for finding in ordered)
+    headings = []
+    previous = None
+    for finding, view in zip(ordered, shown, strict=True):
+        key = _actor_key(finding)
+        headings.append(view.actor if key != previous else "")
+        previous = key
     where, _ = _accounts(alert)
     return DigestView(
         severity=alert.severity.name,
@@ -272,6 +282,7 @@ def digest_view(alert: Alert, rows: int, limit: int = SHORT) -> DigestView:
         accounts=where,
         findings=shown,
         omitted=len(alert.findings) - len(shown),
+        headings=tuple(headings),
     )
 
 
@@ -314,6 +325,25 @@ def subject_line(alert: Alert, limit: int = SUBJECT_LIMIT) -> str:
 def most_severe_first(findings: Iterable[Finding]) -> list[Finding]:
     """The order of a digest: most severe first, then oldest first."""
     return sorted(findings, key=lambda f: (-int(f.severity), f.event_time))
+
+
+def _actor_key(finding: Finding) -> str:
+    # A role's sessions are one actor (the role); a user or a root login is itself.
+    return finding.actor.principal_arn or finding.actor.label
+
+
+def story_order(findings: Iterable[Finding]) -> list[Finding]:
+    """The order a chain reads in: grouped by actor, the actor who acted first first, and each
+    actor's findings by time (ties: most severe first)."""
+    findings = list(findings)
+    started: dict[str, str] = {}
+    for finding in findings:
+        key = _actor_key(finding)
+        started[key] = min(started.get(key, finding.event_time), finding.event_time)
+    return sorted(
+        findings,
+        key=lambda f: (started[_actor_key(f)], _actor_key(f), f.event_time, -int(f.severity)),
+    )
 
 
 _BACKTICKS = re.compile(r"`([^`]+)`")

@@ -8,7 +8,7 @@ from typing import Any
 from trailguard.core.event_types import Finding
 from trailguard.services.alerts import Alert
 from trailguard.services.links import console_link, mitre_url
-from trailguard.services.rendering.view import json_size, most_severe_first, subject_line
+from trailguard.services.rendering.view import json_size, story_order, subject_line
 from trailguard.utils.text import bounded
 
 WEBHOOK_STRING_LIMIT = 4096
@@ -47,7 +47,7 @@ def render_webhook(alert: Alert) -> dict[str, Any]:
     bounded, visibly. A digest too large for ``WEBHOOK_PAYLOAD_LIMIT`` lists as many findings as
     fit and says how many it left out in ``omitted``.
     """
-    ordered = most_severe_first(alert.findings) if alert.digest else alert.findings
+    ordered = story_order(alert.findings) if alert.digest else alert.findings
     payload: dict[str, Any] = {
         "source": "trailguard",
         "version": 1,
