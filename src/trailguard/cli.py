@@ -314,28 +314,65 @@ def _clip(text: str, width: int) -> str:
     return clip(one_line(text), width)  # event text may carry newlines and tabs
 
 
-def format_table(findings: Sequence[Finding], colour: bool, width: int) -> str:
-    """One line per finding, most recent last; columns fit the terminal."""
+# The table's columns: header, and the most a column's values may take (0: the summary, which takes
+# what the terminal has left); a column is as wide as its widest value up to that.
+TABLE_COLUMNS: dict[str, tuple[str, int, Callable[[Finding], str]]] = {
+    "severity": ("SEVERITY", 8, lambda f: f.severity.name),
+    "time": ("TIME (UTC)", 19, lambda f: f.event_time.replace("T", " ").rstrip("Z")),
+    "rule": ("RULE", 60, lambda f: f.rule_id),
+    "actor": ("ACTOR", 28, lambda f: f.actor.label),
+    "account": ("ACCOUNT", 12, lambda f: f.account_id),
+    # A source "IP" can be a service's host name (ec2.amazonaws.com) or an IPv6 address.
+    "source-ip": ("SOURCE IP", 39, lambda f: f.source_ip),
+    "region": ("REGION", 20, lambda f: f.region),
+    "summary": ("SUMMARY", 0, lambda f: f.summary),
+}
+DEFAULT_COLUMNS = tuple(TABLE_COLUMNS)
+
+
+def table_order(findings: Iterable[Finding]) -> list[Finding]:
+    """The table's order, which JSON output keeps too: most recent last, the most severe first
+    among findings of the same second."""
+    return sorted(findings, key=lambda f: (f.event_time, -f.severity))
+
+
+def format_table(
+    findings: Sequence[Finding], colour: bool, width: int, columns: Sequence[str] = DEFAULT_COLUMNS
+) -> str:
+    """One line per finding, most recent last; columns fit the terminal, the summary takes the rest."""
     if not findings:
         return ""
-    rows = []
-    for finding in sorted(findings, key=lambda f: (f.event_time, -f.severity)):
-        when = finding.event_time.replace("T", " ").rstrip("Z")
-        rows.append((finding.severity, when, finding.rule_id, finding.actor.label, finding.region, finding.summary))
-    rule_width = max(len(r[2]) for r in rows)
-    actor_width = min(28, max(len(r[3]) for r in rows))
-    region_width = max(len(r[4]) for r in rows)
-    header = f"{'SEVERITY':<8}  {'TIME (UTC)':<19}  {'RULE':<{rule_width}}  {'ACTOR':<{actor_width}}  "
-    header += f"{'REGION':<{region_width}}  SUMMARY"
-    lines = [header]
-    fixed = 8 + 2 + 19 + 2 + rule_width + 2 + actor_width + 2 + region_width + 2
-    summary_width = max(30, width - fixed)
-    for severity, when, rule_id, actor, region, summary in rows:
-        lines.append(
-            f"{_severity_label(severity, colour)}  {when:<19}  {rule_id:<{rule_width}}  "
-            f"{_clip(actor, actor_width):<{actor_width}}  {region:<{region_width}}  {_clip(summary, summary_width)}"
-        )
+    ordered = table_order(findings)
+    specs = [TABLE_COLUMNS[name] for name in columns]
+    rows = [[one_line(value(f)) for _header, _cap, value in specs] for f in ordered]
+    widths = [
+        min(cap, max(len(header), *(len(row[i]) for row in rows))) if cap else 0
+        for i, (header, cap, _value) in enumerate(specs)
+    ]
+    rest = max(30, width - sum(w + 2 for w in widths if w))
+    widths = [w or rest for w in widths]
+
+    def cells(texts: Sequence[str]) -> list[str]:
+        return [f"{clip(text, w):<{w}}" for text, w in zip(texts, widths, strict=True)]
+
+    lines = ["  ".join(cells([header for header, _cap, _value in specs])).rstrip()]
+    coloured = columns.index("severity") if colour and "severity" in columns else -1
+    for finding, row in zip(ordered, rows, strict=True):
+        padded = cells(row)
+        if coloured >= 0:  # colour codes take no room: coloured after padding
+            padded[coloured] = _severity_label(finding.severity, colour)
+        lines.append("  ".join(padded).rstrip())
     return "\n".join(lines)
+
+
+def _columns_arg(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    unknown = [name for name in names if name not in TABLE_COLUMNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown column {', '.join(unknown) or '(none given)'}: choose from {', '.join(TABLE_COLUMNS)}"
+        )
+    return names
 
 
 def summary_line(result: ScanResult) -> str:
@@ -420,11 +457,11 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     if progress:
         progress.clear()
     if args.format == "json":
-        json.dump([f.to_dict() for f in result.findings], stdout, indent=2, ensure_ascii=False)
+        json.dump([f.to_dict() for f in table_order(result.findings)], stdout, indent=2, ensure_ascii=False)
         stdout.write("\n")
     elif args.format == "table":
         width = shutil.get_terminal_size((160, 24)).columns if stdout.isatty() else 200
-        table = format_table(result.findings, colour, width)
+        table = format_table(result.findings, colour, width, args.columns)
         if table:
             stdout.write(table + "\n")
     if not args.quiet:
@@ -560,6 +597,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
     scan_parser.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
+    scan_parser.add_argument(
+        "--columns",
+        type=_columns_arg,
+        default=DEFAULT_COLUMNS,
+        metavar="LIST",
+        help=f"table columns, comma-separated (default {','.join(DEFAULT_COLUMNS)})",
+    )
     scan_parser.add_argument(
         "--min-severity",
         type=_severity_arg,
