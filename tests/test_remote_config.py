@@ -170,6 +170,10 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AwsClient
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    # boto3's default session keeps the credentials an earlier test's clients resolved: a new one.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     return AwsClients(region="eu-west-1", endpoint_url=closed_port_url())
 
 
