@@ -225,3 +225,28 @@ def test_which_botocore_errors_are_transient() -> None:
     assert not botocore_error_is_transient(PartialCredentialsError(provider="env", cred_var="AWS_SECRET_ACCESS_KEY"))
     assert botocore_error_is_transient(EndpointConnectionError(endpoint_url="https://ssm.eu-west-1.amazonaws.com"))
     assert json.dumps(str(NoCredentialsError()))  # its text is what errors show
+
+
+def test_a_local_configuration_file_keeps_boto3_out_of_the_cold_start(tmp_path: Path) -> None:
+    """Only a remote source imports boto3 to read the settings: a file on disk keeps the cold start light."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    config = tmp_path / "trailguard.toml"
+    config.write_text(TUNED, encoding="utf-8")
+    script = textwrap.dedent(
+        """
+        import json, sys
+        import trailguard.main as main
+        main.container()
+        print(json.dumps([name for name in ("boto3", "botocore") if name in sys.modules]))
+        """
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRAILGUARD_")}
+    env["TRAILGUARD_CONFIG"] = str(config)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=env
+    )
+    assert json.loads(done.stdout.splitlines()[-1]) == []
