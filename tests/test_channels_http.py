@@ -242,6 +242,31 @@ def test_retry_after_is_exposed_on_the_error() -> None:
     assert caught.value.transient and caught.value.status == 429 and caught.value.retry_after == 7.0
 
 
+def test_retry_after_from_429_and_503_is_waited_for(clock: Clock) -> None:
+    # The backoff alone would wait about a millisecond: the waits are the server's.
+    script = [
+        Reply(429, b"rate_limited", {"Retry-After": "5"}),
+        Reply(503, b"busy", {"Retry-After": "12"}),
+        Reply(200, b"ok"),
+    ]
+    with RecordingServer(script) as server:
+        slack = channel({"type": "slack", "name": "slack", "webhook_url": server.url + SECRET_PATHS["slack"]})
+        report = service(slack, clock=clock).notify([NORMAL])
+    assert report.channel("slack").delivered == (NORMAL.key,)
+    assert len(server.requests) == 3
+    assert clock.slept == [5.0, 12.0]
+
+
+def test_retry_after_longer_than_the_policy_allows_is_left_to_aws(clock: Clock) -> None:
+    with RecordingServer([Reply(503, b"maintenance", {"Retry-After": "3600"})]) as server:
+        slack = channel({"type": "slack", "name": "slack", "webhook_url": server.url + SECRET_PATHS["slack"]})
+        report = service(slack, clock=clock).notify([NORMAL], raise_on_undelivered=False)
+    outcome = report.channel("slack")
+    assert outcome.failed == (NORMAL.key,) and outcome.attempts == 1
+    assert len(server.requests) == 1 and clock.slept == [], "not an hour in the function"
+    assert report.undelivered == (NORMAL,), "reported undelivered: AWS delivers the event again"
+
+
 def test_500_forever_fails_transiently_and_the_other_channels_still_deliver(tmp_path: Path) -> None:
     with RecordingServer.failing() as server:
         teams = channel({"type": "teams", "name": "teams", "webhook_url": server.url + SECRET_PATHS["teams"]})

@@ -79,6 +79,13 @@ BAD_ARGUMENTS = {
     "test-rules-missing": (["test", "{dir}", "--rules", "{dir}/missing.py"], "--rules"),
     "test-rules-not-python": (["test", "{dir}", "--rules", "{file}"], "not a Python file"),
     "test-config-missing": (["test", "{dir}", "--config", "{dir}/missing.toml"], "does not exist"),
+    # config
+    "config-no-action": (["config"], "required: ACTION"),
+    "config-check-no-file": (["config", "check"], "required: FILE"),
+    "config-check-missing": (["config", "check", "{dir}/missing.toml"], "does not exist"),
+    "config-check-is-a-folder": (["config", "check", "{dir}"], "cannot be read"),
+    "config-check-unknown-key": (["config", "check", "{typo_toml}"], "unknown key 'allowed_port'"),
+    "config-check-not-toml": (["config", "check", "{file}"], "not valid TOML"),
 }
 
 

@@ -425,13 +425,14 @@ def test_a_new_secret_holds_empty_placeholders_and_is_the_one_read(home_template
     secret = translated["Resources"]["SmtpSecret"]
     assert secret["Condition"] == "CreateSecret"
     assert json.loads(secret["Properties"]["SecretString"]) == {"username": "", "password": ""}
-    chosen = {"Fn::If": ["CreateSecret", {"Ref": "SmtpSecret"}, {"Ref": "SmtpSecretArn"}]}
+    chosen = {"Fn::If": ["SmtpSecretGiven", {"Ref": "SmtpSecretArn"}, {"Ref": "SmtpSecret"}]}
     variables = translated["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
-    assert variables["TRAILGUARD_SMTP_SECRET_ID"] == chosen
+    assert variables["TRAILGUARD_SMTP_SECRET_ID"] == {"Fn::If": ["UseSmtp", chosen, {"Ref": "AWS::NoValue"}]}
     statements = translated["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    (read,) = [s for s in statements if s.get("Sid") == "ReadSmtpSecret"]
-    assert read["Action"] == "secretsmanager:GetSecretValue"
-    assert read["Resource"] == chosen
+    (read,) = [s["Fn::If"] for s in statements if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "ReadSmtpSecret"]
+    assert read[0] == "UseSmtp", "only SMTP reads a secret"
+    assert read[1]["Action"] == "secretsmanager:GetSecretValue"
+    assert read[1]["Resource"] == chosen
 
 
 def test_alarms_on_function_errors_and_dead_letters(home_template: dict[str, Any]) -> None:
@@ -571,17 +572,15 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
 
     # Least privilege, with every ARN resolved: only this secret, sender, table, queue and log group.
     grants = {statement["Sid"]: statement for statement in role_policy(created["FunctionRole"])}
+    # SMTP (the default) sends with the secret's credentials: the role may not send through SES.
     assert set(grants) == {
         "WriteOwnLogs",
         "ReadSmtpSecret",
-        "SendAsSenderOnly",
         "OwnTableOnly",
         "ConsumeOwnQueueOnly",
         "DeadLetterOwnQueueOnly",
     }
     assert grants["ReadSmtpSecret"]["Resource"] == secret
-    identities = f"arn:aws:ses:{HOME}:{ACCOUNT}:identity/"
-    assert grants["SendAsSenderOnly"]["Resource"] == [identities + SENDER, identities + "example.com"]
     assert grants["OwnTableOnly"]["Resource"] == table["TableArn"]
     assert grants["ConsumeOwnQueueOnly"]["Resource"] == queue
     assert grants["DeadLetterOwnQueueOnly"]["Resource"] == dead_letters
@@ -635,7 +634,7 @@ def test_stack_without_queue_table_or_trail_at_the_architectures_size(home_templ
     assert len(statements) == len(rule_arns)
 
     grants = {statement["Sid"] for statement in role_policy(created["FunctionRole"])}
-    assert grants == {"WriteOwnLogs", "ReadSmtpSecret", "SendAsSenderOnly", "DeadLetterOwnQueueOnly"}
+    assert grants == {"WriteOwnLogs", "ReadSmtpSecret", "DeadLetterOwnQueueOnly"}
 
 
 @pytest.mark.usefixtures("fake_aws")
@@ -864,3 +863,73 @@ def test_the_created_trail_logs_data_events_of_the_chosen_buckets(
     parameters["TrailDataEventBuckets"] = buckets
     created = create_stack(HOME, "data", for_moto(translate(home_template, parameters), parameters), parameters)
     assert {"TrailBucket", "Queue", "Table"} <= set(created)
+
+
+# ------------------------------------------------------------------------------------------------
+# The SES API instead of SMTP, and the configuration from SSM or S3
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("fake_aws")
+@pytest.mark.parametrize(
+    ("source", "action", "resource"),
+    [
+        ("ssm:/trailguard/config", "ssm:GetParameter", f"arn:aws:ssm:{HOME}:{ACCOUNT}:parameter/trailguard/config"),
+        (
+            "s3://acme-security-config/prod/trailguard.toml",
+            "s3:GetObject",
+            "arn:aws:s3:::acme-security-config/prod/trailguard.toml",
+        ),
+    ],
+    ids=["ssm", "s3"],
+)
+def test_ses_api_stack_reads_its_configuration_and_sends_with_its_role(
+    home_template: dict[str, Any], source: str, action: str, resource: str
+) -> None:
+    upload_layer()
+    parameters = {"Recipients": RECIPIENTS, "Sender": SENDER, "EmailDelivery": "ses-api", "ConfigSource": source}
+    translated = translate(home_template, parameters)
+    created = create_stack(HOME, "sesapi", for_moto(translated, parameters), parameters)
+    name = f"AWS-Generic-Security-{HOME}"
+    variables = boto3.client("lambda", region_name=HOME).get_function(FunctionName=name)["Configuration"][
+        "Environment"
+    ]["Variables"]
+    assert variables["TRAILGUARD_CONFIG"] == source
+    assert not {"TRAILGUARD_SMTP_SECRET_ID", "TRAILGUARD_SENDER", "TRAILGUARD_RECIPIENTS"} & set(variables)
+    # The channel the function builds from its environment: SES's API, named as the SMTP one is.
+    environment = {
+        k: str(v) for k, v in variables.items() if k not in {"TRAILGUARD_CONFIG", "TRAILGUARD_SELF_RESOURCES"}
+    }
+    (channel,) = Settings.load(env=environment).channels
+    assert channel == {"type": "ses", "name": "email", "sender": SENDER, "recipients": RECIPIENTS}
+
+    grants = {statement["Sid"]: statement for statement in role_policy(created["FunctionRole"])}
+    assert set(grants) == {
+        "WriteOwnLogs",
+        "SendAsSenderOnly",
+        "ReadOwnConfig",
+        "OwnTableOnly",
+        "ConsumeOwnQueueOnly",
+        "DeadLetterOwnQueueOnly",
+    }, "no secret to read"
+    identities = f"arn:aws:ses:{HOME}:{ACCOUNT}:identity/"
+    assert grants["SendAsSenderOnly"]["Action"] == "ses:SendEmail"
+    assert grants["SendAsSenderOnly"]["Resource"] == [identities + SENDER, identities + "example.com"]
+    assert (grants["ReadOwnConfig"]["Action"], grants["ReadOwnConfig"]["Resource"]) == (action, resource)
+    # No secret is created for SES's API (moto cannot create one: the condition says).
+    conditions = translated["Conditions"]
+    assert translated["Resources"]["SmtpSecret"]["Condition"] == "CreateSecret"
+    assert {"Condition": "UseSmtp"} in conditions["CreateSecret"]["Fn::And"]
+
+
+@pytest.mark.usefixtures("fake_aws")
+def test_without_a_configuration_source_nothing_is_read_or_granted(home_template: dict[str, Any]) -> None:
+    upload_layer()
+    parameters = {"Recipients": RECIPIENTS, "Sender": SENDER, "SmtpSecretArn": existing_secret(), "UseQueue": "false"}
+    created = create_stack(HOME, "noconfig", for_moto(translate(home_template, parameters), parameters), parameters)
+    grants = {statement["Sid"] for statement in role_policy(created["FunctionRole"])}
+    assert "ReadOwnConfig" not in grants and "SendAsSenderOnly" not in grants
+    variables = boto3.client("lambda", region_name=HOME).get_function(FunctionName=f"AWS-Generic-Security-{HOME}")[
+        "Configuration"
+    ]["Environment"]["Variables"]
+    assert "TRAILGUARD_CONFIG" not in variables and "TRAILGUARD_CHANNELS" not in variables

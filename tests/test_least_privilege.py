@@ -15,20 +15,23 @@ import pytest
 
 from trailguard import main
 from trailguard.core.exceptions import DeliveryError
+from trailguard.utils.aws_helpers import AwsClients
 
 from .lambda_world import LambdaContext, World, sg_event
 from .test_infra import TEMPLATE, as_list, load_template
 
 
-def granted(sid: str) -> set[str]:
+def granted(sid: str, condition: str | None = None) -> set[str]:
+    """The actions of statement ``sid`` (the one granted under ``condition``, when several share it)."""
     statements = load_template(TEMPLATE)["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
         "Statement"
     ]
     for written in statements:
         statement = written["Fn::If"][1] if "Fn::If" in written else written
-        if statement.get("Sid") == sid:
+        when = written["Fn::If"][0] if "Fn::If" in written else None
+        if statement.get("Sid") == sid and condition in (None, when):
             return set(as_list(statement["Action"]))
-    raise AssertionError(f"no statement {sid}")
+    raise AssertionError(f"no statement {sid}" + (f" under {condition}" if condition else ""))
 
 
 def record_calls(state: main._Container, calls: list[str]) -> None:
@@ -59,3 +62,42 @@ def test_the_role_grants_the_table_and_secret_operations_the_lambda_uses_and_no_
     assert granted("OwnTableOnly") == {f"dynamodb:{operation}" for operation in used}
     secret_calls = {call.split(":", 1)[1] for call in calls if call.startswith("secretsmanager:")}
     assert granted("ReadSmtpSecret") == {f"secretsmanager:{operation}" for operation in secret_calls}
+
+
+SENDER = "alerts@example.com"
+PARAMETER = "/trailguard/config"
+
+
+def test_ses_api_and_the_configuration_parameter_need_exactly_their_grants(
+    world: World, fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EmailDelivery ses-api with ConfigSource ssm:/...: every client the container makes, the one
+    that reads the configuration at its cold start included, is recorded from its creation."""
+    fake_aws.client("sesv2").create_email_identity(EmailIdentity=SENDER)
+    fake_aws.client("ssm").put_parameter(Name=PARAMETER, Value='min_severity = "low"\n', Type="String")
+    # What the stack sets in this mode (tests/test_infra.py checks the stack sets exactly this).
+    channel = {"type": "ses", "name": "email", "sender": SENDER, "recipients": "secops@example.com"}
+    world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([channel]))
+    world.monkeypatch.setenv("TRAILGUARD_CONFIG", f"ssm:{PARAMETER}")
+    calls: list[str] = []
+
+    def hook(model: Any, **_kwargs: Any) -> None:
+        calls.append(f"{model.service_model.signing_name}:{model.name}")
+
+    made = AwsClients.client
+
+    def recorded(self: AwsClients, service: str, region: str | None = None) -> Any:
+        client = made(self, service, region)
+        client.meta.events.register_first("before-call.*.*", hook, unique_id="least-privilege")
+        return client
+
+    monkeypatch.setattr(AwsClients, "client", recorded)
+    world.new_container()
+    assert main.lambda_handler(sg_event(1), LambdaContext())["outcome"] == "delivered"
+    assert "ssm:GetParameter" in calls and "ses:SendEmail" in calls, calls
+    by_service = {
+        prefix: {c for c in calls if c.startswith(prefix + ":")} for prefix in ("ssm", "ses", "secretsmanager")
+    }
+    assert granted("ReadOwnConfig", "ConfigFromSsm") == by_service["ssm"]
+    assert granted("SendAsSenderOnly") == by_service["ses"]
+    assert by_service["secretsmanager"] == set(), "SES's API needs no secret"

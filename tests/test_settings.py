@@ -70,7 +70,7 @@ def test_suppressions_from_environment_json() -> None:
         ("bad_port.toml", r"bad_port.toml: allowed_ports: port 70000 is outside 0-65535"),
         ("bad_account.toml", r"trusted_accounts: 444455556666 is not a 12-digit AWS account id \(quote it"),
         ("unknown_key.toml", r"unknown key 'allowed_port'"),
-        ("bad_toml.toml", r"bad_toml.toml is not valid TOML"),
+        ("bad_toml.toml", r"bad_toml.toml: not valid TOML"),
         ("bad_suppression.toml", r"suppressions: entry 1 has no condition"),
         ("bad_rule.toml", r"disabled_rules: 'no.such-rule' matches no rule id"),
         ("bad_severity.toml", r"min_severity: unknown severity 'urgent'"),

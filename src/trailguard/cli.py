@@ -676,6 +676,14 @@ def build_parser() -> argparse.ArgumentParser:
     pattern_parser.add_argument(
         "--config", metavar="FILE", help="TOML configuration file (the events of its rule_modules are included)"
     )
+    config_parser = commands.add_parser("config", help="work with a configuration file")
+    config_commands = config_parser.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check_parser = config_commands.add_parser(
+        "check",
+        help="validate a configuration as the Lambda will, offline",
+        epilog="Exit codes: 0 valid (warnings on stderr), 2 invalid.",
+    )
+    check_parser.add_argument("file", metavar="FILE", help="TOML configuration file")
     return parser
 
 
@@ -760,6 +768,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             from trailguard.rule_tests import run_test
 
             return run_test(args, out, err)
+        if args.command == "config":
+            from trailguard.cli_config import run_config_check
+
+            return run_config_check(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

@@ -166,7 +166,10 @@ class Settings(NamedTuple):
         env: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> Settings:
-        """Build settings from every layer; ``TRAILGUARD_CONFIG`` names a file when none is given."""
+        """Build settings from every layer; ``TRAILGUARD_CONFIG`` names a file when none is given.
+
+        The file may also be ``ssm:/parameter-name`` or ``s3://bucket/key`` (the Lambda's TOML, which
+        the 4 KB limit of a function's environment would not hold), read once per call."""
         environ = os.environ if env is None else env
         values: dict[str, Any] = {}
         sources = ["defaults"]
@@ -190,7 +193,8 @@ class Settings(NamedTuple):
             # Relative paths start from the config file's directory, or (environment) from here.
             from_file = path and entry is file_values.get("rule_modules")
             # os.path, not pathlib: importing pathlib costs the Lambda's cold start more than this.
-            base = os.path.dirname(os.fspath(path)) if from_file and path else ""  # noqa: PTH120
+            local = from_file and path and not is_remote_config(os.fspath(path))
+            base = os.path.dirname(os.fspath(path)) if local and path else ""  # noqa: PTH120
             parsed["rule_modules"] = _load_rule_modules(raw, where, base)
         parsed.update((key, _parse_key(key, raw, where)) for key, (raw, where) in values.items())
         return cls(**parsed, source=" < ".join(sources), origins=origins)
@@ -304,21 +308,32 @@ EMAIL_SHORTCUT = {
 }
 
 
+def is_remote_config(source: str) -> bool:
+    """Does ``source`` name an SSM parameter (``ssm:/name``) or an S3 object (``s3://bucket/key``)?"""
+    return source.startswith(("ssm:", "s3://"))
+
+
 def _read_config_file(path: str) -> dict[str, tuple[Any, str]]:
     import tomllib
 
-    try:
-        # open(), not pathlib: importing pathlib costs the Lambda's cold start more than the read.
-        with open(path, "rb") as file:  # noqa: PTH123
-            text = file.read().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    if is_remote_config(path):
+        # The Lambda's case: boto3 is imported only here, so a local file keeps the cold start light.
+        from trailguard.utils.aws_helpers import read_remote_text
+
+        text = read_remote_text(path)
+    else:
+        try:
+            # open(), not pathlib: importing pathlib costs the Lambda's cold start more than the read.
+            with open(path, "rb") as file:  # noqa: PTH123
+                text = file.read().decode("utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} cannot be read: {exc}") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     # A [trailguard] table is accepted so the settings can live in a shared file.
     if set(document) == {"trailguard"} and isinstance(document["trailguard"], dict):
         document = document["trailguard"]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trailguard.core.exceptions import ChannelError
-from trailguard.utils.aws_helpers import AwsClients
+from trailguard.utils.aws_helpers import AwsClients, botocore_error_is_transient
 
 DEFAULT_TTL_SECONDS = 300.0
 _TRANSIENT_AWS_ERRORS = frozenset(
@@ -109,8 +109,10 @@ class SecretCache:
                 transient=code in _TRANSIENT_AWS_ERRORS,
             ) from None
         except BotoCoreError as exc:
+            # No credentials (a role missing, a local run without a profile): retrying cannot help.
             raise ChannelError(
-                f"cannot reach Secrets Manager for secret {secret_id}: {type(exc).__name__}", transient=True
+                f"cannot reach Secrets Manager for secret {secret_id}: {type(exc).__name__}",
+                transient=botocore_error_is_transient(exc),
             ) from None
         value = response.get("SecretString")
         if not isinstance(value, str):

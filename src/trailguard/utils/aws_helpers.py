@@ -71,3 +71,53 @@ def client_error_to_channel_error(exc: Any, where: str, transient_codes: frozens
     transient = code in transient_codes or status >= 500 or status == 429
     detail = one_line(str(error.get("Message", "")))[:200]
     return ChannelError(f"{where} failed: {code}" + (f" ({detail})" if detail else ""), transient=transient)
+
+
+# BotoCoreErrors that no retry can fix: no credentials or region in the environment, a bad profile.
+_PERMANENT_BOTOCORE = ("NoCredentials", "PartialCredentials", "NoRegion", "ProfileNotFound", "InvalidConfig")
+
+
+def botocore_error_is_transient(exc: BaseException) -> bool:
+    """A network failure may pass; missing credentials or region will not (so: no retries)."""
+    return not type(exc).__name__.startswith(_PERMANENT_BOTOCORE)
+
+
+# Larger than any TOML a user writes; a bound so a wrong object (a log archive) is not read whole.
+MAX_REMOTE_CONFIG_BYTES = 1 << 20
+
+
+def read_remote_text(source: str, aws: AwsClients | None = None) -> str:
+    """The text of ``ssm:/name`` (a String or SecureString parameter) or ``s3://bucket/key``.
+
+    Every failure is a one-line ``ConfigError`` that starts with ``source``: a missing parameter or
+    object, access denied, no credentials, not UTF-8."""
+    from trailguard.core.exceptions import ConfigError
+
+    require_boto3(source)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    aws = aws or AwsClients()
+    try:
+        if source.startswith("ssm:"):
+            name = source.removeprefix("ssm:")
+            if not name:
+                raise ConfigError(f"{source}: no parameter name (expected ssm:/path/name)")
+            response = aws.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            return str(response["Parameter"]["Value"])
+        bucket, _, key = source.removeprefix("s3://").partition("/")
+        if not bucket or not key:
+            raise ConfigError(f"{source}: expected s3://bucket/key")
+        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+        data = body.read(MAX_REMOTE_CONFIG_BYTES + 1)
+        if len(data) > MAX_REMOTE_CONFIG_BYTES:
+            raise ConfigError(f"{source}: larger than {MAX_REMOTE_CONFIG_BYTES} bytes, not a configuration")
+        return bytes(data).decode("utf-8")
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        detail = one_line(str(error.get("Message", "")))[:200]
+        raise ConfigError(f"{source}: cannot be read: {code}" + (f" ({detail})" if detail else "")) from None
+    except BotoCoreError as exc:
+        raise ConfigError(f"{source}: cannot be read: {type(exc).__name__}: {one_line(str(exc))[:200]}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not UTF-8 text") from None

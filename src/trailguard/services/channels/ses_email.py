@@ -18,7 +18,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.email_message import build_message, check_address, message_bytes, message_id
-from trailguard.utils.aws_helpers import client_error_to_channel_error
+from trailguard.utils.aws_helpers import botocore_error_is_transient, client_error_to_channel_error
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -68,8 +68,7 @@ class SesEmailChannel(Channel):
         except ClientError as exc:
             raise client_error_to_channel_error(exc, where, _TRANSIENT_CODES) from None
         except BotoCoreError as exc:
-            # Missing credentials or region will not fix themselves; a network failure may.
-            transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))
+            transient = botocore_error_is_transient(exc)
             raise ChannelError(f"{where} failed: {type(exc).__name__}", transient=transient) from None
         return f"SES message {response.get('MessageId', '?')} {message_id(message)}"
 

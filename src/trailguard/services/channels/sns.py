@@ -20,7 +20,7 @@ from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
 from trailguard.services.rendering.sns import printable_ascii, render_sns
-from trailguard.utils.aws_helpers import client_error_to_channel_error
+from trailguard.utils.aws_helpers import botocore_error_is_transient, client_error_to_channel_error
 from trailguard.utils.text import clip_bytes, one_line
 
 # SNS limits: the whole message 256 KiB (attributes included), the subject 100 ASCII characters.
@@ -92,8 +92,7 @@ class SnsChannel(Channel):
         except ClientError as exc:
             raise client_error_to_channel_error(exc, f"SNS publish to {self.topic_arn}", _TRANSIENT_CODES) from None
         except BotoCoreError as exc:
-            # Credentials and configuration problems will not fix themselves; network ones may.
-            transient = not type(exc).__name__.startswith(("NoCredentials", "NoRegion", "PartialCredentials"))
+            transient = botocore_error_is_transient(exc)
             raise ChannelError(
                 f"SNS publish to {self.topic_arn} failed: {type(exc).__name__}", transient=transient
             ) from None
