@@ -62,6 +62,7 @@ class Rule:
         "quiet",
         "reads",
         "remediation",
+        "resource_placeholder",
         "routine",
         "severity",
         "stateful",
@@ -87,6 +88,7 @@ class Rule:
         reads: bool = False,
         quiet: str = "",
         routine: bool = False,
+        resource_placeholder: str = "",
     ) -> None:
         self.id = id
         self.severity = severity
@@ -116,6 +118,9 @@ class Rule:
         # Routine by memory (core/routine.py): a principal's repeats of a change to a resource go
         # to the findings history only.
         self.routine = routine
+        # The remediation's placeholder that names the hit's resource ("<bucket>"): the engine fills
+        # it from each hit (core.remedy quotes it), unless the hit's ``remedy`` gives it.
+        self.resource_placeholder = resource_placeholder
 
     @property
     def reports_aws(self) -> bool:
@@ -192,6 +197,7 @@ class RuleRegistry:
         reads: bool = False,
         quiet: str = "",
         routine: bool = False,
+        resource_placeholder: str = "",
     ) -> Callable[[RuleFunction], Rule]:
         """Register the decorated function as a rule. docs/rules.md lists every rule's id and severity."""
 
@@ -205,6 +211,10 @@ class RuleRegistry:
             for field_name, text in (("title", title), ("description", description), ("remediation", remediation)):
                 if not text.strip():
                     raise RuleDefinitionError(f"rule {id!r} has an empty {field_name}")
+            if resource_placeholder and resource_placeholder not in remediation:
+                raise RuleDefinitionError(
+                    f"rule {id!r}: resource_placeholder {resource_placeholder} is not in its remediation"
+                )
             if routine:
                 from trailguard.core.routine import remembering
 
@@ -226,6 +236,7 @@ class RuleRegistry:
                 reads=reads,
                 quiet=quiet.strip(),
                 routine=routine,
+                resource_placeholder=resource_placeholder,
             )
             self._rules[id] = new_rule
             return new_rule

@@ -264,11 +264,16 @@ def select_rules(rules: Iterable[Rule], wanted: Collection[str], disabled: Colle
 def _remediation(active: Rule, hit: Hit) -> str:
     """The rule's remediation, or the hit's variant of it, with the event's values filled in."""
     template = hit.remediation if isinstance(hit.remediation, str) and hit.remediation else active.remediation
-    if not hit.remedy:
+    values = hit.remedy
+    named = active.resource_placeholder
+    if named and named not in values and isinstance(hit.resource, Resource):
+        # The placeholder that names the hit's resource: its id, or its ARN where the command takes one.
+        values = {**values, named: hit.resource.arn if named == "<arn>" else hit.resource.id}
+    if not values:
         return template
     from trailguard.core.remedy import fill  # only findings with values to fill need it
 
-    return fill(template, hit.remedy)
+    return fill(template, values)
 
 
 def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:

@@ -193,6 +193,7 @@ def internet_facing_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
 
 @rule(
     id="elb.http-listener",
+    resource_placeholder="<arn>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateListener", "ModifyListener"]},
     title="Load balancer listener serves plain HTTP",
@@ -232,6 +233,7 @@ def http_listener(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="elb.weak-tls-policy",
+    resource_placeholder="<arn>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateListener", "ModifyListener"]},
     title="Load balancer listener allows TLS 1.0/1.1",

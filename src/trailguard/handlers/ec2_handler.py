@@ -108,6 +108,7 @@ def _first(values: list[str]) -> str:
 
 @rule(
     id="ec2.instance-launched",
+    resource_placeholder="<id>",
     severity=Severity.INFO,
     kind=FindingKind.INFO,
     on={SOURCE: ["RunInstances"]},
@@ -296,6 +297,7 @@ _UNSHARE_SNAPSHOT = (
 
 @rule(
     id="ec2.ami-public",
+    resource_placeholder="<ami>",
     severity=Severity.HIGH,
     on={SOURCE: ["ModifyImageAttribute"]},
     title="AMI made public",
@@ -327,6 +329,7 @@ def ami_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="ec2.ami-shared-external",
+    resource_placeholder="<ami>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["ModifyImageAttribute"]},
     title="AMI shared with an external account",
@@ -358,6 +361,7 @@ def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
 
 @rule(
     id="ec2.snapshot-public",
+    resource_placeholder="<snap>",
     severity=Severity.HIGH,
     on={SOURCE: ["ModifySnapshotAttribute"]},
     title="EBS snapshot made public",
@@ -388,6 +392,7 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="ec2.snapshot-shared-external",
+    resource_placeholder="<snap>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["ModifySnapshotAttribute"]},
     title="EBS snapshot shared with an external account",
@@ -488,6 +493,7 @@ def _changes_user_data(params: Mapping[str, Any]) -> bool:
 
 @rule(
     id="ec2.userdata-modified",
+    resource_placeholder="<id>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["ModifyInstanceAttribute"]},
     title="EC2 instance user data modified",
@@ -595,6 +601,7 @@ def instance_connect_key(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
 
 @rule(
     id="ec2.key-pair-added",
+    resource_placeholder="<name>",
     severity=Severity.LOW,
     on={SOURCE: ["CreateKeyPair", "ImportKeyPair"]},
     title="EC2 key pair created or imported",
@@ -701,6 +708,7 @@ def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Itera
 
 @rule(
     id="ec2.imds-v1-enabled",
+    resource_placeholder="<id>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["ModifyInstanceMetadataOptions"]},
     title="IMDSv1 re-enabled on an instance",

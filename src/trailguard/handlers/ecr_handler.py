@@ -32,6 +32,7 @@ def _repository(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="ecr.repository-public",
+    resource_placeholder="<repo>",
     severity=Severity.HIGH,
     on={SOURCE: ["SetRepositoryPolicy"], PUBLIC_SOURCE: ["CreateRepository"]},
     title="Container repository made public or shared",

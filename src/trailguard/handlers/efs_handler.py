@@ -24,6 +24,7 @@ EFS_NARROWING_FLAGS = ("elasticfilesystem:AccessedViaMountTarget",)
 
 @rule(
     id="efs.policy-public",
+    resource_placeholder="<fs>",
     severity=Severity.HIGH,
     on={SOURCE: ["PutFileSystemPolicy"]},
     title="EFS file system policy open to everyone",

@@ -42,6 +42,7 @@ def rule_resource(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="eventbridge.rule-disabled",
+    resource_placeholder="<rule>",
     routine=True,
     severity=Severity.MEDIUM,
     escalates_to=(Severity.LOW,),

@@ -33,6 +33,7 @@ def _policy(event: CloudTrailEvent) -> object:
 
 @rule(
     id="glacier.vault-policy-public",
+    resource_placeholder="<vault>",
     severity=Severity.HIGH,
     on={SOURCE: ["SetVaultAccessPolicy"]},
     title="Glacier vault policy open to everyone or outsiders",

@@ -28,6 +28,7 @@ def _detector(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="guardduty.disabled",
+    resource_placeholder="<id>",
     severity=Severity.CRITICAL,
     on={
         SOURCE: [

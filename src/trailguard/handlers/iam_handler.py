@@ -118,6 +118,7 @@ def _policy_remedy(event: CloudTrailEvent) -> dict[str, str]:
 
 @rule(
     id="iam.user-created",
+    resource_placeholder="<name>",
     severity=Severity.LOW,
     on={SOURCE: ["CreateUser"]},
     title="IAM user created",
@@ -282,6 +283,7 @@ def admin_policy_attached(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
 
 @rule(
     id="iam.login-profile-created",
+    resource_placeholder="<name>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateLoginProfile", "UpdateLoginProfile"]},
     title="Console password set for an IAM user",
@@ -331,6 +333,7 @@ def login_profile_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
 
 @rule(
     id="iam.role-trust-public",
+    resource_placeholder="<role>",
     severity=Severity.CRITICAL,
     on={SOURCE: ["CreateRole", "UpdateAssumeRolePolicy"]},
     title="Role trust policy open to anyone or outsiders",
@@ -746,6 +749,7 @@ def password_policy_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
 
 @rule(
     id="iam.login-profile-deleted",
+    resource_placeholder="<name>",
     severity=Severity.LOW,
     on={SOURCE: ["DeleteLoginProfile"]},
     title="Console password deleted for an IAM user",

@@ -44,6 +44,7 @@ def _key(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="kms.key-disabled",
+    resource_placeholder="<key>",
     severity=Severity.HIGH,
     on={SOURCE: ["DisableKey", "ScheduleKeyDeletion"]},
     title="KMS key disabled or scheduled for deletion",
@@ -98,6 +99,7 @@ def key_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="kms.key-policy-public",
+    resource_placeholder="<key>",
     severity=Severity.CRITICAL,
     on={SOURCE: ["PutKeyPolicy"]},
     title="KMS key policy allows public access",
@@ -134,6 +136,7 @@ def key_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 
 @rule(
     id="kms.key-material-changed",
+    resource_placeholder="<key>",
     routine=True,
     severity=Severity.HIGH,
     on={SOURCE: ["ImportKeyMaterial", "DeleteImportedKeyMaterial"]},
@@ -189,6 +192,7 @@ def key_material_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
 
 @rule(
     id="kms.key-policy-external",
+    resource_placeholder="<key>",
     severity=Severity.HIGH,
     on={SOURCE: ["PutKeyPolicy", "CreateKey"]},
     title="KMS key policy shared with an outside account",

@@ -184,6 +184,7 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
 
 @rule(
     id="lambda.function-url-public",
+    resource_placeholder="<function>",
     severity=Severity.HIGH,
     on={SOURCE: ["CreateFunctionUrlConfig*", "UpdateFunctionUrlConfig*"]},
     title="Lambda function URL with no authentication",

@@ -21,6 +21,7 @@ SHORTEST_RETENTION_DAYS = 1
 
 @rule(
     id="logs.log-group-deleted",
+    resource_placeholder="<group>",
     severity=Severity.MEDIUM,
     escalates_to=(Severity.LOW, Severity.HIGH),
     on={SOURCE: ["DeleteLogGroup", "DeleteLogStream", "DeleteSubscriptionFilter", "PutRetentionPolicy"]},

@@ -48,6 +48,7 @@ def _in_vpc(event: CloudTrailEvent) -> bool:
 
 @rule(
     id="opensearch.domain-public",
+    resource_placeholder="<domain>",
     severity=Severity.CRITICAL,
     on={
         SOURCE: [

@@ -41,6 +41,7 @@ def _domain_name(event: CloudTrailEvent) -> str:
 
 @rule(
     id="route53.domain-transfer",
+    resource_placeholder="<d>",
     severity=Severity.HIGH,
     escalates_to=(Severity.MEDIUM,),
     on={SOURCE: list(_CHANGES)},

@@ -32,6 +32,7 @@ def _secret(event: CloudTrailEvent) -> Resource:
 
 @rule(
     id="secretsmanager.policy-public",
+    resource_placeholder="<secret>",
     severity=Severity.CRITICAL,
     escalates_to=(Severity.HIGH,),
     on={SOURCE: ["PutResourcePolicy"]},

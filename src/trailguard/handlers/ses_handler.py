@@ -43,6 +43,7 @@ def _identity_kind(identity: str) -> str:
 
 @rule(
     id="ses.sending-unlocked",
+    resource_placeholder="<identity>",
     severity=Severity.MEDIUM,
     on={
         SOURCE: [
@@ -121,6 +122,7 @@ def sending_unlocked(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
 
 @rule(
     id="ses.identity-deleted",
+    resource_placeholder="<identity>",
     severity=Severity.LOW,
     on={SOURCE: ["DeleteIdentity", "DeleteEmailIdentity"]},
     title="SES sender identity deleted",

@@ -48,6 +48,7 @@ def _policy(event: CloudTrailEvent) -> Any:
 
 @rule(
     id="sns.topic-policy-public",
+    resource_placeholder="<arn>",
     severity=Severity.CRITICAL,
     escalates_to=(Severity.HIGH,),
     on={SOURCE: ["SetTopicAttributes", "AddPermission", "CreateTopic"]},

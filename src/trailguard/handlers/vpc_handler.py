@@ -44,6 +44,7 @@ _NACL_PORTS = {"6": "tcp", "tcp": "tcp", "17": "udp", "udp": "udp"}
 
 @rule(
     id="vpc.nacl-open-to-world",
+    resource_placeholder="<acl>",
     severity=Severity.HIGH,
     on={SOURCE: ["CreateNetworkAclEntry", "ReplaceNetworkAclEntry"]},
     title="Network ACL allows inbound traffic from the internet",
@@ -109,6 +110,7 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
 
 @rule(
     id="vpc.route-to-internet",
+    resource_placeholder="<rtb>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateRoute", "ReplaceRoute"]},
     title="Route to an internet gateway added",
@@ -206,6 +208,7 @@ def _peer_accounts(event: CloudTrailEvent) -> list[str]:
 
 @rule(
     id="vpc.peering-external",
+    resource_placeholder="<pcx>",
     severity=Severity.MEDIUM,
     on={SOURCE: ["CreateVpcPeeringConnection", "AcceptVpcPeeringConnection"]},
     title="VPC peering with an untrusted account",
