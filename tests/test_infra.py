@@ -895,6 +895,8 @@ def test_ses_api_stack_reads_its_configuration_and_sends_with_its_role(
         "Environment"
     ]["Variables"]
     assert variables["TRAILGUARD_CONFIG"] == source
+    # Whoever rewrites the configuration can switch every rule off: it is one of trailguard's own.
+    assert resource in variables["TRAILGUARD_SELF_RESOURCES"].split(",")
     assert not {"TRAILGUARD_SMTP_SECRET_ID", "TRAILGUARD_SENDER", "TRAILGUARD_RECIPIENTS"} & set(variables)
     # The channel the function builds from its environment: SES's API, named as the SMTP one is.
     environment = {
@@ -923,12 +925,34 @@ def test_ses_api_stack_reads_its_configuration_and_sends_with_its_role(
 
 
 @pytest.mark.usefixtures("fake_aws")
+def test_a_configuration_under_a_customer_managed_key_is_decrypted_through_ssm_or_s3_only(
+    home_template: dict[str, Any],
+) -> None:
+    upload_layer()
+    key = f"arn:aws:kms:{HOME}:{ACCOUNT}:key/0f1e2d3c-4b5a-6978-8899-aabbccddeeff"
+    parameters = {
+        "Recipients": RECIPIENTS,
+        "Sender": SENDER,
+        "EmailDelivery": "ses-api",
+        "ConfigSource": "ssm:/trailguard/config",
+        "ConfigKmsKeyArn": key,
+    }
+    created = create_stack(HOME, "cmkconfig", for_moto(translate(home_template, parameters), parameters), parameters)
+    grants = {statement["Sid"]: statement for statement in role_policy(created["FunctionRole"])}
+    decrypt = grants["DecryptOwnConfig"]
+    assert (decrypt["Action"], decrypt["Resource"]) == ("kms:Decrypt", key)
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": [f"ssm.{HOME}.amazonaws.com", f"s3.{HOME}.amazonaws.com"]}
+    }
+
+
+@pytest.mark.usefixtures("fake_aws")
 def test_without_a_configuration_source_nothing_is_read_or_granted(home_template: dict[str, Any]) -> None:
     upload_layer()
     parameters = {"Recipients": RECIPIENTS, "Sender": SENDER, "SmtpSecretArn": existing_secret(), "UseQueue": "false"}
     created = create_stack(HOME, "noconfig", for_moto(translate(home_template, parameters), parameters), parameters)
     grants = {statement["Sid"] for statement in role_policy(created["FunctionRole"])}
-    assert "ReadOwnConfig" not in grants and "SendAsSenderOnly" not in grants
+    assert not {"ReadOwnConfig", "DecryptOwnConfig", "SendAsSenderOnly"} & grants
     variables = boto3.client("lambda", region_name=HOME).get_function(FunctionName=f"AWS-Generic-Security-{HOME}")[
         "Configuration"
     ]["Environment"]["Variables"]

@@ -182,7 +182,7 @@ BY_SOURCE: dict[str, tuple[str, ...]] = {
     "signin.amazonaws.com": ("signin_handler",),
     "sns.amazonaws.com": ("sns_handler",),
     "sqs.amazonaws.com": ("sqs_handler", "trailguard_handler"),
-    "ssm.amazonaws.com": ("burst_handler", "ssm_handler"),
+    "ssm.amazonaws.com": ("burst_handler", "ssm_handler", "trailguard_handler"),
     "sso-directory.amazonaws.com": ("sso_handler",),
     "sso.amazonaws.com": ("sso_handler",),
     "sts.amazonaws.com": ("sts_handler",),

@@ -32,6 +32,7 @@ SQS = "sqs.amazonaws.com"
 DYNAMODB = "dynamodb.amazonaws.com"
 SECRETS_MANAGER = "secretsmanager.amazonaws.com"
 SES = "ses.amazonaws.com"
+SSM = "ssm.amazonaws.com"
 
 
 class Touched(NamedTuple):
@@ -155,6 +156,28 @@ def _secret(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
     return _touching(secret, change, also=(given, partial, *suffixed))
 
 
+def _parameter_arn(event: CloudTrailEvent, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    # "parameter" + the name when it starts with "/", else "parameter/" + the name.
+    return event.arn("ssm", "parameter" + ("" if name.startswith("/") else "/") + name)
+
+
+def _parameter(event: CloudTrailEvent) -> Touched | None:
+    """The function's configuration when it lives in Parameter Store (``TRAILGUARD_CONFIG=ssm:/...``)."""
+    listed = event.get_list("requestParameters", "names") or [event.get_str("requestParameters", "name")]
+    names = [name for name in listed if isinstance(name, str) and name]
+    if not names:
+        return None
+    given, others = names[0], names[1:]
+    name = given.split(":parameter", 1)[-1] if given.startswith("arn:") else given
+    deleted = event.event_name != "PutParameter"
+    change = ("deleted" if deleted else "value replaced") + " (the function reads its settings from it)"
+    also = (*others, *(_parameter_arn(event, other) for other in others))
+    parameter = Resource(type="AWS::SSM::Parameter", id=name, arn=_parameter_arn(event, given))
+    return _touching(parameter, change, also=also)
+
+
 def _identity(event: CloudTrailEvent) -> Touched | None:
     return _touching(identity_resource(event), "deleted (alerts cannot be sent from it)")
 
@@ -168,6 +191,7 @@ _KINDS = {
     "AWS::DynamoDB::Table": "table",
     "AWS::SecretsManager::Secret": "secret",
     "AWS::SES::EmailIdentity": "sender identity",
+    "AWS::SSM::Parameter": "configuration parameter",
 }
 
 
@@ -184,6 +208,8 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
         return _table(event)
     if source == SECRETS_MANAGER:
         return _secret(event, ctx)
+    if source == SSM:
+        return _parameter(event)
     return _identity(event)
 
 
@@ -214,11 +240,13 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
         DYNAMODB: ["DeleteTable"],
         SECRETS_MANAGER: ["DeleteSecret", "PutSecretValue"],
         SES: ["DeleteIdentity", "DeleteEmailIdentity"],
+        SSM: ["PutParameter", "DeleteParameter", "DeleteParameters"],
     },
     title="trailguard's own pipeline changed",
     description=(
         "One of trailguard's own resources (`self_resources`: its EventBridge rules, function, queue "
-        "trigger, queues, table, SMTP secret, sender identity, and with an organization the home "
+        "trigger, queues, table, SMTP secret, sender identity, its configuration in Parameter Store "
+        "(`TRAILGUARD_CONFIG=ssm:/...`), and with an organization the home "
         "event bus whose policy admits the forwarders; the stack fills them in) was "
         "changed by someone other than its deployer (`self_deployer`): disabled, deleted, frozen, "
         "purged, redirected or given new code, credentials or settings. Silencing the watcher comes "
