@@ -202,3 +202,102 @@ def test_the_catalogue_keeps_the_placeholders() -> None:
         ("s3.bucket-acl-public", "<bucket>"),
     ]:
         assert placeholder in REGISTRY.get(rule_id).remediation
+
+
+# What the record of each call cannot tell, so the alert leaves it for the reader: a deleted
+# resource's former settings, the version or profile a change replaced, a key the reader chooses.
+NOT_IN_THE_RECORD: dict[str, set[str]] = {
+    "cloudtrail.trail-deleted": {"<log-bucket>"},
+    "dns.query-logging-deleted": {"<vpc-id>"},  # a deleted configuration's VPCs
+    "ec2.ami-shared-external": {"<account>"},  # shared with an organization: no account to name
+    "ec2.instance-profile-replaced": {"<profile>"},
+    "elb.waf-removed": {"<acl-arn>"},
+    "iam.permissions-boundary-removed": {"<policy-arn>"},
+    "iam.policy-version-changed": {"<v>"},
+    "organizations.account-created": {"<account>"},  # known once the request completes
+    "rds.storage-unencrypted": {"<key>"},  # the reader's choice of key
+    "sg.ingress-open-to-world": {"<sg>", "<sgr>"},  # a record whose fields have the wrong types
+    "sso.group-membership-changed": {"<membership>"},  # sso-directory's call returns no id
+    "trailguard.pipeline-tampered": {"<rule>"},  # named only when a rule was what changed
+    "vpc.flow-logs-deleted": {"<vpc>"},
+}
+
+
+def test_every_alert_fills_what_its_event_says(rule_test_events: list[Any]) -> None:
+    """Every finding of every test event: a placeholder left in its remediation is one the record
+    cannot fill (NOT_IN_THE_RECORD), never one it could."""
+    from trailguard.rule_tests import CaseRunner, read_event_case
+
+    runner = CaseRunner(None)
+    left: dict[str, set[str]] = {}
+    for case in rule_test_events:
+        event_case = read_event_case(case.path)
+        engine = runner.engine(event_case)
+        engine.forget()
+        engine.evaluate_all(event_case.history)
+        for finding in engine.evaluate(event_case.record):
+            placeholders = set(re.findall(r"<[a-z][a-z0-9-]*>", finding.remediation))
+            unexpected = placeholders - NOT_IN_THE_RECORD.get(finding.rule_id, set())
+            if unexpected:
+                left.setdefault(f"{finding.rule_id} ({case.name})", set()).update(unexpected)
+    assert left == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "rule_id", "expected"),
+    [
+        (
+            "rds/create_db_cluster_multi_az_public.json",
+            "rds.instance-public",
+            ["aws", "rds", "modify-db-cluster", "--db-cluster-identifier", "ledger-maz", "--no-publicly-accessible"],
+        ),
+        (
+            "rds/modify_db_cluster_snapshot_attribute_mixed.json",
+            "rds.snapshot-public",
+            ["aws", "rds", "modify-db-cluster-snapshot-attribute", "--db-cluster-snapshot-identifier"],
+        ),
+        (
+            "lambda/add_permission_external_account.json",
+            "lambda.permission-public",
+            ["aws", "lambda", "remove-permission", "--function-name", "billing-export", "--statement-id"],
+        ),
+        (
+            "sso/create_account_assignment_by_terraform.json",
+            "sso.account-assignment",
+            ["aws", "sso-admin", "delete-account-assignment", "--instance-arn"],
+        ),
+        (
+            "organizations/delete_policy.json",
+            "organizations.scp-weakened",
+            ["aws", "organizations", "create-policy", "--type", "SERVICE_CONTROL_POLICY"],
+        ),
+    ],
+)
+def test_the_command_fits_the_kind_of_resource_and_call(name: str, rule_id: str, expected: list[str]) -> None:
+    (first, *_) = _commands(_finding(_record(name), rule_id).remediation)
+    assert first[: len(expected)] == expected
+
+
+def test_an_rds_snapshot_is_unshared_from_exactly_the_accounts_it_was_shared_with() -> None:
+    record = _record("rds/modify_db_cluster_snapshot_attribute_mixed.json")
+    (command,) = _commands(_finding(record, "rds.snapshot-public").remediation)
+    shared = record["requestParameters"]["valuesToAdd"]
+    trusted = Settings.load(env={}).trusted_accounts
+    removed = command[command.index("--values-to-remove") + 1 :]
+    assert removed == [account for account in shared if account not in trusted]
+    assert command[command.index("--db-cluster-snapshot-identifier") + 1] == "ledger-aurora-final"
+
+
+def test_a_permissions_boundary_goes_back_on_the_kind_of_principal_it_was_removed_from() -> None:
+    record = _record("iam/delete_role_permissions_boundary.json")
+    (command,) = _commands(_finding(record, "iam.permissions-boundary-removed").remediation)
+    assert command[:5] == ["aws", "iam", "put-role-permissions-boundary", "--role-name", "team-a-lambda-exec"]
+
+
+def test_a_region_command_names_the_region_the_event_is_about() -> None:
+    enabled = _record("account/enable_region.json")
+    (command,) = _commands(_finding(enabled, "account.region-enabled").remediation)
+    assert command == ["aws", "account", "disable-region", "--region-name", "af-south-1"]
+    serial = _record("ec2/enable_serial_console.json")
+    command = _commands(_finding(serial, "ec2.serial-console-enabled").remediation)[0]
+    assert command[-2:] == ["--region", serial["awsRegion"]]

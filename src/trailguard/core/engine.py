@@ -261,7 +261,7 @@ def select_rules(rules: Iterable[Rule], wanted: Collection[str], disabled: Colle
     return selected
 
 
-def _remediation(active: Rule, hit: Hit) -> str:
+def _remediation(active: Rule, hit: Hit, region: str) -> str:
     """The rule's remediation, or the hit's variant of it, with the event's values filled in."""
     template = hit.remediation if isinstance(hit.remediation, str) and hit.remediation else active.remediation
     values = hit.remedy
@@ -269,6 +269,8 @@ def _remediation(active: Rule, hit: Hit) -> str:
     if named and named not in values and isinstance(hit.resource, Resource):
         # The placeholder that names the hit's resource: its id, or its ARN where the command takes one.
         values = {**values, named: hit.resource.arn if named == "<arn>" else hit.resource.id}
+    if "<region>" in template and "<region>" not in values:
+        values = {**values, "<region>": region}  # where the call was made, unless the rule says otherwise
     if not values:
         return template
     from trailguard.core.remedy import fill  # only findings with values to fill need it
@@ -286,7 +288,7 @@ def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:
         title=active.title,
         summary=hit.summary,
         description=active.description,
-        remediation=_remediation(active, hit),
+        remediation=_remediation(active, hit, event.region),
         mitre=active.mitre,
         resource=hit.resource if isinstance(hit.resource, Resource) else Resource(),
         details=dict(hit.details),

@@ -47,4 +47,5 @@ def region_enabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Region {label} enabled for account {account or '(unknown)'}",
         resource=Resource(type="AWS::Account::Region", id=f"{account}/{region}" if account else region),
         details=details,
+        remedy={"<region>": region},
     )

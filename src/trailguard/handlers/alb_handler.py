@@ -333,4 +333,5 @@ def waf_removed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"{waf} web ACL removed from {name or '(unknown resource)'}",
         resource=Resource(type=resource_type, id=name, arn=arn),
         details={"Resource": arn or "(not in the record)"},
+        remedy={"<resource-arn>": arn},  # the web ACL that was removed is not in the record
     )

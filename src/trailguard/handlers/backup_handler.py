@@ -105,6 +105,7 @@ def recovery_destroyed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
                 resource=vault,
                 severity=None if opened else Severity.MEDIUM,
                 details=details,
+                remedy={"<vault>": vault.id},
             )
         return
     if event.get_str("userIdentity", "invokedBy") == BACKUP_SERVICE:
@@ -121,4 +122,5 @@ def recovery_destroyed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         resource=resource,
         severity=Severity.LOW if event.event_name == "DeleteBackupVault" else None,
         details=details,
+        remedy={"<vault>": vault.id},
     )

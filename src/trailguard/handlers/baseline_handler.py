@@ -446,4 +446,5 @@ def instance_credentials_outside(event: CloudTrailEvent, ctx: RuleContext) -> It
         summary=f"Credentials of instance {instance} used from {address} ({event.event_name})",
         resource=Resource(type="AWS::EC2::Instance", id=instance),
         details={"Role": role, "Source address": address},
+        remedy={"<role>": event.get_str("userIdentity", "sessionContext", "sessionIssuer", "userName")},
     )

@@ -67,4 +67,5 @@ def alarms_silenced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             arn=event.arn("cloudwatch", f"alarm:{first}") if len(names) == 1 else "",
         ),
         details=details,
+        remedy={"<names>": tuple(names)},
     )

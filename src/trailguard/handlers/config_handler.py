@@ -21,6 +21,14 @@ _WHAT = {
 }
 
 
+DELIVERY_CHANNEL_REMEDIATION = (
+    "Recreate the delivery channel (`aws configservice put-delivery-channel --delivery-channel "
+    "file://channel.json`, its bucket and topic are not in the record), check that the recorder still "
+    "records (`aws configservice describe-configuration-recorder-status`), and deny these calls with an "
+    "SCP outside the security account."
+)
+
+
 @rule(
     id="config.recorder-stopped",
     severity=Severity.HIGH,
@@ -58,4 +66,6 @@ def recorder_stopped(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         resource=Resource(type=resource_type, id=name),
         severity=Severity.MEDIUM if landing_zone else None,
         details={"Through": f"Control Tower ({CONTROL_TOWER_EXECUTION_ROLE})"} if landing_zone else {},
+        remediation=DELIVERY_CHANNEL_REMEDIATION if noun == "delivery channel" else "",
+        remedy={} if noun == "delivery channel" else {"<name>": name},
     )

@@ -285,13 +285,24 @@ def _snapshot(event: CloudTrailEvent) -> Resource:
     return Resource(type="AWS::EC2::Snapshot", id=snapshot, arn=_arn(event, "snapshot", snapshot, owned=False))
 
 
-_UNSHARE_AMI = (
-    "`aws ec2 modify-image-attribute --image-id <ami> --launch-permission "
-    "'Remove=[{Group=all}]'` (or `Remove=[{UserId=<account>}]`)"
-)
+def _outsider_remedy(outsiders: list[str], several: bool) -> dict[str, str | tuple[str, ...]]:
+    """``<account>``: the accounts to remove (organizations are removed by their own option).
+    The AMI's ``Remove=[{UserId=...}]`` takes one account per entry: filled for one account only."""
+    accounts = tuple(outsider for outsider in outsiders if not outsider.startswith("arn:"))
+    if not accounts or (len(accounts) > 1 and not several):
+        return {}
+    return {"<account>": accounts}
+
+
+_UNPUBLISH_AMI = "`aws ec2 modify-image-attribute --image-id <ami> --launch-permission 'Remove=[{Group=all}]'`"
+_UNSHARE_AMI = "`aws ec2 modify-image-attribute --image-id <ami> --launch-permission 'Remove=[{UserId=<account>}]'`"
 _UNSHARE_SNAPSHOT = (
     "`aws ec2 modify-snapshot-attribute --snapshot-id <snap> --attribute createVolumePermission "
-    "--operation-type remove --group-names all` (or `--user-ids <account>`)"
+    "--operation-type remove --user-ids <account>`"
+)
+_UNPUBLISH_SNAPSHOT = (
+    "`aws ec2 modify-snapshot-attribute --snapshot-id <snap> --attribute createVolumePermission "
+    "--operation-type remove --group-names all`"
 )
 
 
@@ -306,7 +317,7 @@ _UNSHARE_SNAPSHOT = (
         "disks: whatever was baked into the image (code, keys, credentials) is now public."
     ),
     remediation=(
-        f"Remove the public permission: {_UNSHARE_AMI}. Then rotate any secret the image contains. "
+        f"Remove the public permission: {_UNPUBLISH_AMI}. Then rotate any secret the image contains. "
         "Block it for the future with `aws ec2 enable-image-block-public-access "
         "--image-block-public-access-state block-new-sharing`."
     ),
@@ -356,6 +367,7 @@ def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
             summary=f"AMI {image.label or '(unknown)'} shared with {_listing(outsiders)}",
             resource=image,
             details={"Shared with": _listing(outsiders)},
+            remedy=_outsider_remedy(outsiders, several=False),
         )
 
 
@@ -370,7 +382,7 @@ def ami_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         "create a volume from it and read the disk's data."
     ),
     remediation=(
-        f"Remove the public permission: {_UNSHARE_SNAPSHOT}. Treat the data as exposed. Block it "
+        f"Remove the public permission: {_UNPUBLISH_SNAPSHOT}. Treat the data as exposed. Block it "
         "for the future with `aws ec2 enable-snapshot-block-public-access --state "
         "block-all-sharing`."
     ),
@@ -419,6 +431,7 @@ def snapshot_shared_external(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
             summary=f"EBS snapshot {snapshot.label or '(unknown)'} shared with {_listing(outsiders)}",
             resource=snapshot,
             details={"Shared with": _listing(outsiders)},
+            remedy=_outsider_remedy(outsiders, several=True),
         )
 
 
@@ -703,6 +716,7 @@ def instance_profile_replaced(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         summary=f"Instance profile {name or '(unknown)'} {verb} instance {instance or '(unknown)'}",
         resource=_instance(event, instance),
         details=details,
+        remedy={"<id>": association_id},  # the profile it replaced is not in the record
     )
 
 
@@ -785,9 +799,14 @@ def instance_export(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Instance {instance or '(unknown)'} exported to S3 bucket {bucket or '(unknown)'}",
         resource=_instance(event, instance),
         details=details,
+        remedy={"<id>": event.get_str("responseElements", "exportTask", "exportTaskId")},
     )
 
 
+UNUSUAL_ATTEMPT_REMEDIATION = (
+    "Nothing was launched. Unless the attempt is explained, deactivate the credentials that made it and "
+    "look for the same caller in every region. Keep GPU quotas at zero where they are not needed."
+)
 # GPU and accelerator families: what stolen keys launch to mine or to train on someone else's bill.
 ACCELERATOR_INSTANCE_TYPES = ("p*", "g*", "inf*", "trn*", "dl*")
 # A launch refused for these reasons still shows what the caller wanted: permission, a dry run
@@ -878,4 +897,7 @@ def unusual_instance_type(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
             else Resource(type="AWS::EC2::Instance", id=reservation or _first(instance_ids))
         )
         summary = f"Launched {what} ({details['Why unusual']})"
-    yield Hit(summary=summary, resource=resource, details=details)
+    if event.failed:
+        yield Hit(summary=summary, resource=resource, details=details, remediation=UNUSUAL_ATTEMPT_REMEDIATION)
+        return
+    yield Hit(summary=summary, resource=resource, details=details, remedy={"<id>": tuple(instance_ids)})

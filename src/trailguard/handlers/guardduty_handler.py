@@ -107,8 +107,8 @@ def detector_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     ),
     remediation=(
         "Review the list's contents at its S3 location and who can write there; delete or "
-        "deactivate an unexpected list (`aws guardduty update-ip-set --detector-id <id> "
-        "--ip-set-id <id> --no-activate`)."
+        "deactivate an unexpected list (`aws guardduty update-ip-set --detector-id <detector> "
+        "--ip-set-id <ip-set> --no-activate`)."
     ),
     mitre="T1562.001",
     quiet=(
@@ -144,6 +144,7 @@ def trusted_ips_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         + (f" from {location}" if location else ""),
         resource=Resource(type="AWS::GuardDuty::IPSet", id=ip_set_id or name, arn=arn),
         details=details,
+        remedy={"<detector>": detector_id, "<ip-set>": ip_set_id},
     )
 
 
@@ -165,7 +166,7 @@ ARCHIVE = "ARCHIVE"
         "filter archives)."
     ),
     remediation=(
-        "Review the filter's criteria (`aws guardduty get-filter --detector-id <id> --filter-name "
+        "Review the filter's criteria (`aws guardduty get-filter --detector-id <detector> --filter-name "
         "<name>`); if it is not an agreed suppression, delete it (`aws guardduty delete-filter ...`) "
         "and look at the archived findings it matched."
     ),
@@ -197,6 +198,7 @@ def findings_suppressed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
         summary=f"GuardDuty filter {name or '(unnamed)'} {verb}: matching findings are archived on arrival",
         resource=Resource(type="AWS::GuardDuty::Filter", id=name, arn=arn),
         details=details,
+        remedy={"<detector>": detector_id, "<name>": name},
     )
 
 

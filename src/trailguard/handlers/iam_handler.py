@@ -79,6 +79,13 @@ def _target_principal(event: CloudTrailEvent) -> tuple[Resource, str]:
     return Resource(type="AWS::IAM::Policy"), "an unnamed principal"
 
 
+# The version created is known; the one it replaced is not in the record.
+NEW_POLICY_VERSION_REMEDIATION = (
+    "Make the previous version the default again (`aws iam list-policy-versions --policy-arn <arn>`, "
+    "then `aws iam set-default-policy-version --policy-arn <arn> --version-id <v>`), delete the "
+    "unwanted version (`aws iam delete-policy-version --policy-arn <arn> --version-id <new>`), and "
+    "review what the policy's principals did since."
+)
 # Remediation templates: docs/rules.md shows the rules' own; a finding fills its placeholders with
 # the event's values (Hit.remedy), and the variants fit the principal kind or the root user.
 ACCESS_KEY_REMEDIATION = (
@@ -587,6 +594,7 @@ def policy_version_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
             summary=f"Default version of policy {name} switched to {version}",
             resource=policy,
             details={"Policy": policy_arn, "Version": version, "Grants": "not in the event: check the version"},
+            remedy={"<arn>": policy_arn},  # the version it replaced is not in the record
         )
         return
     made_default = event.get_bool("requestParameters", "setAsDefault") or event.get_bool(
@@ -602,6 +610,8 @@ def policy_version_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         summary=f"New default version {version} of policy {name} grants {grant}",
         resource=policy,
         details={"Policy": policy_arn, "Version": version, "Grants": grant},
+        remediation=NEW_POLICY_VERSION_REMEDIATION,
+        remedy={"<arn>": policy_arn, "<new>": event.get_str("responseElements", "policyVersion", "versionId")},
     )
 
 
@@ -639,6 +649,7 @@ def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         summary=f"IAM user {user} added to administrators' group {group} by {who}",
         resource=_user(event, user),
         details={"User": user, "Group": group, "Admin because": "the group's name matches admin_groups"},
+        remedy={"<group>": group, "<user>": event.get_str("requestParameters", "userName")},
     )
 
 
@@ -654,8 +665,8 @@ def admin_group_membership(event: CloudTrailEvent, ctx: RuleContext) -> Iterator
         "everything its policies name. HIGH when the principal removes its own boundary."
     ),
     remediation=(
-        "Put the boundary back (`aws iam put-role-permissions-boundary --role-name <role> "
-        "--permissions-boundary <policy-arn>` or `put-user-permissions-boundary`) and find out who "
+        "Put the boundary back (`aws iam put-<kind>-permissions-boundary --<kind>-name <principal> "
+        "--permissions-boundary <policy-arn>`, the boundary's ARN not being in the record) and find out who "
         "was allowed to delete it: iam:Delete*PermissionsBoundary belongs to administrators only."
     ),
     mitre="T1098",
@@ -674,6 +685,7 @@ def permissions_boundary_removed(event: CloudTrailEvent, ctx: RuleContext) -> It
         resource=target,
         severity=Severity.HIGH if own else None,
         details={"Principal": label},
+        remedy={"<kind>": "role" if "Role" in event.event_name else "user", "<principal>": target.id},
     )
 
 

@@ -144,6 +144,11 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
     statement_id = event.get_str("requestParameters", "statementId")
     if statement_id:
         details["Statement"] = statement_id
+    # The function as the call named it (name or ARN: the CLI takes either), and its qualifier's
+    # policy is the one the statement went into.
+    qualifier = event.get_str("requestParameters", "qualifier")
+    named = (event.get_str("requestParameters", "functionName"), *(("--qualifier", qualifier) if qualifier else ()))
+    remedy: dict[str, str | tuple[str, ...]] = {"<function>": named, "<sid>": statement_id}
     external = ""
     if principal == "*":
         if org_id:
@@ -154,6 +159,7 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
                 summary=f"Function {function.label or '(unnamed)'} can be called by anyone ({action})",
                 resource=function,
                 details=details,
+                remedy=remedy,
             )
             return
         # Narrowed to a source: fine unless that source belongs to an untrusted account.
@@ -179,6 +185,7 @@ def permission_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
         resource=function,
         severity=Severity.HIGH,
         details=details,
+        remedy=remedy,
     )
 
 
@@ -258,6 +265,11 @@ def layer_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Layer version {layer.label or '(unnamed)'} shared with every AWS account",
         resource=layer,
         details={"Principal": "*", "Action": action},
+        remedy={
+            "<layer>": event.get_str("requestParameters", "layerName"),
+            "<n>": str(as_int(event.get("requestParameters", "versionNumber")) or ""),
+            "<sid>": event.get_str("requestParameters", "statementId"),
+        },
     )
 
 

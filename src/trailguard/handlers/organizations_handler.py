@@ -49,6 +49,7 @@ def account_left(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=summary,
         resource=Resource(type="AWS::Organizations::Account", id=account),
         details={"Account": account or "(unknown)"},
+        remedy={"<account>": account},
     )
 
 
@@ -85,8 +86,8 @@ def _is_account_factory(event: CloudTrailEvent) -> bool:
     ),
     remediation=(
         "Confirm the account with the cloud platform team. If unexpected, close it (`aws organizations "
-        "close-account --account-id <id>`) or cancel the invitation (`aws organizations "
-        "cancel-handshake --handshake-id <id>`), and review what was done with the access role."
+        "close-account --account-id <account>`) or cancel the invitation (`aws organizations "
+        "cancel-handshake --handshake-id <handshake>`), and review what was done with the access role."
     ),
     mitre="T1136.003",
     quiet=(
@@ -108,6 +109,8 @@ def account_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             summary=f"Account {target} invited to the organization",
             resource=Resource(type="AWS::Organizations::Account", id=target),
             details=details,
+            remediation=INVITATION_REMEDIATION,
+            remedy={"<handshake>": handshake},
         )
         return
     if _is_account_factory(event):
@@ -124,8 +127,37 @@ def account_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Account {name or request or '(unnamed)'} created in the organization",
         resource=Resource(type="AWS::Organizations::Account", id=name or request),
         details=details,
+        remediation=NEW_ACCOUNT_REMEDIATION,
+        remedy={"<request>": request},
     )
 
+
+# Each call's own part of the rules' remediations, so that the alert names only the command that undoes it.
+INVITATION_REMEDIATION = (
+    "Confirm the invitation with the cloud platform team. If unexpected, cancel it (`aws organizations "
+    "cancel-handshake --handshake-id <handshake>`) before it is accepted."
+)
+NEW_ACCOUNT_REMEDIATION = (
+    "Confirm the account with the cloud platform team. If unexpected, find its id (`aws organizations "
+    "describe-create-account-status --create-account-request-id <request>`), close it (`aws "
+    "organizations close-account --account-id <account>`), and review what was done with the access role."
+)
+_SCP_CHECK = "and check what the accounts below did meanwhile."
+SCP_TYPE_REMEDIATION = (
+    "Re-enable service control policies (`aws organizations enable-policy-type --root-id <r> "
+    "--policy-type SERVICE_CONTROL_POLICY`), re-attach the SCPs that were detached with them, " + _SCP_CHECK
+)
+SCP_DETACHED_REMEDIATION = (
+    "Re-attach the policy (`aws organizations attach-policy --policy-id <p> --target-id <t>`) " + _SCP_CHECK
+)
+SCP_DELETED_REMEDIATION = (
+    "Re-create the policy from its source (`aws organizations create-policy --type SERVICE_CONTROL_POLICY "
+    "--content file://policy.json ...`: its content is not in the record), attach it where it was, " + _SCP_CHECK
+)
+SCP_UPDATED_REMEDIATION = (
+    "Restore the previous content (`aws organizations update-policy --policy-id <p> --content "
+    "file://previous.json`: the record holds the new content only) " + _SCP_CHECK
+)
 
 SERVICE_CONTROL_POLICY = "SERVICE_CONTROL_POLICY"
 # The AWS managed SCP that allows everything: detaching it can only take permissions away.
@@ -186,6 +218,8 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             resource=Resource(type="AWS::Organizations::Root", id=root),
             severity=severity,
             details={"Change": "SCPs disabled", "Root": root},
+            remediation=SCP_TYPE_REMEDIATION,
+            remedy={"<r>": event.get_str("requestParameters", "rootId")},
         )
         return
     if name == "DetachPolicy":
@@ -197,6 +231,8 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             resource=policy,
             severity=severity,
             details={"Change": "detached", "Policy": label, "Target": target},
+            remediation=SCP_DETACHED_REMEDIATION,
+            remedy={"<p>": policy_id, "<t>": event.get_str("requestParameters", "targetId")},
         )
         return
     if name == "DeletePolicy":
@@ -205,6 +241,7 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             resource=policy,
             severity=severity,
             details={"Change": "deleted", "Policy": label},
+            remediation=SCP_DELETED_REMEDIATION,
         )
         return
     policy_type = event.get_str("responseElements", "policy", "policySummary", "type")
@@ -221,4 +258,6 @@ def scp_weakened(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         resource=policy,
         severity=severity,
         details={"Change": "updated: " + (", ".join(changed) or "(nothing named)"), "Policy": label},
+        remediation=SCP_UPDATED_REMEDIATION,
+        remedy={"<p>": policy_id},
     )

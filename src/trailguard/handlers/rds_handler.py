@@ -54,6 +54,30 @@ def _kind(resource: Resource) -> str:
     return "DB instance" if resource.type == "AWS::RDS::DBInstance" else "DB cluster"
 
 
+def _modify(database: Resource) -> str:
+    """The command that modifies this instance or cluster, naming it by ``<id>``: the alerts'
+    remediation fits the kind of database, where the catalogue's text names both."""
+    if database.type == "AWS::RDS::DBInstance":
+        return "aws rds modify-db-instance --db-instance-identifier <id>"
+    return "aws rds modify-db-cluster --db-cluster-identifier <id>"
+
+
+def _restore_remediation(database: Resource) -> str:
+    if database.type == "AWS::RDS::DBInstance":
+        found = (
+            "`aws rds describe-db-snapshots --db-instance-identifier <id>` and `aws rds "
+            "describe-db-instance-automated-backups --db-instance-identifier <id>`, then "
+            "restore-db-instance-from-db-snapshot or restore-db-instance-to-point-in-time"
+        )
+    else:
+        found = (
+            "`aws rds describe-db-cluster-snapshots --db-cluster-identifier <id>` and `aws rds "
+            "describe-db-cluster-automated-backups --db-cluster-identifier <id>`, then "
+            "restore-db-cluster-from-snapshot or restore-db-cluster-to-point-in-time"
+        )
+    return f"Restore from whatever remains: {found}; require deletion protection on production databases."
+
+
 def _named_arn(event: CloudTrailEvent, kind: str, identifier: str) -> str:
     """The ARN of an instance, cluster or snapshot given by name or ARN (RDS accepts both)."""
     if identifier.startswith("arn:"):
@@ -120,6 +144,11 @@ def instance_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"{_kind(database)} {database.label or '(unnamed)'} made publicly accessible ({event.event_name})",
         resource=database,
         details=details,
+        remediation=(
+            f"Turn public access off (`{_modify(database)} --no-publicly-accessible --apply-immediately`) "
+            "and check the security groups and the database's login history."
+        ),
+        remedy={"<id>": database.id},
     )
 
 
@@ -170,13 +199,23 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             arn=_named_arn(event, "cluster-snapshot", name),
         )
         kind = "DB cluster snapshot"
+        command = "aws rds modify-db-cluster-snapshot-attribute --db-cluster-snapshot-identifier <id>"
     else:
         name = event.get_str("requestParameters", "dBSnapshotIdentifier")
         snapshot = Resource(
             type="AWS::RDS::DBSnapshot", id=name.rsplit(":", 1)[-1], arn=_named_arn(event, "snapshot", name)
         )
         kind = "DB snapshot"
+        command = "aws rds modify-db-snapshot-attribute --db-snapshot-identifier <id>"
     label = snapshot.label or "(unnamed)"
+    remediation = (
+        f"Remove the permission (`{command} --attribute-name restore --values-to-remove <values>`) and "
+        "find out whether it was already copied or restored."
+    )
+    remedy: dict[str, str | tuple[str, ...]] = {
+        "<id>": snapshot.id,
+        "<values>": (*(["all"] if public else []), *external),
+    }
     details: dict[str, str] = {}
     if public:
         details["Restorable by"] = "everyone (all)"
@@ -184,7 +223,11 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         details["External accounts"] = ", ".join(external)
     if public:
         yield Hit(
-            summary=f"{kind} {label} made public: any AWS account can restore it", resource=snapshot, details=details
+            summary=f"{kind} {label} made public: any AWS account can restore it",
+            resource=snapshot,
+            details=details,
+            remediation=remediation,
+            remedy=remedy,
         )
     else:
         yield Hit(
@@ -192,6 +235,8 @@ def snapshot_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
             resource=snapshot,
             severity=Severity.MEDIUM,
             details=details,
+            remediation=remediation,
+            remedy=remedy,
         )
 
 
@@ -235,6 +280,11 @@ def protection_reduced(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         + ", ".join(f"{what} {how}" for what, how in changes.items()),
         resource=database,
         details=changes,
+        remediation=(
+            f"Turn protection back on (`{_modify(database)} --deletion-protection --backup-retention-period 7 "
+            "--apply-immediately`) and confirm recent snapshots exist."
+        ),
+        remedy={"<id>": database.id},
     )
 
 
@@ -366,6 +416,7 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         return
     database = _database(event)
     label = database.label or "(unnamed)"
+    remediation = _restore_remediation(database)
     details = {"Automated backups": "deleted" if backups_deleted else "retained"}
     by_hand = made_by_person(event)
     if not by_hand:
@@ -379,6 +430,8 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
             # Retained automated backups still restore it; so do most IaC teardowns' targets.
             severity=None if by_hand and backups_deleted else Severity.MEDIUM,
             details=details,
+            remediation=remediation,
+            remedy={"<id>": database.id},
         )
         return
     details["Final snapshot"] = final_snapshot
@@ -387,6 +440,8 @@ def deleted_without_snapshot(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         resource=database,
         severity=Severity.MEDIUM if by_hand else Severity.LOW,
         details=details,
+        remediation=remediation,
+        remedy={"<id>": database.id},
     )
 
 
@@ -437,4 +492,10 @@ def master_password_reset(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         resource=database,
         severity=None if by_hand else Severity.MEDIUM,
         details=details,
+        remediation=(
+            "Confirm the reset with the database owners. If it was not theirs, set a new password or hand it "
+            f"to Secrets Manager (`{_modify(database)} --manage-master-user-password --apply-immediately`), "
+            "and review the database's logins since the reset."
+        ),
+        remedy={"<id>": database.id},
     )

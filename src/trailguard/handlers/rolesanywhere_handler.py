@@ -29,6 +29,18 @@ def _pca_arn(source: object) -> str:
     return as_text(data.get("acmPcaArn")) if isinstance(data, dict) else ""
 
 
+# Each call's own half of the rule's remediation.
+TRUST_ANCHOR_REMEDIATION = (
+    "If unexpected, disable and delete it: `aws rolesanywhere disable-trust-anchor --trust-anchor-id "
+    "<anchor>`, then `aws rolesanywhere delete-trust-anchor --trust-anchor-id <anchor>`, and look for "
+    "profiles and roles that trust rolesanywhere.amazonaws.com."
+)
+PROFILE_REMEDIATION = (
+    "If unexpected, delete it (`aws rolesanywhere delete-profile --profile-id <profile>`) and remove "
+    "rolesanywhere.amazonaws.com from the trust policies of the roles the profile names."
+)
+
+
 @rule(
     id="iam.roles-anywhere-trust",
     severity=Severity.HIGH,
@@ -44,8 +56,8 @@ def _pca_arn(source: object) -> str:
     ),
     remediation=(
         "If unexpected, disable and delete it: `aws rolesanywhere disable-trust-anchor "
-        "--trust-anchor-id <id>` / `delete-trust-anchor`, `aws rolesanywhere delete-profile "
-        "--profile-id <id>`, and remove rolesanywhere.amazonaws.com from the trust policies of "
+        "--trust-anchor-id <anchor>` / `delete-trust-anchor`, `aws rolesanywhere delete-profile "
+        "--profile-id <profile>`, and remove rolesanywhere.amazonaws.com from the trust policies of "
         "the roles the profile names."
     ),
     mitre="T1098.001",
@@ -77,6 +89,8 @@ def roles_anywhere_trust(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
                 arn=as_text(profile.get("profileArn")),
             ),
             details=details,
+            remediation=PROFILE_REMEDIATION,
+            remedy={"<profile>": as_text(profile.get("profileId"))},
         )
         return
     anchor = event.get_dict("responseElements", "trustAnchor")
@@ -105,4 +119,6 @@ def roles_anywhere_trust(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
             type="AWS::RolesAnywhere::TrustAnchor", id=anchor_id or name, arn=as_text(anchor.get("trustAnchorArn"))
         ),
         details=details,
+        remediation=TRUST_ANCHOR_REMEDIATION,
+        remedy={"<anchor>": anchor_id},
     )

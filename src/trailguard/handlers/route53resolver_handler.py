@@ -53,6 +53,7 @@ def query_logging_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
     destination = event.get_str("responseElements", "resolverQueryLogConfig", "destinationArn")
     if destination:
         details["Destination"] = destination
+    vpc = ""  # a deleted configuration's VPCs are not in the record
     if event.event_name == "DisassociateResolverQueryLogConfig":
         vpc = event.get_str("requestParameters", "resourceId")
         details["VPC"] = vpc
@@ -63,4 +64,5 @@ def query_logging_deleted(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[
         summary=summary,
         resource=Resource(type="AWS::Route53Resolver::ResolverQueryLoggingConfig", id=config_id, arn=arn),
         details=details,
+        remedy={"<id>": config_id, "<vpc-id>": vpc},
     )

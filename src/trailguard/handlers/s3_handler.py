@@ -53,6 +53,10 @@ _BLOCK_ALL = (
     "--public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,"
     "BlockPublicPolicy=true,RestrictPublicBuckets=true"
 )
+BUCKET_BLOCK_REMEDIATION = (
+    f"Turn all four settings back on: `aws s3api put-public-access-block --bucket <bucket> {_BLOCK_ALL}`, "
+    "then review the bucket's ACL and policy."
+)
 ACCOUNT_BLOCK_REMEDIATION = (
     f"Turn all four settings back on for the account: `aws s3control put-public-access-block --account-id <id> "
     f"{_BLOCK_ALL}`, then review the ACLs and policies of its buckets."
@@ -396,7 +400,7 @@ def public_access_block_removed(event: CloudTrailEvent, ctx: RuleContext) -> Ite
     else:
         target = _bucket(event)
         label = f"bucket {target.label or '(unnamed)'}"
-        remedy = {"remedy": _remedy(target)}
+        remedy = {"remediation": BUCKET_BLOCK_REMEDIATION, "remedy": _remedy(target)}
     if event.event_name.startswith("Delete"):
         yield Hit(
             summary=f"Block Public Access configuration deleted for {label}",
@@ -804,6 +808,6 @@ def sse_c_write(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Object {obj.label or '(unknown)'} {verb} with a customer-provided key (SSE-C): "
         "only the key's holder can read it",
         resource=bucket,
-        remedy=_remedy(bucket),
+        remedy={**_remedy(bucket), "<key>": event.get_str("requestParameters", "key")},
         details=details,
     )

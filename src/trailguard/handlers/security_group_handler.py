@@ -155,15 +155,22 @@ def _join(values: Iterable[str]) -> str:
     return ", ".join(dict.fromkeys(values))
 
 
+def _same_rule(permission: _Permission) -> tuple[str, int | None, int | None]:
+    # A rule for every protocol has no ports: the request leaves them out, the response says -1.
+    if permission.protocol in _ALL_PROTOCOLS:
+        return permission.cidr, None, None
+    return permission.cidr, permission.from_port, permission.to_port
+
+
 def _remedy(event: CloudTrailEvent, group_id: str, exposed: list[_Permission], egress: bool) -> dict[str, Any]:
     """The group and the ids of the rules behind ``exposed``, for the remediation's command: the
     rules' own ids, else those of the response's rules with the same source and ports
     (AuthorizeSecurityGroup*'s request has no ids; its response does)."""
     ids = [p.rule_id for p in exposed if p.rule_id]
     if not ids:
-        wanted = {(p.cidr, p.from_port, p.to_port) for p in exposed}
+        wanted = {_same_rule(p) for p in exposed}
         for created in _response_rules(event, egress):
-            if created.rule_id and (created.cidr, created.from_port, created.to_port) in wanted:
+            if created.rule_id and _same_rule(created) in wanted:
                 ids.append(created.rule_id)
     return {"<sg>": group_id, "<sgr>": tuple(dict.fromkeys(ids))}
 

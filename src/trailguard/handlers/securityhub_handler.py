@@ -17,6 +17,16 @@ from trailguard.core.event_types import CloudTrailEvent, Hit, Resource
 SOURCE = "securityhub.amazonaws.com"
 
 
+HUB_DISABLED_REMEDIATION = (
+    "Re-enable Security Hub (`aws securityhub enable-security-hub --region <region>`, which also "
+    "re-enables the default standards), and deny these calls with an SCP outside the security account."
+)
+STANDARDS_DISABLED_REMEDIATION = (
+    "Re-enable the standards (`aws securityhub batch-enable-standards --standards-subscription-requests "
+    "<standards>`), and deny these calls with an SCP outside the security account."
+)
+
+
 @rule(
     id="securityhub.disabled",
     severity=Severity.HIGH,
@@ -46,6 +56,7 @@ def securityhub_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
         yield Hit(
             summary=f"Security Hub disabled in {event.account_id or 'the account'} ({event.region or '?'})",
             resource=Resource(type="AWS::SecurityHub::Hub", id=hub_arn or "hub/default", arn=hub_arn),
+            remediation=HUB_DISABLED_REMEDIATION,
         )
         return
     arns = [
@@ -59,8 +70,15 @@ def securityhub_disabled(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[H
     # subscription ARNs end in .../subscription/<standard>/v/<version>: show the standard.
     names = [a.split(":subscription/", 1)[-1] for a in arns]
     shown = ", ".join(names) if names else "(not in the record)"
+    subscriptions = event.get_list("responseElements", "StandardsSubscriptions") or event.get_list(
+        "responseElements", "standardsSubscriptions"
+    )
+    standards = [s.get("StandardsArn") or s.get("standardsArn") for s in subscriptions if isinstance(s, dict)]
     yield Hit(
         summary=f"Security Hub standard(s) disabled: {shown}",
         resource=Resource(type="AWS::SecurityHub::Standard", id=shown, arn=arns[0] if len(arns) == 1 else ""),
         details={"Standards": shown},
+        remediation=STANDARDS_DISABLED_REMEDIATION,
+        # Each standard is a StandardsArn=... word of its own.
+        remedy={"<standards>": tuple(f"StandardsArn={arn}" for arn in standards if isinstance(arn, str) and arn)},
     )

@@ -46,6 +46,13 @@ def _policy(event: CloudTrailEvent) -> Any:
     return {"Statement": [{**statement, "Action": actions}]}
 
 
+POLICY_REMEDIATION = (
+    "Put back a policy naming only the intended principals (`aws sns set-topic-attributes --topic-arn <arn> "
+    "--attribute-name Policy --attribute-value file://policy.json`), and review the topic's subscriptions "
+    "(`aws sns list-subscriptions-by-topic --topic-arn <arn>`)."
+)
+
+
 @rule(
     id="sns.topic-policy-public",
     resource_placeholder="<arn>",
@@ -85,4 +92,6 @@ def topic_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     topic = _topic(event)
     hit = exposure_hit(f"Topic {topic.label or '(unnamed)'}", topic, exposure, Severity.HIGH)
     if hit:
-        yield hit
+        label = event.get_str("requestParameters", "label")
+        # Only AddPermission's statement has a label to remove; a whole policy is put back.
+        yield hit._replace(remedy={"<label>": label}) if label else hit._replace(remediation=POLICY_REMEDIATION)

@@ -78,4 +78,5 @@ def queue_policy_public(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hi
     queue = _queue(event)
     hit = exposure_hit(f"Queue {queue.label or '(unnamed)'}", queue, exposure, Severity.HIGH)
     if hit:
-        yield hit
+        url = event.get_str("requestParameters", "queueUrl") or event.get_str("responseElements", "queueUrl")
+        yield hit._replace(remedy={"<url>": url})

@@ -165,6 +165,7 @@ def command_sent(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         resource=resource,
         severity=Severity.HIGH if fleet else None,
         details=details,
+        remedy={"<id>": event.get_str("responseElements", "command", "commandId")},
     )
 
 
@@ -214,4 +215,5 @@ def session_started(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Session Manager session started on {target or '(unknown target)'}{how}",
         resource=_instance_resource(event, target),
         details=details,
+        remedy={"<id>": session},
     )

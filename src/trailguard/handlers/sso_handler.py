@@ -59,7 +59,7 @@ def _permission_set(event: CloudTrailEvent) -> Resource:
     remediation=(
         "Confirm the assignment with the account owner. If unexpected, remove it (`aws sso-admin "
         "delete-account-assignment --instance-arn <i> --target-id <account> --target-type AWS_ACCOUNT "
-        "--permission-set-arn <ps> --principal-type <USER|GROUP> --principal-id <id>`) and review the "
+        "--permission-set-arn <ps> --principal-type <type> --principal-id <id>`) and review the "
         "principal's sign-ins to the account."
     ),
     mitre="T1098.003",
@@ -91,7 +91,26 @@ def account_assignment(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
             "Permission set": permission_set.arn or permission_set.id,
             "Principal": f"{kind} {principal}",
         },
+        remedy={
+            "<i>": event.get_str("requestParameters", "instanceArn"),
+            "<account>": event.get_str("requestParameters", "targetId"),
+            "<ps>": permission_set.arn,
+            "<type>": event.get_str("requestParameters", "principalType"),
+            "<id>": event.get_str("requestParameters", "principalId"),
+        },
     )
+
+
+def _permission_set_remedy(event: CloudTrailEvent, permission_set: Resource) -> dict[str, str]:
+    return {"<i>": event.get_str("requestParameters", "instanceArn"), "<ps>": permission_set.arn}
+
+
+INLINE_POLICY_REMEDIATION = (
+    "Delete the inline policy (`aws sso-admin delete-inline-policy-from-permission-set --instance-arn <i> "
+    "--permission-set-arn <ps>`), re-provision the permission set (`aws sso-admin provision-permission-set "
+    "--instance-arn <i> --permission-set-arn <ps> --target-type ALL_PROVISIONED_ACCOUNTS`), and review "
+    "who it is assigned to (`list-accounts-for-provisioned-permission-set`)."
+)
 
 
 @rule(
@@ -140,6 +159,7 @@ def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
                 resource=permission_set,
                 severity=severity,
                 details={"Permission set": permission_set.arn or label, "Policy": policy_arn},
+                remedy={**_permission_set_remedy(event, permission_set), "<arn>": policy_arn},
             )
         return
     if event.event_name != "PutInlinePolicyToPermissionSet":
@@ -151,6 +171,8 @@ def permission_set_escalated(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
             resource=permission_set,
             severity=severity,
             details={"Permission set": permission_set.arn or label, "Grants": grant},
+            remediation=INLINE_POLICY_REMEDIATION,
+            remedy=_permission_set_remedy(event, permission_set),
         )
 
 
@@ -234,7 +256,7 @@ def identity_source_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterato
     remediation=(
         "Look the user up (`aws identitystore describe-user --identity-store-id <d> --user-id <id>`) "
         "and confirm it with the identity team. If unexpected, delete it (`aws identitystore "
-        "delete-user`) and remove its assignments."
+        "delete-user --identity-store-id <d> --user-id <id>`) and remove its assignments."
     ),
     mitre="T1136.003",
     quiet=(
@@ -255,6 +277,7 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Identity Center user {label} created",
         resource=Resource(type="AWS::IdentityStore::User", id=user_id or name),
         details=details,
+        remedy={"<d>": store, "<id>": user_id},
     )
 
 
@@ -273,7 +296,8 @@ def user_created(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
     remediation=(
         "Check the group's assignments (`aws sso-admin list-account-assignments-for-principal "
         "--principal-type GROUP --principal-id <group>`); if the membership is unexpected, remove it "
-        "(`aws identitystore delete-group-membership`) and review the user's sign-ins."
+        "(`aws identitystore delete-group-membership --identity-store-id <d> --membership-id "
+        "<membership>`) and review the user's sign-ins."
     ),
     mitre="T1098",
     quiet=(
@@ -296,4 +320,9 @@ def group_membership_changed(event: CloudTrailEvent, ctx: RuleContext) -> Iterat
         summary=f"Identity Center user {member} added to group {group}",
         resource=Resource(type="AWS::IdentityStore::GroupMembership", id=f"{group}/{member}"),
         details=details,
+        remedy={
+            "<group>": event.get_str("requestParameters", "groupId"),
+            "<d>": store,
+            "<membership>": event.get_str("responseElements", "membershipId"),
+        },
     )

@@ -67,4 +67,9 @@ def federation_token(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]:
         summary=f"Federation token issued for federated user {name or '(unknown)'}, valid {details['Duration']}",
         resource=Resource(type="AWS::STS::FederatedUser", id=name, arn=federated_arn),
         details=details,
+        # The IAM user who asked for the token, and the long-term key it asked with.
+        remedy={
+            "<user>": event.get_str("userIdentity", "userName"),
+            "<key>": event.get_str("userIdentity", "accessKeyId"),
+        },
     )

@@ -213,6 +213,11 @@ def what_changed(event: CloudTrailEvent, ctx: RuleContext) -> Touched | None:
     return _identity(event)
 
 
+def _rule_remedy(resource: Resource) -> dict[str, str]:
+    """``<rule>`` names an EventBridge rule: filled only when that is what was changed."""
+    return {"<rule>": resource.id} if resource.type == "AWS::Events::Rule" else {}
+
+
 @rule(
     id="trailguard.pipeline-tampered",
     severity=Severity.CRITICAL,
@@ -292,10 +297,12 @@ def pipeline_tampered(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit]
             resource=change.resource,
             severity=Severity.MEDIUM,
             details=details,
+            remedy=_rule_remedy(change.resource),
         )
         return
     yield Hit(
         summary=f"trailguard's own {kind} {label}: {change.change}",
         resource=change.resource,
         details=details,
+        remedy=_rule_remedy(change.resource),
     )

@@ -100,6 +100,7 @@ def nacl_open_to_world(event: CloudTrailEvent, ctx: RuleContext) -> Iterator[Hit
         summary=f"Network ACL {acl_id or '(unknown)'} rule {rule_number or '?'} allows {ports} from {cidr}",
         resource=Resource(type="AWS::EC2::NetworkAcl", id=acl_id, arn=_arn(event, "network-acl", acl_id)),
         details={"Rule number": rule_number, "Ports": ports, "CIDR": cidr},
+        remedy={"<n>": rule_number},
     )
 
 
@@ -187,6 +188,7 @@ def internet_gateway_attached(event: CloudTrailEvent, ctx: RuleContext) -> Itera
         summary=f"Internet gateway {gateway or '(unknown)'} attached to VPC {vpc or '(unknown)'}",
         resource=Resource(type="AWS::EC2::VPC", id=vpc, arn=_arn(event, "vpc", vpc)),
         details={"Internet gateway": gateway, "VPC": vpc},
+        remedy={"<igw>": gateway, "<vpc>": vpc},
     )
 
 
