@@ -34,6 +34,18 @@ def _when_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _when_text_arg(value: str) -> str:
+    """A time or a duration, checked but kept as given: the dashboard reads a duration anew each time."""
+    _when_arg(value)
+    return value
+
+
+def _refresh_arg(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 3600:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds between 1 and 3600")
+    return int(value)
+
+
 def _rule_arg(value: str) -> str:
     problem = rule_glob_problem(value)
     if problem:
@@ -55,7 +67,7 @@ def _source_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(commands: Any) -> None:
-    """Register `history` on the command line's sub-commands."""
+    """Register `history` and `dashboard` on the command line's sub-commands."""
     history = commands.add_parser(
         "history",
         help="list the stored findings (of a state file or the stack's table)",
@@ -76,6 +88,29 @@ def add_parsers(commands: Any) -> None:
     history.add_argument("--format", choices=("table", "json", "jsonl", "csv"), default="table")
     history.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve a local web page over the findings history",
+        description="A local web page over the findings history: findings over time, top rules, actors, "
+        "accounts and source addresses, a filterable list and each finding's detail; it refreshes itself.",
+    )
+    _source_args(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    dashboard.add_argument("--port", type=_port_arg, default=8000, help="port (default 8000; 0: any free port)")
+    dashboard.add_argument(
+        "--since",
+        type=_when_text_arg,
+        metavar="WHEN",
+        help="show findings from this event time, or this long before each refresh (7d; default: all; 30d for a table)",
+    )
+    dashboard.add_argument(
+        "--refresh",
+        type=_refresh_arg,
+        default=5,
+        metavar="SECONDS",
+        help="how often the page asks for new findings (default 5)",
+    )
+
 
 def query_of(args: argparse.Namespace) -> Any:
     from trailguard.services.history import HistoryQuery
@@ -94,6 +129,10 @@ def run(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     from trailguard.services.history import open_source
 
     source = open_source(args.state, args.table, args.region)
+    if args.command == "dashboard":
+        from trailguard.dashboard.server import serve
+
+        return serve(source, args.since or "", args.host, args.port, refresh=args.refresh, stderr=stderr)
     return run_history(source, args, stdout, stderr)
 
 

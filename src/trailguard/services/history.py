@@ -108,6 +108,11 @@ class HistorySource(Protocol):
         """What the user named: ``state file x.db`` or ``table trailguard-state``."""
         ...
 
+    @property
+    def incremental(self) -> bool:
+        """Reading it all costs (a table's read capacity): a dashboard reads the recent part often."""
+        ...
+
     def read(self, query: HistoryQuery) -> list[HistoryRecord]:
         """The stored findings the query selects, oldest first."""
         ...
@@ -119,6 +124,7 @@ class StateFileSource:
 
         self.history = SqliteHistory(path)  # StateFileError (a ConfigError) for a missing file
         self.label = f"state file {path}"
+        self.incremental = False
 
     def read(self, query: HistoryQuery) -> list[HistoryRecord]:
         return [r for r in self.history.query_history(query.since, query.until) if query.matches(r)]
@@ -132,6 +138,7 @@ class TableSource:
         self.store = DynamoDBStore(table_name, AwsClients(region=region))
         self.page_size = page_size
         self.label = f"table {table_name}"
+        self.incremental = True
 
     def read(self, query: HistoryQuery) -> list[HistoryRecord]:
         since = query.since or iso(time.time() - DEFAULT_TABLE_DAYS * 86_400)
