@@ -153,7 +153,9 @@ def test_over_a_table_the_page_reads_the_recent_part_and_now_and_then_all(
 
 
 def test_the_command_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "garbage.db").write_bytes(b"not a database" * 100)
     for argv, message in (
+        (["--state", str(tmp_path / "garbage.db"), "--port", "0"], "is not a trailguard state file"),
         (["--state", str(tmp_path / "missing.db")], "missing.db: no such file"),
         (["--state", str(tmp_path / "x.db"), "--port", "70000"], "is not a port number"),
         (["--state", str(tmp_path / "x.db"), "--since", "soon"], "'soon' is neither a time"),

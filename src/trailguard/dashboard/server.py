@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from trailguard.services.history import HistoryQuery, HistorySource, parse_when, record_dict
 from trailguard.services.stores.base import HistoryRecord, iso
+from trailguard.services.stores.sqlite import StateFileBusy
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
@@ -74,6 +75,7 @@ class Findings:
         self._records: dict[tuple[str, ...], HistoryRecord] = {}
         self._findings: list[dict[str, Any]] = []
         self._read_ok_at = ""
+        self.problem: Exception | None = None  # why the last read failed
 
     def body(self) -> bytes:
         with self._lock:
@@ -104,6 +106,9 @@ class Findings:
             self._read_ok_at = iso(time.time())
         except ConfigError as exc:  # busy, or gone: the page says so and keeps what it has
             problem = str(exc)
+            self.problem = exc
+        else:
+            self.problem = None
         document = {
             "source": self.source.label,
             "read_at": self._read_ok_at,
@@ -179,6 +184,9 @@ def allowed_hosts_for(host: str, port: int) -> set[str]:
 def make_server(source: HistorySource, since: str, host: str, port: int, refresh: int) -> ThreadingHTTPServer:
     """The server, bound (``port`` 0: a free one; ``server.server_address`` says which)."""
     findings = Findings(source, since, refresh)
+    findings.body()
+    if findings.problem is not None and not isinstance(findings.problem, StateFileBusy):
+        raise findings.problem  # not trailguard's, no such table...: said before anything listens
     allowed: set[str] = set()  # known once bound: the port may be the system's choice
     server = ThreadingHTTPServer((host, port), make_handler(findings, allowed))
     allowed |= allowed_hosts_for(host, int(server.server_address[1]))
