@@ -228,6 +228,9 @@ def test_the_wheel_carries_the_data_and_the_command(dist: tuple[Path, Path]) -> 
     for wanted in ("trailguard/py.typed", "trailguard/data/examples.jsonl", "trailguard/handlers/_manifest.py"):
         assert wanted in names
     assert any(n.startswith("trailguard/services/templates/") for n in names)
+    # `trailguard dashboard` serves its page from the package: the wheel must carry it.
+    for asset in ("index.html", "app.js", "app.css", "favicon.svg"):
+        assert f"trailguard/dashboard/assets/{asset}" in names, asset
     assert not any(n.startswith(("tests/", "samples/")) for n in names)
 
 

@@ -409,6 +409,12 @@ def skipped_line(result: ScanResult) -> str:
 
 
 def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    # The state file stays open until the findings are delivered: its history records their outcomes.
+    with contextlib.ExitStack() as closing:
+        return _run_scan(args, stdout, stderr, closing)
+
+
+def _run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], closing: contextlib.ExitStack) -> int:
     settings = Settings.load(args.config, min_severity=args.min_severity)
     for warning in alerting_warnings(settings):
         stderr.write(f"trailguard: warning: {warning}\n")
@@ -439,21 +445,22 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         from trailguard.services.stores.sqlite import SqliteState
 
         state = SqliteState(args.state)  # StateFileError (a ConfigError): busy, corrupt or foreign
-    try:
-        result = scan(
-            args.paths,
-            settings,
-            rule_ids,
-            jobs=args.jobs,
-            max_decompressed=args.max_decompressed,
-            state=state,
-            on_finding=stream_finding if args.format == "jsonl" else None,
-            on_problem=report_problem,
-            on_progress=progress,
-        )
-    finally:
-        if state is not None:
-            state.close()
+        closing.callback(state.close)
+    result = scan(
+        args.paths,
+        settings,
+        rule_ids,
+        jobs=args.jobs,
+        max_decompressed=args.max_decompressed,
+        state=state,
+        on_finding=stream_finding if args.format == "jsonl" else None,
+        on_problem=report_problem,
+        on_progress=progress,
+    )
+    if state is not None and not channels:  # printed, not sent: history before output (`| head`)
+        from trailguard.services.history import record_reported
+
+        record_reported(state, result.findings, result.routine)
     if progress:
         progress.clear()
     if args.format == "json":
@@ -476,7 +483,9 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
         from trailguard import cli_alerts
 
         # Routine changes go along for the findings history only (delivery sends none of them).
-        delivered = cli_alerts.deliver(result.findings + result.routine, channels, settings, stderr, notify=args.notify)
+        delivered = cli_alerts.deliver(
+            result.findings + result.routine, channels, settings, stderr, notify=args.notify, history=state
+        )
         if args.outbox and result.findings:
             stderr.write(f"trailguard: open the alerts in {args.outbox}/ (.html in a browser, .eml in a mail client)\n")
     if result.problems or not delivered:
@@ -624,7 +633,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan_parser.add_argument(
         "--state",
         metavar="FILE",
-        help="keep the stateful rules' baselines and counters in this SQLite file across runs (default: this run only)",
+        help="keep the stateful rules' baselines and counters in this SQLite file across runs (default: this run "
+        "only), and the findings history (`trailguard history --state FILE`)",
     )
     scan_parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     scan_parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -684,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 valid (warnings on stderr), 2 invalid.",
     )
     check_parser.add_argument("file", metavar="FILE", help="TOML configuration file")
+    from trailguard import cli_history
+
+    cli_history.add_parsers(commands)
     return parser
 
 
@@ -772,6 +785,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             from trailguard.cli_config import run_config_check
 
             return run_config_check(args, out, err)
+        if args.command in ("history", "dashboard"):
+            from trailguard import cli_history
+
+            return cli_history.run(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

@@ -9,7 +9,7 @@ import argparse
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from trailguard.core.enums import Outcome
 from trailguard.core.event_types import Finding
@@ -19,6 +19,9 @@ from trailguard.services.alerts import Alert
 from trailguard.services.channels import Channel, ChannelContext, build_channel, build_channels
 from trailguard.services.notification_service import DeliveryReport, NotificationService
 from trailguard.services.retry import RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from trailguard.services.stores.sqlite import SqliteState
 
 OUTBOX_CHANNEL = "outbox"
 # How long a scan's claims on the table last: a scan that dies does not block the next one longer.
@@ -60,7 +63,13 @@ def channels_for_scan(settings: Settings, notify: bool, outbox: str | None) -> l
 
 
 def deliver(
-    findings: Sequence[Finding], channels: Sequence[Channel], settings: Settings, stderr: IO[str], notify: bool
+    findings: Sequence[Finding],
+    channels: Sequence[Channel],
+    settings: Settings,
+    stderr: IO[str],
+    notify: bool,
+    *,
+    history: SqliteState | None = None,
 ) -> bool:
     """Send a scan's findings as one batch through the delivery pipeline (with the table when
     ``table_name`` is set and --notify was given: no duplicates across runs, a history, quiet
@@ -72,6 +81,10 @@ def deliver(
         stderr.write(f"trailguard: warning: state store: {what} failed for event {finding.event_id}: {error}\n")
 
     store = store_for(settings, channels[0].context.aws, store_failed) if notify and channels else NullStore()
+    if history is not None:  # scan --state FILE: each finding's outcome into the file's history too
+        from trailguard.services.history import RecordingStore
+
+        store = RecordingStore(store, history)
     service = NotificationService(channels, max_individual=settings.max_individual_alerts)
     batch = Delivery(lambda: service, store, settings.quiet_periods).deliver(findings, DEFAULT_HOLD_SECONDS)
     if batch.report is not None:

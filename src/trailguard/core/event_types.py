@@ -429,3 +429,47 @@ class Finding(NamedTuple):
             "dedupe_key": self.dedupe_key,
             "cloudtrail_url": self.cloudtrail_url,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The finding ``to_dict`` made (as the findings history stores it): ``to_dict`` of the
+        result gives the same keys and values back. Missing or mistyped values become defaults."""
+
+        def text(name: str) -> str:
+            value = data.get(name)
+            return value if isinstance(value, str) else ""
+
+        try:
+            severity = Severity.parse(text("severity"))
+        except ValueError:
+            severity = Severity.INFO
+        details = data.get("details")
+        mfa = data.get("mfa")
+        return cls(
+            rule_id=text("rule_id"),
+            severity=severity,
+            kind=FindingKind.INFO if text("kind") == FindingKind.INFO.value else FindingKind.EVENT,
+            title=text("title"),
+            summary=text("summary"),
+            description=text("description"),
+            remediation=text("remediation"),
+            mitre=text("mitre"),
+            resource=Resource(text("resource_type"), text("resource"), text("resource_arn")),
+            details={str(k): str(v) for k, v in details.items()} if isinstance(details, Mapping) else {},
+            event_id=text("event_id"),
+            event_name=text("event_name"),
+            event_source=text("event_source"),
+            event_time=text("event_time"),
+            account_id=text("account_id"),
+            region=text("region"),
+            actor=Actor(
+                arn=text("actor_arn"),
+                type=text("actor_type"),
+                name=text("actor"),
+                mfa=mfa if isinstance(mfa, bool) else None,
+            ),
+            source_ip=text("source_ip"),
+            user_agent=text("user_agent"),
+            error_code=text("error_code"),
+            routine=data.get("routine") is True,
+        )

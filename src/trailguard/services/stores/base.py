@@ -91,6 +91,8 @@ class HistoryRecord(NamedTuple):
     attempts: int
     folded: int
     failures: tuple[str, ...]
+    # The finding as ``Finding.to_dict`` gives it, in JSON (empty in items stored before it was kept).
+    finding: str = ""
 
 
 class Store(Protocol):
@@ -224,6 +226,23 @@ def quiet_period_for(periods: Iterable[tuple[str, int]], rule_id: str) -> int:
         if fnmatch.fnmatchcase(rule_id, pattern):
             return seconds
     return 0
+
+
+def finding_json(finding: Finding, limit: int) -> str:
+    """``finding.to_dict()`` as JSON for the findings history, each text at most ``limit`` characters
+    (plus a note): one huge event field must not make the item too large to store."""
+    import json
+
+    from trailguard.utils.text import bounded
+
+    def cut(value: object) -> object:
+        if isinstance(value, str):
+            return bounded(value, limit)
+        if isinstance(value, dict):
+            return {bounded(str(k), limit): cut(v) for k, v in value.items()}
+        return value
+
+    return json.dumps(cut(finding.to_dict()), ensure_ascii=False, separators=(",", ":"))
 
 
 def iso(epoch: float) -> str:

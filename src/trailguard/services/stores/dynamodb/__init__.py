@@ -95,6 +95,7 @@ class DynamoDBStore:
         until: datetime | str | None = None,
         rule_id: str | None = None,
         limit: int = 1000,
+        page_size: int | None = None,
     ) -> list[HistoryRecord]:
         """Stored findings whose event time is within [since, until] (UTC), oldest first."""
-        return self.history.query(since, until, rule_id, limit)
+        return self.history.query(since, until, rule_id, limit, page_size)

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from trailguard.services.stores.base import HistoryRecord, iso
+from trailguard.services.stores.base import HistoryRecord, finding_json, iso
 from trailguard.services.stores.dynamodb.table import (
     DAY,
+    MAX_STORED_CHARS,
     RULE_INDEX,
     TTL_ATTRIBUTE,
     Table,
@@ -73,6 +74,8 @@ class History:
             "event_id": text(finding.event_id),
             "event_name": text(finding.event_name),
             "dedupe_key": text(finding.dedupe_key),
+            # The whole finding, for `trailguard history` and the dashboard (each text bounded).
+            "finding": attr_s(finding_json(finding, MAX_STORED_CHARS)),
             "outcome": attr_s(outcome),
             "stored_at": attr_s(stored_at),
             "channels": {"M": {name: text(result) for name, result in (channels or {}).items()}},
@@ -107,9 +110,11 @@ class History:
         until: datetime | str | None = None,
         rule_id: str | None = None,
         limit: int = 1000,
+        page_size: int | None = None,
     ) -> list[HistoryRecord]:
         """Stored findings whose event time is within [since, until] (UTC), oldest first; one rule's
-        only when ``rule_id`` is given (through the ``by-rule`` index)."""
+        only when ``rule_id`` is given (through the ``by-rule`` index). Read page after page
+        (``page_size`` items a page; DynamoDB's 1 MB when None) until ``limit``."""
         low = _as_time(since)
         high = _as_time(until) if until is not None else iso(self.table.clock())
         if high < low:
@@ -118,6 +123,7 @@ class History:
         if rule_id:
             items = self._query(
                 limit,
+                page_size,
                 IndexName=RULE_INDEX,
                 KeyConditionExpression="rule_id = :rule AND event_time BETWEEN :low AND :high",
                 ExpressionAttributeValues={":rule": attr_s(rule_id), ":low": attr_s(low), ":high": attr_s(high)},
@@ -127,6 +133,7 @@ class History:
                 items.extend(
                     self._query(
                         limit - len(items),
+                        page_size,
                         KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
                         # "~" sorts after "#", so the last second's items are included.
                         ExpressionAttributeValues={
@@ -142,9 +149,11 @@ class History:
         records.sort(key=lambda r: (r.event_time, r.event_id, r.rule_id, r.resource_arn or r.resource_id))
         return records[:limit]
 
-    def _query(self, limit: int, **kwargs: Any) -> list[dict[str, Any]]:
+    def _query(self, limit: int, page_size: int | None, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
+        if page_size:
+            kwargs["Limit"] = page_size
         while len(items) < limit:
             page = self.table.call("query", **kwargs, **({"ExclusiveStartKey": start} if start else {}))
             items.extend(page.get("Items", []))
@@ -203,4 +212,5 @@ def _history_record(item: Mapping[str, Any]) -> HistoryRecord:
         attempts=number_of(item, "attempts"),
         folded=number_of(item, "folded"),
         failures=tuple(str(value.get("S", "")) for value in failure_list if isinstance(value, Mapping)),
+        finding=text_of(item, "finding"),
     )

@@ -61,7 +61,7 @@ DAY = 86_400
 _MAX_KEY_PART = 400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # 16 text fields of at most 4,096 characters (up to 4 bytes each in UTF-8) stay well under 400 KB.
-_MAX_STORED_CHARS = 4096
+MAX_STORED_CHARS = 4096
 
 
 def key_part(text: str) -> str:
@@ -89,7 +89,7 @@ def _unicode(text: str) -> str:
 def stored_text(value: str) -> dict[str, str]:
     """Event text for a history item, bounded: DynamoDB refuses items over 400 KB, and one huge
     field (a 1 MB resource name) must not cost the finding its history."""
-    return attr_s(bounded(value, _MAX_STORED_CHARS))
+    return attr_s(bounded(value, MAX_STORED_CHARS))
 
 
 def attr_n(value: int) -> dict[str, str]:
