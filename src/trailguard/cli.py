@@ -459,6 +459,11 @@ def run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
     if args.format == "json":
         json.dump([f.to_dict() for f in table_order(result.findings)], stdout, indent=2, ensure_ascii=False)
         stdout.write("\n")
+    elif args.format == "ocsf":
+        from trailguard.services.rendering.ocsf import render_ocsf
+
+        json.dump(render_ocsf(table_order(result.findings)), stdout, indent=2, ensure_ascii=False)
+        stdout.write("\n")
     elif args.format == "table":
         width = shutil.get_terminal_size((160, 24)).columns if stdout.isatty() else 200
         table = format_table(result.findings, colour, width, args.columns)
@@ -596,7 +601,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(unreadable input is reported on stderr and skipped; the rest is still scanned).",
     )
     scan_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
-    scan_parser.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
+    scan_parser.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl", "ocsf"),
+        default="table",
+        help="ocsf: a JSON array of OCSF Detection Finding events (class_uid 2004)",
+    )
     scan_parser.add_argument(
         "--columns",
         type=_columns_arg,
@@ -684,6 +694,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 valid (warnings on stderr), 2 invalid.",
     )
     check_parser.add_argument("file", metavar="FILE", help="TOML configuration file")
+    schema_parser = commands.add_parser(
+        "schema", help="print the JSON Schema of trailguard's finding (scan --format json) or webhook payload"
+    )
+    schema_parser.add_argument("name", nargs="?", choices=("finding", "webhook"), default="finding")
     return parser
 
 
@@ -772,6 +786,12 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             from trailguard.cli_config import run_config_check
 
             return run_config_check(args, out, err)
+        if args.command == "schema":
+            from trailguard import schemas
+
+            json.dump(schemas.bundled(args.name), out, indent=2)
+            out.write("\n")
+            return EXIT_CLEAN
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

@@ -22,7 +22,6 @@ text 512, a finding 240 KB.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from trailguard.core.event_types import Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels.base import Channel, ChannelContext, Options
+from trailguard.services.rendering.ocsf import finding_uid
 from trailguard.utils.aws_helpers import botocore_error_is_transient, client_error_to_channel_error
 from trailguard.utils.text import clip
 
@@ -127,8 +127,7 @@ def _iso(event_time: str, now: float) -> str:
 
 def finding_id(finding: Finding) -> str:
     """The same for the same event, rule and resource: a repeat updates the imported finding."""
-    digest = hashlib.sha256(finding.key.encode("utf-8", "replace")).hexdigest()
-    return f"trailguard/{clip(finding.rule_id, 200)}/{digest}"
+    return f"trailguard/{clip(finding.rule_id, 200)}/{finding_uid(finding)}"
 
 
 def finding_types(finding: Finding) -> list[str]:
