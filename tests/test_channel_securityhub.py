@@ -19,7 +19,7 @@ from trailguard.core.event_types import Resource
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.services.alerts import Alert
 from trailguard.services.channels import ChannelContext, build_channel
-from trailguard.services.channels.securityhub import MAX_FINDINGS_PER_CALL, SCHEMA_VERSION, SecurityHubChannel
+from trailguard.services.channels.securityhub import MAX_FINDINGS_PER_CALL, SCHEMA_VERSION, SecurityHubChannel, asff
 from trailguard.utils.aws_helpers import AwsClients
 
 from .test_channels_http import HOSTILE, LOW, NORMAL
@@ -201,3 +201,11 @@ def test_options_are_checked(context: ChannelContext) -> None:
         channel(context, product_arn="arn:aws:securityhub:::product/x")
     described = channel(context, region="us-east-2").describe()
     assert described == "securityhub channel 'securityhub' (Security Hub in us-east-2)"
+
+
+def test_the_product_arn_is_of_the_hubs_partition_and_created_is_never_after_updated() -> None:
+    future = NORMAL._replace(event_time="2099-01-01T00:00:00Z")
+    document = asff(future, "123456789012", "cn-north-1", now=1_800_000_000.0)
+    assert document["ProductArn"] == "arn:aws-cn:securityhub:cn-north-1:123456789012:product/123456789012/default"
+    assert document["CreatedAt"] == document["UpdatedAt"] == "2027-01-15T08:00:00Z"
+    assert asff(NORMAL, "123456789012", "us-gov-west-1", now=0.0)["ProductArn"].startswith("arn:aws-us-gov:")

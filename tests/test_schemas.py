@@ -19,7 +19,15 @@ from trailguard import schemas
 from trailguard.cli import main as trailguard_main
 from trailguard.core.exceptions import ConfigError
 from trailguard.services.alerts import Alert
-from trailguard.services.rendering.ocsf import CLASS_UID, OCSF_VERSION, SEVERITY_IDS, finding_uid, render_ocsf
+from trailguard.services.rendering.ocsf import (
+    CLASS_UID,
+    MAX_BODY_BYTES,
+    OCSF_VERSION,
+    SEVERITY_IDS,
+    finding_uid,
+    ocsf_bodies,
+    render_ocsf,
+)
 
 from .conftest import DATA_DIR
 from .http_server import RecordingServer
@@ -147,3 +155,23 @@ def test_the_webhook_can_post_ocsf() -> None:
     assert_ocsf(events)
     with pytest.raises(ConfigError, match="format: must be one of trailguard, ocsf"):
         channel({"type": "webhook", "url": "https://h.example/a", "format": "cef"})
+
+
+def test_a_large_ocsf_digest_is_posted_in_bodies_of_at_most_256_kib() -> None:
+    many = [HOSTILE._replace(event_id=f"e-{index:04d}", description="d" * 3000) for index in range(300)]
+    bodies = ocsf_bodies(many)
+    assert len(bodies) > 1 and all(len(body) <= MAX_BODY_BYTES for body in bodies)
+    events = [event for body in bodies for event in json.loads(body)]
+    assert [event["api"]["request"]["uid"] for event in events] == [f"e-{index:04d}" for index in range(300)]
+    assert_ocsf(events[:3])
+    with RecordingServer.ok(200) as server:
+        receipt = channel({"type": "webhook", "url": server.url + "/ocsf", "format": "ocsf"}).send(
+            Alert(tuple(many), digest=True)
+        )
+    assert len(server.requests) == len(bodies) and receipt.count("HTTP 200") == len(bodies)
+
+    def uids(body: bytes) -> list[str]:
+        return [event["finding_info"]["uid"] for event in json.loads(body)]
+
+    # (Not byte for byte: the hostile finding's time is no time, so each rendering says "now".)
+    assert [uids(request.body) for request in server.requests] == [uids(body) for body in bodies]

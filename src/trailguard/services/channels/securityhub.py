@@ -136,12 +136,19 @@ def finding_types(finding: Finding) -> list[str]:
     return [f"{category}/{technique}"] if category else [DEFAULT_TYPE]
 
 
-def _partition(arn: str) -> str:
-    parts = arn.split(":", 2)
-    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] in _PARTITIONS else "aws"
-
-
 _PARTITIONS = frozenset({"aws", "aws-cn", "aws-us-gov"})
+
+
+def region_partition(region: str) -> str:
+    """The partition of a region: the hub's (and so the product ARN's) is the caller's, not the event's."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
+def _partition(arn: str, region: str) -> str:
+    parts = arn.split(":", 2)
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" and parts[1] in _PARTITIONS else region_partition(region)
 
 
 def _resources(finding: Finding) -> list[dict[str, Any]]:
@@ -152,7 +159,7 @@ def _resources(finding: Finding) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {
             "Type": _RESOURCE_TYPES.get(resource.type, "Other"),
             "Id": _text(identifier, 512),
-            "Partition": _partition(resource.arn or finding.actor.arn),
+            "Partition": _partition(resource.arn or finding.actor.arn, finding.region),
         }
         if finding.region:
             entry["Region"] = _text(finding.region, 64)
@@ -182,11 +189,13 @@ def asff(finding: Finding, account: str, region: str, now: float) -> dict[str, A
     }
     fields.update({f"trailguard/detail/{key}"[:128]: value for key, value in list(finding.details.items())[:30]})
     product_fields = {key[:128]: _text(value, 2048) for key, value in fields.items() if value.strip()}
-    created = _iso(finding.event_time, now)
+    updated = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    # Not after UpdatedAt: a record's eventTime in the future (a forged log in a scan) is capped at now.
+    created = min(_iso(finding.event_time, now), updated)
     document: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
         "Id": finding_id(finding),
-        "ProductArn": f"arn:{_partition(finding.actor.arn)}:securityhub:{region}:{account}:product/{account}/default",
+        "ProductArn": f"arn:{region_partition(region)}:securityhub:{region}:{account}:product/{account}/default",
         "ProductName": "trailguard",
         "CompanyName": "trailguard",
         "GeneratorId": _text(f"trailguard/{finding.rule_id}", 512),
@@ -194,7 +203,7 @@ def asff(finding: Finding, account: str, region: str, now: float) -> dict[str, A
         "Types": types,
         "CreatedAt": created,
         "FirstObservedAt": created,
-        "UpdatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "UpdatedAt": updated,
         "Severity": {"Label": label},
         # What a provider may change on an update (BatchImportFindings ignores top-level Severity and
         # Types of an existing finding).

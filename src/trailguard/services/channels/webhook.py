@@ -117,11 +117,14 @@ class WebhookChannel(Channel):
 
     def send(self, alert: Alert) -> str:
         if self.format == "ocsf":
-            from trailguard.services.rendering.ocsf import render_ocsf
+            from trailguard.services.rendering.ocsf import ocsf_bodies
 
-            body = json_body(render_ocsf(alert.findings))
-        else:
-            body = json_body(render_webhook(alert))
+            # A large digest goes in several POSTs of at most 256 KiB: a retry may re-send the first
+            # ones, which their events' finding_info.uid lets a receiver recognise.
+            return ", ".join(self._send_body(body) for body in ocsf_bodies(alert.findings))
+        return self._send_body(json_body(render_webhook(alert)))
+
+    def _send_body(self, body: bytes) -> str:
         try:
             response = self._post(body)
         except HttpError as exc:

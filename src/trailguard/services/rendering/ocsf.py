@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from trailguard.core.enums import FindingKind, Severity
@@ -46,6 +47,8 @@ ANALYTIC_RULE = (1, "Rule")
 # Account type_id 10: AWS Account (OCSF's account object).
 AWS_ACCOUNT = (10, "AWS Account")
 MAX_TEXT = 4096
+# What one webhook POST carries at most (as the trailguard format's WEBHOOK_PAYLOAD_LIMIT).
+MAX_BODY_BYTES = 256 * 1024
 
 
 def finding_uid(finding: Finding) -> str:
@@ -166,8 +169,28 @@ def detection_finding(finding: Finding, product_version: str) -> dict[str, Any]:
     return event
 
 
-def render_ocsf(findings: list[Finding] | tuple[Finding, ...]) -> list[dict[str, Any]]:
+def render_ocsf(findings: Sequence[Finding]) -> list[dict[str, Any]]:
     """The findings as a list of Detection Finding events."""
     from trailguard import __version__
 
     return [detection_finding(finding, __version__) for finding in findings]
+
+
+def ocsf_bodies(findings: Sequence[Finding], limit: int = MAX_BODY_BYTES) -> list[bytes]:
+    """The events as JSON arrays of at most ``limit`` bytes each (one event always fits: its texts
+    are bounded), in order; what the webhook POSTs."""
+    from trailguard.services.http_post import json_body
+
+    bodies: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 2
+    for event in render_ocsf(findings):
+        encoded = json_body(event)
+        if chunk and size + len(encoded) + 1 > limit:
+            bodies.append(b"[" + b",".join(chunk) + b"]")
+            chunk, size = [], 2
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    if chunk or not bodies:
+        bodies.append(b"[" + b",".join(chunk) + b"]")
+    return bodies
