@@ -7,9 +7,9 @@ back through moto's Lambda, EventBridge, SQS, IAM, DynamoDB, Logs and S3 APIs.
 
 What moto cannot do, and how these tests deal with it:
 - its CloudFormation does not implement AWS::CloudWatch::Alarm, AWS::SQS::QueuePolicy,
-  AWS::Events::EventBusPolicy, AWS::SecretsManager::Secret, AWS::CloudTrail::Trail and
-  AWS::S3::BucketPolicy: those resources are dropped before the stack is created (with the outputs
-  that name them) and checked in the translated template instead, after cfn-lint has validated
+  AWS::Events::EventBusPolicy, AWS::SecretsManager::Secret, AWS::CloudTrail::Trail,
+  AWS::S3::BucketPolicy and AWS::SNS::Subscription: those resources are dropped before the stack is
+  created (with the outputs that name them) and checked in the translated template instead, after cfn-lint has validated
   them against CloudFormation's schemas;
 - it ignores a function's Layers, Architectures, LoggingConfig and DeadLetterConfig, a layer's
   CompatibleArchitectures, a table's TimeToLiveSpecification and a bucket's versioning: those are
@@ -66,6 +66,7 @@ MOTO_UNSUPPORTED = {
     "AWS::SecretsManager::Secret",
     "AWS::CloudTrail::Trail",
     "AWS::S3::BucketPolicy",
+    "AWS::SNS::Subscription",
 }
 RECIPIENTS = "secops@example.com, oncall@example.com"
 SENDER = "alerts@example.com"
@@ -445,8 +446,9 @@ def test_alarms_on_function_errors_and_dead_letters(home_template: dict[str, Any
     assert dead["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
     for alarm in (errors, dead):
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        # The stack's own topic (its recipients subscribed: tests/test_infra_monitoring.py), and the user's.
         assert alarm["AlarmActions"] == {
-            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}], [{"Ref": "AlarmTopic"}]]
         }
 
 

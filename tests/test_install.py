@@ -225,7 +225,13 @@ def test_the_wheel_carries_the_data_and_the_command(dist: tuple[Path, Path]) -> 
         names = set(archive.namelist())
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         assert "trailguard = trailguard.cli:main" in archive.read(entry_points).decode()
-    for wanted in ("trailguard/py.typed", "trailguard/data/examples.jsonl", "trailguard/handlers/_manifest.py"):
+    for wanted in (
+        "trailguard/py.typed",
+        "trailguard/data/examples.jsonl",
+        "trailguard/handlers/_manifest.py",
+        "trailguard/schemas/finding.schema.json",  # `trailguard schema`
+        "trailguard/schemas/webhook.schema.json",
+    ):
         assert wanted in names
     assert any(n.startswith("trailguard/services/templates/") for n in names)
     # `trailguard dashboard` serves its page from the package: the wheel must carry it.

@@ -101,3 +101,30 @@ def test_ses_api_and_the_configuration_parameter_need_exactly_their_grants(
     assert granted("ReadOwnConfig", "ConfigFromSsm") == by_service["ssm"]
     assert granted("SendAsSenderOnly") == by_service["ses"]
     assert by_service["secretsmanager"] == set(), "SES's API needs no secret"
+
+
+def test_the_securityhub_channel_needs_exactly_its_grant(
+    world: World, fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SecurityHubFindings true: the channel imports through the one action granted; it learns its
+    account from STS GetCallerIdentity, which IAM cannot deny (it needs no permission)."""
+    world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([{"type": "securityhub", "name": "hub"}]))
+    calls: list[str] = []
+
+    def hook(model: Any, **_kwargs: Any) -> None:
+        calls.append(f"{model.service_model.signing_name}:{model.name}")
+
+    made = AwsClients.client
+
+    def recorded(self: AwsClients, service: str, region: str | None = None) -> Any:
+        client = made(self, service, region)
+        client.meta.events.register_first("before-call.*.*", hook, unique_id="least-privilege")
+        return client
+
+    monkeypatch.setattr(AwsClients, "client", recorded)
+    world.new_container()
+    assert main.lambda_handler(sg_event(1), LambdaContext())["outcome"] == "delivered"
+    hub = {call for call in calls if call.startswith("securityhub:")}
+    assert hub == {"securityhub:BatchImportFindings"}
+    assert granted("ImportOwnFindings", "UseSecurityHub") == hub
+    assert {call for call in calls if call.startswith("sts:")} == {"sts:GetCallerIdentity"}

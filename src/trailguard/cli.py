@@ -466,6 +466,11 @@ def _run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], closin
     if args.format == "json":
         json.dump([f.to_dict() for f in table_order(result.findings)], stdout, indent=2, ensure_ascii=False)
         stdout.write("\n")
+    elif args.format == "ocsf":
+        from trailguard.services.rendering.ocsf import render_ocsf
+
+        json.dump(render_ocsf(table_order(result.findings)), stdout, indent=2, ensure_ascii=False)
+        stdout.write("\n")
     elif args.format == "table":
         width = shutil.get_terminal_size((160, 24)).columns if stdout.isatty() else 200
         table = format_table(result.findings, colour, width, args.columns)
@@ -605,7 +610,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(unreadable input is reported on stderr and skipped; the rest is still scanned).",
     )
     scan_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
-    scan_parser.add_argument("--format", choices=("table", "json", "jsonl"), default="table")
+    scan_parser.add_argument(
+        "--format",
+        choices=("table", "json", "jsonl", "ocsf"),
+        default="table",
+        help="ocsf: a JSON array of OCSF Detection Finding events (class_uid 2004)",
+    )
     scan_parser.add_argument(
         "--columns",
         type=_columns_arg,
@@ -697,6 +707,10 @@ def build_parser() -> argparse.ArgumentParser:
     from trailguard import cli_history
 
     cli_history.add_parsers(commands)
+    schema_parser = commands.add_parser(
+        "schema", help="print the JSON Schema of trailguard's finding (scan --format json) or webhook payload"
+    )
+    schema_parser.add_argument("name", nargs="?", choices=("finding", "webhook"), default="finding")
     return parser
 
 
@@ -789,6 +803,12 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             from trailguard import cli_history
 
             return cli_history.run(args, out, err)
+        if args.command == "schema":
+            from trailguard import schemas
+
+            json.dump(schemas.bundled(args.name), out, indent=2)
+            out.write("\n")
+            return EXIT_CLEAN
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

@@ -24,6 +24,7 @@ from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import Settings, alerting_warnings
 from trailguard.core.state import DetectionState, LazyState
+from trailguard.services import metrics
 from trailguard.utils import logger
 
 if TYPE_CHECKING:
@@ -115,6 +116,10 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
     state = container()
     suppressed_before = state.engine.stats.suppressed
     findings = state.engine.evaluate(record)
+    metrics.count_event()
+    for finding in findings:
+        if not finding.routine:
+            metrics.count_finding(finding.rule_id, finding.severity)
     suppressed = state.engine.stats.suppressed - suppressed_before
     base = {**header(record), "suppressed": suppressed, **log_fields}
     event_id, event_name = base["event_id"], base["event_name"]
@@ -123,6 +128,7 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
         logger.info("event", **base, rule_ids=[], outcome=outcome)
         return EventResult(event_id, event_name, outcome)
     batch = state.delivery.deliver(findings, _remaining_seconds(context))
+    metrics.count_delivery_failed(sum(result.outcome is Outcome.FAILED for result in batch.results))
     worst = batch.worst
     level = {Outcome.FAILED: logger.error, Outcome.IN_FLIGHT: logger.warning}.get(worst, logger.info)
     level(
@@ -137,6 +143,15 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     logger.bind(request_id=getattr(context, "aws_request_id", None))
+    # One EMF document per invocation (services/metrics.py), written even when the invocation raises.
+    metrics.begin()
+    try:
+        return _handle(event, context)
+    finally:
+        metrics.flush()
+
+
+def _handle(event: Any, context: Any) -> dict[str, Any]:
     if is_sqs_batch(event):
         return _handle_sqs(event["Records"], context)
     record, problem = unwrap(event)

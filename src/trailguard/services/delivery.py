@@ -238,6 +238,9 @@ def lambda_delivery(settings: Settings) -> Delivery:
         )
 
     def store_failed(what: str, finding: Finding, error: StoreError) -> None:
+        from trailguard.services import metrics
+
+        metrics.count_store_error()
         logger.error(
             f"state store: {what} failed; going on without it",
             error=str(error),

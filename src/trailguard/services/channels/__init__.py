@@ -18,6 +18,7 @@ CHANNEL_TYPES: dict[str, tuple[str, str]] = {
     "sns": ("sns", "SnsChannel"),
     "webhook": ("webhook", "WebhookChannel"),
     "folder": ("folder", "FolderChannel"),
+    "securityhub": ("securityhub", "SecurityHubChannel"),
 }
 
 

@@ -8,7 +8,10 @@ Options:
 - ``headers``: a table of extra headers (``Authorization = "Bearer ..."``); names must be HTTP
   tokens, values must not contain CR, LF or other control characters, and the headers trailguard
   sets itself cannot be overridden;
-- ``timeout`` in seconds (default 10).
+- ``timeout`` in seconds (default 10);
+- ``format``: ``trailguard`` (default: ``rendering.webhook``, described by ``trailguard schema
+  webhook``) or ``ocsf``, a JSON array of OCSF Detection Finding events (``rendering.ocsf``), one
+  per finding of the alert, for a SIEM or data lake that reads OCSF as it is.
 
 Signature scheme (when ``hmac_secret_id`` is set), so that a receiver can check that a request
 comes from trailguard and is fresh:
@@ -46,6 +49,7 @@ from trailguard.services.rendering.webhook import render_webhook
 
 SIGNATURE_HEADER = "X-Trailguard-Signature"
 TIMESTAMP_HEADER = "X-Trailguard-Timestamp"
+WEBHOOK_FORMATS = ("trailguard", "ocsf")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Set by trailguard or by urllib; letting settings override them would break framing or signing.
 _RESERVED = frozenset(
@@ -104,10 +108,23 @@ class WebhookChannel(Channel):
         options.used.add("headers")
         self.headers = parse_headers(options.raw.get("headers"), options.where)
         self.timeout = options.number("timeout", DEFAULT_TIMEOUT, minimum=0.01)
+        self.format = options.text("format", default="trailguard")
+        if self.format not in WEBHOOK_FORMATS:
+            raise ConfigError(
+                f"{options.where}: format: must be one of {', '.join(WEBHOOK_FORMATS)}, got {self.format!r}"
+            )
         self.clock = clock
 
     def send(self, alert: Alert) -> str:
-        body = json_body(render_webhook(alert))
+        if self.format == "ocsf":
+            from trailguard.services.rendering.ocsf import ocsf_bodies
+
+            # A large digest goes in several POSTs of at most 256 KiB: a retry may re-send the first
+            # ones, which their events' finding_info.uid lets a receiver recognise.
+            return ", ".join(self._send_body(body) for body in ocsf_bodies(alert.findings))
+        return self._send_body(json_body(render_webhook(alert)))
+
+    def _send_body(self, body: bytes) -> str:
         try:
             response = self._post(body)
         except HttpError as exc:
