@@ -132,5 +132,5 @@ def test_s3_ingestion_reads_the_log_file_with_exactly_its_grant(
     world.new_container()
     assert main.lambda_handler(S3_EVENT, LambdaContext())["objects"][0]["findings"] == 1
     assert (
-        granted("ReadLogFilesOnly", "UseS3Ingestion") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}
+        granted("ReadLogFilesOnly", "ReadLogFiles") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}
     )

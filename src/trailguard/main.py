@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
 from trailguard.core.enums import Outcome
-from trailguard.core.envelope import header, is_sqs_batch, s3_notification, unwrap
+from trailguard.core.envelope import header, is_batch_operations, is_sqs_batch, s3_notification, unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import Settings, alerting_warnings
@@ -147,6 +147,10 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         from trailguard.s3_ingest import handle_notification
 
         return handle_notification(notification, context)
+    if is_batch_operations(event):  # S3 Batch Operations: a replay of log files
+        from trailguard.s3_ingest import handle_batch_operations
+
+        return handle_batch_operations(event, context)
     record, problem = unwrap(event)
     if record is None:
         logger.error(

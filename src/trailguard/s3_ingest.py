@@ -161,3 +161,108 @@ def handle_notification(notification: S3Notification, context: Any) -> dict[str,
             "raising so that AWS retries"
         )
     return {"objects": [outcome.summary() for outcome in outcomes]}
+
+
+# -- S3 Batch Operations: a replay ---------------------------------------------------------------------
+# The LambdaInvoke operation's event and result (the S3 User Guide, "Invoke AWS Lambda function"):
+# schema 1.0 names the bucket by ARN (s3BucketArn), 2.0 by name (s3Bucket) and passes the job's
+# userArguments. Keys arrive URL-encoded.
+
+REPLAY_ENV = "TRAILGUARD_REPLAY"
+REPLAY_ARGUMENT = "replay"
+# Where a replay's findings go: the findings history only (the default: last month pages nobody),
+# one channel of the configuration (``channel:<name>``, a replay room), or as live events ("live").
+REPLAY_HISTORY, REPLAY_LIVE, REPLAY_CHANNEL = "history", "live", "channel:"
+SUCCEEDED, TEMPORARY_FAILURE, PERMANENT_FAILURE = "Succeeded", "TemporaryFailure", "PermanentFailure"
+_RESULT_CODES = {DONE: SUCCEEDED, SKIPPED: SUCCEEDED, RETRY: TEMPORARY_FAILURE, POISON: PERMANENT_FAILURE}
+RESULT_STRING_CHARS = 200
+
+
+def replay_mode(arguments: Any) -> str:
+    """The job's ``userArguments.replay`` (schema 2.0), else ``TRAILGUARD_REPLAY``, else history only."""
+    import os
+
+    chosen = arguments.get(REPLAY_ARGUMENT) if isinstance(arguments, Mapping) else None
+    mode = str(chosen or os.environ.get(REPLAY_ENV) or REPLAY_HISTORY).strip()
+    if mode in (REPLAY_HISTORY, REPLAY_LIVE) or (mode.startswith(REPLAY_CHANNEL) and len(mode) > len(REPLAY_CHANNEL)):
+        return mode
+    raise ValueError(f"replay mode {mode[:80]!r}: expected history, live or channel:<name>")
+
+
+def replay_delivery(mode: str) -> Delivery | None:
+    """The delivery of a replay's findings (None: the container's own, for ``live``); one per mode and container."""
+    if mode == REPLAY_LIVE:
+        return None
+    state = main.container()
+    built: dict[str, Delivery] = state.__dict__.setdefault("replay_deliveries", {})
+    if mode not in built:
+        from trailguard.core.exceptions import ConfigError
+        from trailguard.services.delivery import lambda_delivery
+
+        name = mode.removeprefix(REPLAY_CHANNEL) if mode.startswith(REPLAY_CHANNEL) else None
+        channels = tuple(table for table in state.settings.channels if name is not None and table.get("name") == name)
+        if name is not None and not channels:
+            raise ConfigError(f"replay channel {name!r} is not among the configured channels")
+        built[mode] = lambda_delivery(state.settings._replace(channels=channels))
+    return built[mode]
+
+
+def _task_object(task: Any, version: str) -> tuple[str, str]:
+    from urllib.parse import unquote_plus
+
+    if not isinstance(task, Mapping):
+        raise ValueError("task is not an object")
+    bucket = task.get("s3Bucket") if version == "2.0" else None
+    if not bucket:
+        arn = task.get("s3BucketArn")
+        bucket = arn.rsplit(":", 1)[-1] if isinstance(arn, str) and arn.startswith("arn:") else None
+    key = task.get("s3Key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise ValueError("task names no bucket (s3Bucket or s3BucketArn) and key (s3Key)")
+    return bucket, unquote_plus(key)
+
+
+def handle_batch_operations(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """One S3 Batch Operations invocation: each task's log file replayed; the result Batch Operations
+    reads (Succeeded, TemporaryFailure: retried, PermanentFailure: in the job's report)."""
+    version = str(event.get("invocationSchemaVersion"))
+    given = event.get("job")
+    job: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    fields = {"job_id": str(job.get("id", "")), "invocation_id": str(event.get("invocationId", ""))}
+    results: list[dict[str, str]] = []
+    try:
+        mode = replay_mode(job.get("userArguments") if version == "2.0" else None)
+        delivery = replay_delivery(mode)
+    except Exception as exc:  # noqa: BLE001 - a bad replay setting fails every task, each saying why
+        reason = f"{type(exc).__name__}: {exc}"
+        logger.error(f"replay not started: {reason}", **fields, outcome="failed")
+        mode, delivery, setup_error = "", None, reason
+    else:
+        setup_error = ""
+    for task in event.get("tasks") or []:
+        task_id = str(task.get("taskId", "")) if isinstance(task, Mapping) else ""
+        if setup_error:
+            failure = setup_error[:RESULT_STRING_CHARS]
+            results.append({"taskId": task_id, "resultCode": PERMANENT_FAILURE, "resultString": failure})
+            continue
+        try:
+            bucket, key = _task_object(task, version)
+        except ValueError as exc:
+            logger.error(f"malformed Batch Operations task: {exc}", **fields, task_id=task_id, outcome="malformed")
+            results.append({"taskId": task_id, "resultCode": PERMANENT_FAILURE, "resultString": str(exc)})
+            continue
+        outcome = process_object(bucket, key, context, delivery, **fields, task_id=task_id, replay=mode)
+        summary = outcome.reason or f"{outcome.events} events, {outcome.findings} findings ({mode})"
+        results.append(
+            {
+                "taskId": task_id,
+                "resultCode": _RESULT_CODES[outcome.status],
+                "resultString": summary[:RESULT_STRING_CHARS],
+            }
+        )
+    return {
+        "invocationSchemaVersion": version,
+        "treatMissingKeysAs": PERMANENT_FAILURE,
+        "invocationId": event.get("invocationId"),
+        "results": results,
+    }

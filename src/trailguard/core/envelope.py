@@ -184,3 +184,8 @@ def _s3_records(records: list[Any]) -> S3Notification:
         # S3 writes keys URL-encoded, a space as "+".
         objects.append((bucket_name, unquote_plus(key)))
     return S3Notification(tuple(objects), problem="; ".join(problems), ignored=ignored)
+
+
+def is_batch_operations(value: Any) -> bool:
+    """An S3 Batch Operations invocation (LambdaInvoke, invocation schema 1.0 or 2.0): tasks to run."""
+    return isinstance(value, Mapping) and "invocationSchemaVersion" in value and isinstance(value.get("tasks"), list)
