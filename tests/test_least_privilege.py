@@ -131,6 +131,4 @@ def test_s3_ingestion_reads_the_log_file_with_exactly_its_grant(
     world.start_smtp("smtp")
     world.new_container()
     assert main.lambda_handler(S3_EVENT, LambdaContext())["objects"][0]["findings"] == 1
-    assert (
-        granted("ReadLogFilesOnly", "ReadLogFiles") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}
-    )
+    assert granted("ReadLogFilesOnly", "ReadLogFiles") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}
