@@ -79,7 +79,9 @@ def _pattern_yaml(pattern: dict[str, Any]) -> str:
     return _yaml(pattern, 8)
 
 
-def _rule(entry: dict[str, Any], condition: str | None, description: str, targets: str) -> str:
+def _rule(
+    entry: dict[str, Any], condition: str | None, description: str, targets: str, state_condition: str | None = None
+) -> str:
     lines = [f"  {logical_id('Rule', entry['name'])}:\n", "    Type: AWS::Events::Rule\n"]
     if condition:
         lines.append(f"    Condition: {condition}\n")
@@ -88,7 +90,9 @@ def _rule(entry: dict[str, Any], condition: str | None, description: str, target
         f"      {METADATA_KEY}: {entry['name']}\n",
         "    Properties:\n",
         f"      Description: {json.dumps(description + ' (pattern ' + entry['name'] + ')')}\n",
-        f"      State: {entry['state']}\n",
+        f"      State: {entry['state']}\n"
+        if state_condition is None
+        else f"      State: !If [{state_condition}, {entry['state']}, DISABLED]\n",
         "      EventPattern:\n",
         _pattern_yaml(entry["pattern"]),
         "      Targets:\n",
@@ -161,7 +165,9 @@ def home_block(patterns: Sequence[dict[str, Any]]) -> str:
     parts = []
     for entry in patterns:
         rule_condition = "WatchReadOnly" if read_only(entry) else None
-        parts.append(_rule(entry, rule_condition, "trailguard: CloudTrail events its rules watch", targets))
+        # IngestionMode S3: the log files bring every event; the rules stay, disabled.
+        description = "trailguard: CloudTrail events its rules watch"
+        parts.append(_rule(entry, rule_condition, description, targets, state_condition="UseEventBridgeIngestion"))
         parts.append(
             f"  {logical_id('Permission', entry['name'])}:\n"
             "    Type: AWS::Lambda::Permission\n"

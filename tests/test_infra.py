@@ -130,8 +130,9 @@ def for_moto(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, 
         for key, value in result.get("Outputs", {}).items()
         if not any(f'"{name}"' in json.dumps(value) or f'"{name}.' in json.dumps(value) for name in dropped)
     }
-    queue = result["Resources"].get("Queue")
-    if queue is not None:
+    for queue in (result["Resources"].get(name) for name in ("Queue", "LogQueue")):
+        if queue is None:
+            continue
         mapping, key, attribute = queue["Properties"]["VisibilityTimeout"]["Fn::FindInMap"]
         timeout = parameters.get("Timeout", str(result["Parameters"]["Timeout"]["Default"]))
         assert key == {"Ref": "Timeout"}
@@ -258,13 +259,17 @@ def test_rules_are_exactly_trailguard_pattern(path: Path) -> None:
     assert [name for name, _ in rules] == [entry["name"] for entry in expected], "run `make generated`"
     for (name, properties), entry in zip(rules, expected, strict=True):
         assert properties["EventPattern"] == entry["pattern"], name
-        assert properties["State"] == entry["state"], name
+        if path == TEMPLATE:  # IngestionMode S3 turns them off: the log files bring every event
+            assert properties["State"] == {"Fn::If": ["UseEventBridgeIngestion", entry["state"], "DISABLED"]}, name
+        else:
+            assert properties["State"] == entry["state"], name
         # The same text EventBridge gets, and within its default size limit.
         assert len(json.dumps(properties["EventPattern"], separators=(",", ":"))) <= 2048
 
 
 def test_root_activity_and_read_only_rules_see_read_only_calls(home_template: dict[str, Any]) -> None:
-    states = {name: props["State"] for name, props in rules_by_pattern(home_template)}
+    # Each State is !If [UseEventBridgeIngestion, <state>, DISABLED]: the state with EventBridge ingestion.
+    states = {name: props["State"]["Fn::If"][1] for name, props in rules_by_pattern(home_template)}
     assert states.pop("root-activity") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     assert states.pop("read-only-calls") == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
     assert set(states.values()) == {"ENABLED"}  # the others stay off read-only calls, to keep invocations down
@@ -959,3 +964,64 @@ def test_without_a_configuration_source_nothing_is_read_or_granted(home_template
         "Configuration"
     ]["Environment"]["Variables"]
     assert "TRAILGUARD_CONFIG" not in variables and "TRAILGUARD_CHANNELS" not in variables
+
+
+@pytest.mark.usefixtures("fake_aws")
+def test_s3_ingestion_stack_queues_the_log_buckets_notifications_and_reads_only_that_bucket(
+    home_template: dict[str, Any],
+) -> None:
+    """IngestionMode S3 with an existing bucket: LogQueue (S3 may send, from that bucket only), its event
+    source mapping, s3:GetObject on that bucket's objects, the EventBridge rules disabled; then the one
+    put-bucket-notification-configuration command of docs/deploy.md makes a new log file a message."""
+    upload_layer()
+    bucket = "org-trail-archive-111122223333"
+    s3 = boto3.client("s3", region_name=HOME)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": HOME})
+    parameters = {
+        "Recipients": RECIPIENTS,
+        "Sender": SENDER,
+        "SmtpSecretArn": existing_secret(),
+        "CreateTrail": "false",
+        "IngestionMode": "S3",
+        "LogBucketName": bucket,
+    }
+    created = create_stack(HOME, "s3mode", for_moto(translate(home_template, parameters), parameters), parameters)
+    log_queue = queue_arn(HOME, created["LogQueue"])
+    sqs = boto3.client("sqs", region_name=HOME)
+    # moto creates no queue policy: the template's, which S3 needs to send at all.
+    policy = home_template["Resources"]["LogQueuePolicy"]["Properties"]["PolicyDocument"]
+    [allow] = [statement for statement in policy["Statement"] if statement["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    source, values = allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source == "arn:${AWS::Partition}:s3:::${Bucket}"
+    assert values["Bucket"]["Fn::If"][:2] == ["LogBucketGiven", {"Ref": "LogBucketName"}]
+    grants = {statement["Sid"]: statement for statement in role_policy(created["FunctionRole"])}
+    assert grants["ReadLogFilesOnly"]["Resource"] == f"arn:aws:s3:::{bucket}/*"
+    assert grants["ReadLogFilesOnly"]["Action"] == "s3:GetObject"
+    assert grants["ConsumeLogQueueOnly"]["Resource"] == log_queue
+    assert "DecryptLogFiles" not in grants
+    mappings = boto3.client("lambda", region_name=HOME).list_event_source_mappings(
+        FunctionName=f"AWS-Generic-Security-{HOME}"
+    )["EventSourceMappings"]
+    assert log_queue in {mapping["EventSourceArn"] for mapping in mappings}
+    events = boto3.client("events", region_name=HOME)
+    for entry in trailguard_patterns():
+        rule_name = created[template_patterns.logical_id("Rule", entry["name"])]
+        assert events.describe_rule(Name=rule_name)["State"] == "DISABLED", "S3 alone: the log files bring every event"
+
+    # The command docs/deploy.md gives (here through boto3, as the CLI calls it).
+    notification = json.loads(
+        (ROOT / "docs" / "s3-notification.json").read_text("utf-8").replace("LOG_QUEUE_ARN", log_queue)
+    )
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=notification)
+    folder = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/03/"
+    key = f"{folder}111122223333_CloudTrail_eu-west-1_20261103T1045Z_Vb3Hk8Qz1Lm5Np7R.json.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"\x1f\x8b")
+    s3.put_object(Bucket=bucket, Key=f"{folder}notes.txt", Body=b"x")
+    bodies = [
+        m["Body"] for m in sqs.receive_message(QueueUrl=created["LogQueue"], MaxNumberOfMessages=10).get("Messages", [])
+    ]
+    from trailguard.core.envelope import s3_notification
+
+    found = [s3_notification(json.loads(body)) for body in bodies]
+    assert [item.objects for item in found if item is not None and not item.test] == [((bucket, key),)]

@@ -353,6 +353,8 @@ def test_importing_the_entry_point_and_an_event_without_findings_stay_light(tmp_
         "trailguard.services.stores",
         "trailguard.services.channels",
         "trailguard.services.rendering",
+        "trailguard.s3_ingest",
+        "trailguard.sources_s3",
     )
     script = textwrap.dedent(
         f"""

@@ -128,3 +128,35 @@ def test_the_securityhub_channel_needs_exactly_its_grant(
     assert hub == {"securityhub:BatchImportFindings"}
     assert granted("ImportOwnFindings", "UseSecurityHub") == hub
     assert {call for call in calls if call.startswith("sts:")} == {"sts:GetCallerIdentity"}
+
+
+
+def test_s3_ingestion_reads_the_log_file_with_exactly_its_grant(
+    world: World, fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IngestionMode S3: a notified log file is read with s3:GetObject, the one action ReadLogFilesOnly grants."""
+    import gzip
+
+    from .lambda_world import SG_EVENT
+    from .test_lambda_s3 import BUCKET, KEY, S3_EVENT
+
+    s3 = fake_aws.client("s3")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=gzip.compress(json.dumps({"Records": [SG_EVENT["detail"]]}).encode()))
+    calls: list[str] = []
+
+    def hook(model: Any, **_kwargs: Any) -> None:
+        calls.append(f"{model.service_model.signing_name}:{model.name}")
+
+    made = AwsClients.client
+
+    def recorded(self: AwsClients, service: str, region: str | None = None) -> Any:
+        client = made(self, service, region)
+        client.meta.events.register_first("before-call.*.*", hook, unique_id="least-privilege")
+        return client
+
+    monkeypatch.setattr(AwsClients, "client", recorded)
+    world.start_smtp("smtp")
+    world.new_container()
+    assert main.lambda_handler(S3_EVENT, LambdaContext())["objects"][0]["findings"] == 1
+    assert granted("ReadLogFilesOnly", "ReadLogFiles") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}

@@ -25,7 +25,7 @@ from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.engine import Engine, EngineStats
 from trailguard.core.enums import Severity
 from trailguard.core.event_types import Finding
-from trailguard.core.exceptions import ChannelError, ConfigError
+from trailguard.core.exceptions import ChannelError, ConfigError, InputError
 from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
 from trailguard.sources import (
@@ -41,6 +41,7 @@ from trailguard.sources import (
     expand_paths,
     in_time_order,
 )
+from trailguard.sources_s3 import Fetched, TimeWindow, is_s3_url, parse_time
 from trailguard.utils.text import clip, one_line
 
 EXIT_CLEAN = 0
@@ -112,7 +113,7 @@ def _heads(record: dict[str, Any]) -> tuple[Any, Any, Any, bool]:
 
 
 def scan_file(
-    path: str,
+    path: str | Fetched,
     engine: Engine,
     keep_for: Engine | None = None,
     every_rule: Engine | None = None,
@@ -136,7 +137,7 @@ def scan_file(
 
 def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
     scan: FileScan,
-    path: str,
+    path: str | Fetched,
     engine: Engine,
     keep_for: Engine | None,
     every_rule: Engine | None,
@@ -149,7 +150,8 @@ def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
     scan.read = reader.stats
     before = engine.stats.as_dict()
     stats = engine.stats
-    for record in reader.read_paths([path]):
+    records = reader.read_paths([path]) if isinstance(path, str) else path.read(reader)
+    for record in records:
         # Plain tuples, not EngineStats: this runs for every record a rule wants.
         counts = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
         findings = engine.evaluate(record)
@@ -192,6 +194,7 @@ def scan(
     jobs: int = 1,
     max_decompressed: int = MAX_DECOMPRESSED_BYTES,
     state: DetectionState | None = None,
+    window: TimeWindow | None = None,
     on_finding: Callable[[Finding], None] | None = None,
     on_problem: Callable[[InputProblem], None] | None = None,
     on_progress: Callable[[int, int, ScanResult], None] | None = None,
@@ -213,7 +216,18 @@ def scan(
     def skipped(kind: str) -> None:
         result.skipped[kind] = result.skipped.get(kind, 0) + 1
 
-    files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why)), skipped))
+    window = window or TimeWindow()
+    files: list[str] | Iterable[Fetched]
+    if any(is_s3_url(path) for path in paths):
+        from trailguard.sources_s3 import S3Input
+
+        if not all(is_s3_url(path) for path in paths):
+            raise UsageError("s3:// inputs and local paths cannot be scanned together")
+        # Downloaded by threads in this process: --jobs does not apply.
+        files = s3_input = S3Input(paths, window, problem, skipped, max_bytes=max_decompressed)
+    else:
+        files = in_time_order(expand_paths(paths, lambda where, why: problem(InputProblem(where, why)), skipped))
+        files = [path for path in files if window.keeps(path)]
     stateful = Engine(settings, rule_ids, state=state, stateful=True)
     seen = SeenEvents()
     # Beyond the window of SeenEvents (the same file given twice, a day apart in the order): no finding
@@ -221,7 +235,7 @@ def scan(
     reported: set[tuple[str, str, str]] = set()
     outcomes: Iterable[FileScan]
     pool = None
-    if jobs > 1 and len(files) > 1 and STDIN not in files:
+    if isinstance(files, list) and jobs > 1 and len(files) > 1 and STDIN not in files:
         import multiprocessing
 
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -265,7 +279,7 @@ def scan(
                 if on_finding:
                     on_finding(finding)
             if on_progress:
-                on_progress(done, len(files), result)
+                on_progress(done, len(files) if isinstance(files, list) else max(done, s3_input.listed), result)
     finally:
         if pool is not None:
             pool.close()
@@ -453,6 +467,7 @@ def _run_scan(args: argparse.Namespace, stdout: IO[str], stderr: IO[str], closin
         jobs=args.jobs,
         max_decompressed=args.max_decompressed,
         state=state,
+        window=TimeWindow(args.since, args.until),
         on_finding=stream_finding if args.format == "jsonl" else None,
         on_problem=report_problem,
         on_progress=progress,
@@ -609,7 +624,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 no findings, 1 findings, 2 bad usage, configuration or input "
         "(unreadable input is reported on stderr and skipped; the rest is still scanned).",
     )
-    scan_parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
+    scan_parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="file, directory, - for stdin, or s3://bucket/prefix"
+    )
+    scan_parser.add_argument(
+        "--since",
+        type=_time_arg,
+        metavar="TIME",
+        help="only log files named from this UTC time on (2026-11-03, 2026-11-03T09:30Z); s3:// lists only these days",
+    )
+    scan_parser.add_argument(
+        "--until",
+        type=lambda value: _time_arg(value, end=True),
+        metavar="TIME",
+        help="... up to this UTC time (included)",
+    )
     scan_parser.add_argument(
         "--format",
         choices=("table", "json", "jsonl", "ocsf"),
@@ -758,6 +787,13 @@ def _size_arg(value: str) -> int:
     return size
 
 
+def _time_arg(value: str, end: bool = False) -> Any:
+    try:
+        return parse_time(value, end)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _jobs_arg(value: str) -> int:
     try:
         jobs = int(value)
@@ -814,7 +850,7 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
 
             runner = cli_alerts.run_render if args.command == "render" else cli_alerts.run_send_test
             return runner(args, out, err)
-    except (ConfigError, UsageError, ChannelError) as exc:
+    except (ConfigError, UsageError, ChannelError, InputError) as exc:
         err.write(f"trailguard: error: {one_line(str(exc))}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # `trailguard scan ... | head` is normal use

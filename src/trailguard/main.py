@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.engine import Engine
 from trailguard.core.enums import Outcome
-from trailguard.core.envelope import header, is_sqs_batch, unwrap
+from trailguard.core.envelope import header, is_batch_operations, is_sqs_batch, s3_notification, unwrap
 from trailguard.core.event_types import as_text
 from trailguard.core.exceptions import DeliveryError
 from trailguard.core.settings import Settings, alerting_warnings
@@ -111,8 +111,11 @@ def _remaining_seconds(context: Any) -> float:
         return DEFAULT_REMAINING_SECONDS
 
 
-def process_record(record: Mapping[str, Any], context: Any = None, **log_fields: Any) -> EventResult:
-    """Evaluate one CloudTrail record and alert on its findings; log one line about it."""
+def process_record(
+    record: Mapping[str, Any], context: Any = None, delivery: Delivery | None = None, **log_fields: Any
+) -> EventResult:
+    """Evaluate one CloudTrail record and alert on its findings (through ``delivery``, the container's by
+    default); log one line about it."""
     state = container()
     suppressed_before = state.engine.stats.suppressed
     findings = state.engine.evaluate(record)
@@ -127,7 +130,7 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
         outcome = "suppressed" if suppressed else "no_findings"
         logger.info("event", **base, rule_ids=[], outcome=outcome)
         return EventResult(event_id, event_name, outcome)
-    batch = state.delivery.deliver(findings, _remaining_seconds(context))
+    batch = (delivery or state.delivery).deliver(findings, _remaining_seconds(context))
     metrics.count_delivery_failed(sum(result.outcome is Outcome.FAILED for result in batch.results))
     worst = batch.worst
     level = {Outcome.FAILED: logger.error, Outcome.IN_FLIGHT: logger.warning}.get(worst, logger.info)
@@ -154,6 +157,15 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 def _handle(event: Any, context: Any) -> dict[str, Any]:
     if is_sqs_batch(event):
         return _handle_sqs(event["Records"], context)
+    notification = s3_notification(event)
+    if notification is not None:  # S3 -> Lambda, S3 -> SNS -> Lambda: a log file to read
+        from trailguard.s3_ingest import handle_notification
+
+        return handle_notification(notification, context)
+    if is_batch_operations(event):  # S3 Batch Operations: a replay of log files
+        from trailguard.s3_ingest import handle_batch_operations
+
+        return handle_batch_operations(event, context)
     record, problem = unwrap(event)
     if record is None:
         logger.error(
@@ -193,14 +205,21 @@ def _sqs_message_done(message: Mapping[str, Any], context: Any) -> bool:
     """False: report the message failed, so SQS delivers it again (or moves it to the dead-letter queue)."""
     attributes = message.get("attributes")
     count = str(attributes.get("ApproximateReceiveCount")) if isinstance(attributes, Mapping) else ""
-    fields = {
+    fields: dict[str, Any] = {
         "message_id": str(message.get("messageId", "")),
         "receive_count": int(count) if count.isascii() and count.isdigit() else None,
     }
     try:
-        record, problem = unwrap(json.loads(message.get("body") or ""))
+        body = json.loads(message.get("body") or "")
     except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
         record, problem = None, f"body is not JSON ({type(exc).__name__})"
+    else:
+        notification = s3_notification(body)
+        if notification is not None:  # S3 [-> SNS] -> SQS: a log file to read
+            from trailguard.s3_ingest import notification_done
+
+            return notification_done(notification, context, fields)
+        record, problem = unwrap(body)
     if record is None:
         logger.error(
             f"malformed SQS message: {problem}; reported failed, so it moves to the dead-letter queue "

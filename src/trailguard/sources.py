@@ -857,6 +857,12 @@ def in_time_order(paths: Iterable[str]) -> list[str]:
     return [path for _time, _index, path in sorted(timed)] + others
 
 
+def name_time(path: str) -> str | None:
+    """The time a CloudTrail file name carries (``YYYYMMDDTHHMM``, UTC), what ``in_time_order`` sorts by."""
+    match = _FILE_TIME.search(Path(path).name)
+    return match.group(1) if match else None
+
+
 # -- the same event twice ---------------------------------------------------------------------------
 
 

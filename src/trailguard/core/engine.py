@@ -130,7 +130,12 @@ class Engine:
 
     def _prepare(self, event: CloudTrailEvent) -> None:
         """Lazy mode: load the rule modules this kind of event concerns, once."""
-        kind = (event.event_source, event.identity_type)
+        self.prepare_for(event.event_source, event.identity_type)
+
+    def prepare_for(self, event_source: str, identity_type: str) -> None:
+        """Lazy mode: load the rule modules for records of this source and identity type, once (before
+        a reader asks ``wants`` about them: a log file from S3 holds every kind of record)."""
+        kind = (event_source, identity_type)
         if kind not in self._prepared:
             self._prepared.add(kind)
             self.registry.load_for(*kind)

@@ -349,6 +349,7 @@ def _read_config_file(path: str) -> dict[str, tuple[Any, str]]:
 ENV_READ_ELSEWHERE = {
     CONFIG_ENV: "the configuration file (Settings.load)",
     "TRAILGUARD_FUZZ_SCALE": "the property tests' examples (tests/fuzz_strategies.py, make fuzz)",
+    "TRAILGUARD_REPLAY": "where an S3 Batch Operations replay's findings go (s3_ingest.replay_mode, docs/replay.md)",
 }
 
 
