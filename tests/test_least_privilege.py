@@ -130,7 +130,6 @@ def test_the_securityhub_channel_needs_exactly_its_grant(
     assert {call for call in calls if call.startswith("sts:")} == {"sts:GetCallerIdentity"}
 
 
-
 def test_s3_ingestion_reads_the_log_file_with_exactly_its_grant(
     world: World, fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
