@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -175,6 +176,10 @@ class SmtpEmailChannel(Channel):
                 local_hostname=addr_spec(self.sender).rpartition("@")[2],
             )
             self._session = _Session(client, None, self.clock())  # not yet usable; closed on failure
+            # A message leaves as several TLS records: with Nagle's algorithm the last one waits for
+            # the server's delayed ACK of the one before (40 ms a message on a session in steady state).
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             stage = "EHLO"
             _ehlo(client)
             if self.starttls:
