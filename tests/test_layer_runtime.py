@@ -119,11 +119,9 @@ class Runtime:
         return (self.logs / "stdout").read_text(encoding="utf-8"), (self.logs / "stderr").read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def runtime(function: Function) -> Iterator[Runtime]:
-    api = RuntimeApi().start()
-    environment = {
-        # Only what Lambda sets (and what a process needs to start): nothing of the test's settings.
+def lambda_environment(function: Function, api: RuntimeApi, handler: str) -> dict[str, str]:
+    """Only what Lambda sets (and what a process needs to start): nothing of the test's settings."""
+    return {
         "PATH": "/usr/bin:/bin",
         "LANG": "C.UTF-8",
         "TZ": ":UTC",
@@ -132,7 +130,7 @@ def runtime(function: Function) -> Iterator[Runtime]:
         "PYTHONVERBOSE": "1",  # the interpreter says where each module came from (stderr)
         "LAMBDA_TASK_ROOT": str(function.task),
         "LAMBDA_RUNTIME_DIR": str(function.runtime),
-        "_HANDLER": function.handler,
+        "_HANDLER": handler,
         "AWS_LAMBDA_RUNTIME_API": api.address,
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "AWS_LAMBDA_FUNCTION_NAME": "AWS-Generic-Security-eu-west-1",
@@ -145,6 +143,12 @@ def runtime(function: Function) -> Iterator[Runtime]:
         # A channel that needs no AWS: boto3 is the runtime's, and this runtime directory has none.
         "TRAILGUARD_CHANNELS": json.dumps([{"type": "folder", "name": "outbox", "path": str(function.outbox)}]),
     }
+
+
+@pytest.fixture(scope="module")
+def runtime(function: Function) -> Iterator[Runtime]:
+    api = RuntimeApi().start()
+    environment = lambda_environment(function, api, function.handler)
     # Files, not pipes: python -v writes more than a pipe holds, and nobody reads it until the end.
     logs = function.task.parent / "logs"
     logs.mkdir()
@@ -259,3 +263,24 @@ def test_every_compiled_wheel_of_the_layer_loads_from_the_layer(function: Functi
     assert all(Path(path).is_relative_to(layer) for path in files.values()), files
     # The runtime client is beside the layer, not in it.
     assert not (layer / "awslambdaric").exists() and (function.runtime / "awslambdaric").is_dir()
+
+
+def test_a_handler_that_cannot_be_loaded_is_reported_as_an_init_error(function: Function) -> None:
+    api = RuntimeApi().start()
+    handler = function.handler.rpartition(".")[0] + ".no_such_handler"
+    try:
+        done = subprocess.run(
+            [str(function.python), "-m", "awslambdaric", handler],
+            cwd=function.task,
+            env={**lambda_environment(function, api, handler), "PYTHONVERBOSE": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        api.stop()
+    assert done.returncode == 1, done.stderr
+    [error] = api.init_errors
+    assert error["errorType"] == "Runtime.HandlerNotFound" and "no_such_handler" in error["errorMessage"]
+    assert api.requests == [("POST", "/2018-06-01/runtime/init/error")]
