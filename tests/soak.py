@@ -584,7 +584,7 @@ class SoakReport:
                 "  the Lambda",
                 f"{self.cost_per_million('lambda'):,.3f}",
                 "$ = ${:,.3f} invocations (one per batch) + ${:,.3f} duration ({:,.2f} ms/event measured, "
-                "256 MB arm64)".format(*self.lambda_cost_per_million(), self.handler_ms_per_event),
+                "128 MB arm64)".format(*self.lambda_cost_per_million(), self.handler_ms_per_event),
             ),
             (
                 "/ million delivered events",
@@ -612,13 +612,13 @@ _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItem
 
 class Price(NamedTuple):
     """AWS list prices, us-east-1 (DynamoDB on-demand after the November 2024 cut; Lambda arm64, the
-    stack's default architecture, at the stack's default 256 MB): README, "Read-only calls"."""
+    stack's default architecture, at the stack's default 128 MB): README, "Read-only calls"."""
 
     read_unit: float = 0.125 / 1e6  # per read request unit (one consistent read of up to 4 KB)
     write_unit: float = 0.625 / 1e6  # per write request unit (one write of up to 1 KB)
     lambda_request: float = 0.20 / 1e6
     gb_second: float = 0.0000133334  # arm64 (x86_64: 0.0000166667)
-    memory_gb: float = 256 / 1024
+    memory_gb: float = 128 / 1024
 
 
 PRICE = Price()
