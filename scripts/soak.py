@@ -9,7 +9,7 @@ expected ones (the differences are listed). tests/test_soak.py runs the same on 
 Also printed: DynamoDB requests per 1,000 events (delivery and detection state, reads and writes),
 the capacity units they cost (from the item sizes moto holds) and, at AWS's list prices, the
 DynamoDB cost per million events next to the Lambda's (one invocation per batch, the handler time
-measured here, 256 MB arm64). One change to moto makes the timings fair: its Query reads only the
+measured here, 128 MB arm64). One change to moto makes the timings fair: its Query reads only the
 queried partition, as DynamoDB's does (moto sorts the whole table on every Query, and the table
 only grows: the run was quadratic); the answers are moto's own (tests/soak.py, partition_queries).
 

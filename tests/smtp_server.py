@@ -88,6 +88,9 @@ class Script:
     busy_seconds: float = 0.0
     busy_connect_reply: str = "421 4.3.2 Service not available, closing transmission channel"
     busy_data_reply: str = "451 4.3.0 Temporary local problem, try again later"
+    # Hang up after this many messages in a session, once the 250 is sent (0: never), as servers
+    # that take one message per connection do: a client reusing the session finds it closed.
+    messages_per_session: int = 0
 
 
 @dataclasses.dataclass
@@ -124,11 +127,45 @@ class SessionRecord:
     drop: str | None = None  # where this session is to be cut (it may end before getting there)
     dropped: str | None = None  # where it was cut
     busy: str | None = None  # where it is answered busy (BUSY_POINTS)
+    noops: int = 0  # NOOP commands (a client checking an idle session)
+    quit: bool = False  # the client said QUIT
+    closed: bool = False  # the connection has ended (either side)
 
 
 class _RecordingSMTP(SMTP):
     record: SessionRecord
     owner: SmtpServer
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.record.closed = True
+        with self.owner.lock:
+            if self in self.owner._live:
+                self.owner._live.remove(self)
+        super().connection_lost(error)
+
+    async def smtp_NOOP(self, arg: str) -> None:
+        self.record.noops += 1
+        await super().smtp_NOOP(arg)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        await super().smtp_DATA(arg)
+        limit = self.owner.script.messages_per_session
+        if limit and len(self.record.messages) >= limit:
+            await self.hang_up(None)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        self.record.quit = True
+        await super().smtp_QUIT(arg)
+
+    async def hang_up(self, reply: str | None) -> None:
+        """Close this session from the server's side, as an idle timeout does (a reply first, if any)."""
+        if reply is not None:
+            await self.push(reply)
+        # The socket itself, with a FIN (cut() resets it): a TLS layer's close would wait for the
+        # client's close_notify, which a client not reading never sends.
+        transport = self._original_transport or self.transport
+        if transport is not None:
+            transport.close()
 
     def cuts_at(self, point: str) -> bool:
         return self.record.drop == point and self.record.dropped is None
@@ -263,6 +300,8 @@ class _Controller(Controller):
         smtpd = _RecordingSMTP(self.handler, **self.SMTP_kwargs)
         smtpd.owner = self.owner
         smtpd.record = self.owner._new_session()
+        with self.owner.lock:
+            self.owner._live.append(smtpd)
         return smtpd
 
     def _trigger_server(self) -> None:
@@ -287,6 +326,7 @@ class SmtpServer:
         self.clock = clock
         self.lock = threading.Lock()
         self.sessions: list[SessionRecord] = []
+        self._live: list[_RecordingSMTP] = []  # the sessions still connected
         self.data_commands = 0
         unknown = set(self.script.drop_points) - set(DROP_POINTS) - {ACCEPTED}
         assert not unknown, f"unknown drop points: {unknown}"
@@ -357,6 +397,29 @@ class SmtpServer:
         """The busy period is over now, whatever busy_seconds said."""
         with self.lock:
             self._busy_until = float("-inf")
+
+    def hang_up(self, reply: str | None = None) -> int:
+        """Close every open session from the server's side, as a server does to idle ones (with
+        ``reply`` first, such as a 421, or without a word); returns how many were closed, once they are."""
+        with self.lock:
+            live = list(self._live)
+        loop = self._controller.loop
+        for smtpd in live:
+            asyncio.run_coroutine_threadsafe(smtpd.hang_up(reply), loop).result(timeout=5)
+        deadline = time.monotonic() + 5
+        while any(not smtpd.record.closed for smtpd in live) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert all(smtpd.record.closed for smtpd in live), "a session did not close"
+        return len(live)
+
+    def take_messages(self) -> list[ReceivedMessage]:
+        """The messages received so far, forgotten by the server (a long run keeps no thousands of
+        them); the sessions stay recorded. A client has them all once it read the reply to DATA."""
+        with self.lock:
+            taken = [message for session in self.sessions for message in session.messages]
+            for session in self.sessions:
+                session.messages = []
+        return taken
 
     def busy_replies(self) -> collections.Counter[str]:
         """How many sessions were answered busy, by point (BUSY_POINTS)."""

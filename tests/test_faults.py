@@ -315,7 +315,9 @@ def test_connections_cut_at_random_points_every_alert_arrives_exactly_once(
 ) -> None:
     caplog.set_level(logging.INFO, logger="trailguard.notify")
     deployed_redrive(world)
-    server = world.start_smtp("smtp", Script(drop_rate=DROP_RATE, seed=SEED))
+    # One message per session, so that sessions are cut as often as messages are sent (the client
+    # would otherwise carry every alert on the first session that survives).
+    server = world.start_smtp("smtp", Script(drop_rate=DROP_RATE, seed=SEED, messages_per_session=1))
     world.new_container()  # two attempts per alert (TINY_RETRY), no sleeping
     poller = FaultPoller(world)
     messages = send_events(poller, range(DROP_EVENTS))

@@ -357,7 +357,7 @@ def test_a_stack_with_custom_rules_gives_the_function_their_modules_and_queues_t
 def test_parameter_defaults_and_the_architectures_values(home_template: dict[str, Any]) -> None:
     params = home_template["Parameters"]
     memory = params["MemorySize"]
-    assert memory["Default"] == 256
+    assert memory["Default"] == 128  # docs/deploy.md, "Measured defaults"
     assert memory["MinValue"] <= 1500 <= memory["MaxValue"]  # the architecture's 1500 MB stays settable
     assert params["Timeout"]["Default"] == 300
     assert 900 in params["Timeout"]["AllowedValues"]  # and its 900 s
@@ -516,7 +516,7 @@ def test_default_stack_in_moto(home_template: dict[str, Any]) -> None:
 
     configuration = boto3.client("lambda", region_name=HOME).get_function(FunctionName=name)["Configuration"]
     assert (configuration["Runtime"], configuration["Handler"]) == ("python3.14", "index.lambda_handler")
-    assert (configuration["MemorySize"], configuration["Timeout"]) == (256, 300)
+    assert (configuration["MemorySize"], configuration["Timeout"]) == (128, 300)
     assert configuration["Role"].endswith(f":role/{created['FunctionRole']}")
     # str(): moto passes a Number parameter on as a number, where CloudFormation passes its text.
     variables = {name: str(value) for name, value in configuration["Environment"]["Variables"].items()}

@@ -11,6 +11,15 @@ verified against the host name. The credentials are read through the shared secr
 the server answers 535 (bad credentials) they are fetched again once, because the secret may have
 been rotated since they were cached, and the send is retried once with the new ones.
 
+One SMTP session serves many alerts: the channel lives as long as the Lambda container (or the
+CLI run), so the alerts of a batch and of the invocations after it share one connection, with
+STARTTLS and AUTH done once per session. A session idle for more than ``NOOP_AFTER_SECONDS`` is
+checked with NOOP before it is used, and one idle for more than ``MAX_IDLE_SECONDS`` (a frozen
+container, a server's idle timeout) is closed and a new one opened; a reused session found closed
+at MAIL FROM (the server hung up, or answered 421) is replaced once, transparently, since nothing
+of the message was sent on it. Any other failure closes the session: the next attempt starts a new
+one. A new secret value (rotated) opens a new session with it.
+
 Connection failures, timeouts and 4xx replies are transient; 5xx replies are permanent. Error
 messages name the host and the SMTP code, never the credentials.
 """
@@ -20,7 +29,10 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
+import socket
 import ssl
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +47,14 @@ logger = logging.getLogger("trailguard.channels.smtp")
 _HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?")
 _AUTH_INVALID = 535
 _REPLY_TEXT_LIMIT = 200
+# Within a batch, alerts follow each other by milliseconds: the session is used as it is. Idle for
+# longer (between invocations), it is checked with NOOP first, which costs one round trip.
+NOOP_AFTER_SECONDS = 1.0
+# Idle for longer than this, the session is not trusted at all: mail servers drop idle sessions
+# after a few minutes, and a connection frozen with its container may be silently dead, which a
+# NOOP would only find after the whole timeout.
+MAX_IDLE_SECONDS = 60.0
+_STALE = 421  # "closing transmission channel": a reused session the server has given up on
 
 
 class _Credentials(NamedTuple):
@@ -43,6 +63,14 @@ class _Credentials(NamedTuple):
 
     def __repr__(self) -> str:  # a stray log of this object must not print the password
         return "_Credentials(<redacted>)"
+
+
+class _Session(NamedTuple):
+    """The open SMTP connection; ``credentials``: those it logged in with (None: not yet logged in)."""
+
+    client: smtplib.SMTP
+    credentials: _Credentials | None
+    used: float  # the channel's clock when it last carried a message
 
 
 class _AuthRejected(Exception):
@@ -73,6 +101,8 @@ class SmtpEmailChannel(Channel):
             raise ConfigError(f"{where}: ca_file: no such file: {ca_file}")
         self.ca_file = ca_file
         self._tls_context: ssl.SSLContext | None = None
+        self.clock: Callable[[], float] = time.monotonic  # for the idle checks; tests inject one
+        self._session: _Session | None = None
         if not self.starttls:
             logger.warning("%s: starttls = false: credentials and alerts travel unencrypted", self.describe())
 
@@ -128,9 +158,15 @@ class SmtpEmailChannel(Channel):
 
     def _deliver(self, credentials: _Credentials, data: bytes) -> None:
         where = f"SMTP {self.host}:{self.port}"
-        client: smtplib.SMTP | None = None
-        stage = "the connection"
+        stage = "the message"
         try:
+            client = self._idle_session(credentials)
+            if client is not None:
+                if self._transmit(client, data, where, reused=True):
+                    self._session = _Session(client, credentials, self.clock())
+                    return
+                self.close()  # closed while idle: nothing of the message went out on it
+            stage = "the connection"
             # The host goes to the constructor: STARTTLS checks the certificate against the name kept there.
             # local_hostname: the default asks the resolver for this machine's FQDN, which can stall a Lambda.
             client = smtplib.SMTP(
@@ -139,6 +175,11 @@ class SmtpEmailChannel(Channel):
                 timeout=self.timeout,
                 local_hostname=addr_spec(self.sender).rpartition("@")[2],
             )
+            self._session = _Session(client, None, self.clock())  # not yet usable; closed on failure
+            # A message leaves as several TLS records: with Nagle's algorithm the last one waits for
+            # the server's delayed ACK of the one before (40 ms a message on a session in steady state).
+            if client.sock is not None:
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             stage = "EHLO"
             _ehlo(client)
             if self.starttls:
@@ -155,53 +196,110 @@ class SmtpEmailChannel(Channel):
             stage = "AUTH"
             self._login(client, credentials, where)
             stage = "the message"
-            refused = client.sendmail(addr_spec(self.sender), [addr_spec(r) for r in self.recipients], data)
-            if refused:
-                # Some recipients have it: sending again would duplicate it for them, so it counts as sent.
-                logger.warning(
-                    "%s: %s refused %s; the other recipients were sent the message",
-                    self.describe(),
-                    where,
-                    ", ".join(f"{rcpt} ({code})" for rcpt, (code, _reply) in refused.items()),
-                )
-        except ChannelError:
+            self._transmit(client, data, where, reused=False)
+            self._session = _Session(client, credentials, self.clock())
+        except BaseException as exc:
+            # Whatever failed, the session is in an unknown state: the next attempt opens a new one.
+            self.close()
+            if isinstance(exc, ChannelError | _AuthRejected) or not isinstance(exc, Exception):
+                raise
+            raise self._failure(exc, stage, where, credentials) from None
+
+    def _idle_session(self, credentials: _Credentials) -> smtplib.SMTP | None:
+        """The open session, if it may carry the next message; None: open a new one."""
+        session = self._session
+        if session is None:
+            return None
+        idle = self.clock() - session.used
+        if session.credentials != credentials or idle > MAX_IDLE_SECONDS:
+            self.close()  # a rotated secret logs in anew; a long-idle session is not worth a NOOP
+            return None
+        if idle > NOOP_AFTER_SECONDS:
+            try:
+                code, _reply = session.client.noop()
+            except (smtplib.SMTPException, OSError):
+                code = 0
+            if code != 250:
+                self.close()
+                return None
+        return session.client
+
+    def _transmit(self, client: smtplib.SMTP, data: bytes, where: str, *, reused: bool) -> bool:
+        """One message on an open, authenticated session (smtplib's ``sendmail`` in steps, so that a
+        reused session closed before MAIL FROM is told apart: False, nothing was sent)."""
+        sender = addr_spec(self.sender)
+        try:
+            code, reply = client.mail(sender)
+        except smtplib.SMTPServerDisconnected as exc:
+            if reused and not isinstance(exc.__context__, TimeoutError):
+                return False
             raise
-        except smtplib.SMTPRecipientsRefused as exc:
+        if code == _STALE and reused:
+            return False
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in (addr_spec(r) for r in self.recipients):
+            code, reply = client.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+        if len(refused) == len(self.recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = client.data(data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        if refused:
+            # Some recipients have it: sending again would duplicate it for them, so it counts as sent.
+            logger.warning(
+                "%s: %s refused %s; the other recipients were sent the message",
+                self.describe(),
+                where,
+                ", ".join(f"{rcpt} ({code})" for rcpt, (code, _reply) in refused.items()),
+            )
+        return True
+
+    def _failure(self, exc: Exception, stage: str, where: str, credentials: _Credentials) -> Exception:
+        """The ChannelError for an exception of smtplib, ssl or the socket (others are returned as they are)."""
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
             codes = sorted({code for code, _reply in exc.recipients.values()})
             transient = any(400 <= code < 500 for code in codes)
-            raise ChannelError(
+            return ChannelError(
                 f"{where} refused every recipient (SMTP {', '.join(map(str, codes))})", transient=transient
-            ) from None
-        except smtplib.SMTPResponseException as exc:
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
             step = _step(exc, stage)
             text = self._reply_text(exc.smtp_error, credentials)
-            raise ChannelError(
+            return ChannelError(
                 f"{where} answered {exc.smtp_code} to {step}" + (f": {text}" if text else ""),
                 transient=400 <= exc.smtp_code < 500,
-            ) from None
-        except smtplib.SMTPServerDisconnected as exc:
+            )
+        if isinstance(exc, smtplib.SMTPServerDisconnected):
             # smtplib reports a read that timed out as a disconnection; say which it was.
             if isinstance(exc.__context__, TimeoutError):
-                raise ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True) from None
-            raise ChannelError(f"{where} closed the connection unexpectedly", transient=True) from None
-        except smtplib.SMTPException as exc:
+                return ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True)
+            return ChannelError(f"{where} closed the connection unexpectedly", transient=True)
+        if isinstance(exc, smtplib.SMTPException):
             # The remaining ones are protocol mismatches (no AUTH offered, no usable mechanism).
-            raise ChannelError(f"{where}: {exc}", transient=False) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise ChannelError(
+            return ChannelError(f"{where}: {exc}", transient=False)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ChannelError(
                 f"{where}: the server's TLS certificate was not accepted ({exc.verify_message})", transient=False
-            ) from None
-        except ssl.SSLError as exc:
-            raise ChannelError(f"{where}: TLS failed ({exc.reason or type(exc).__name__})", transient=True) from None
-        except TimeoutError:
-            raise ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True) from None
-        except OSError as exc:
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ChannelError(f"{where}: TLS failed ({exc.reason or type(exc).__name__})", transient=True)
+        if isinstance(exc, TimeoutError):
+            return ChannelError(f"{where} timed out after {self.timeout:g} s", transient=True)
+        if isinstance(exc, OSError):
             # Refused, reset, unreachable, name resolution: the network may well be back in a moment.
             reason = exc.strerror or type(exc).__name__
-            raise ChannelError(f"{where} could not be reached: {reason}", transient=True) from None
-        finally:
-            if client is not None:
-                _close(client)
+            return ChannelError(f"{where} could not be reached: {reason}", transient=True)
+        return exc
+
+    def close(self) -> None:
+        """End the open session, if any (QUIT when the server is still there); the next send opens one."""
+        session, self._session = self._session, None
+        if session is not None:
+            _close(session.client)
 
     def _login(self, client: smtplib.SMTP, credentials: _Credentials, where: str) -> None:
         if not client.has_extn("auth"):
