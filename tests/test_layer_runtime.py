@@ -11,13 +11,15 @@ runtime's /var/runtime: never into the layer. The function's process is a venv o
 site packages, so nothing of this test's environment can be imported by it.
 
 An EventBridge event, an SQS batch and an S3 object notification go through
-``tests/runtime_api.py``; the responses the runtime posts and the function's log lines are
+``tests/runtime_api.py`` (the notified log file is read from moto's server on 127.0.0.1 with the
+runtime directory's boto3, as Lambda's runtime provides it); the responses the runtime posts and the function's log lines are
 checked, and every compiled module of the layer is shown (python -v, the interpreter's own
 record of what it loaded from where) to come from the unpacked layer.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -33,6 +35,7 @@ from typing import Any
 import pytest
 
 from .conftest import DATA_DIR, TESTS_DIR
+from .moto_server import MotoServer
 from .runtime_api import RuntimeApi
 from .test_infra import TEMPLATE, load_template
 
@@ -40,6 +43,8 @@ ROOT = TESTS_DIR.parent
 PYTHON = Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin" / "python3.13"
 LAYER_PYTHON, LAYER_ARCH = "3.13", "x86_64"
 AWSLAMBDARIC = "awslambdaric==4.2.2"
+# Lambda's Python runtimes carry boto3 in /var/runtime, not in the layer: the same here, at the
+# version this environment has (so pip takes it from its cache).
 LAMBDA_DATA = DATA_DIR / "lambda"
 # What a layer's compiled module is named (CPython 3.13 on x86-64 Linux).
 EXTENSION = re.compile(r"\.cpython-313-x86_64-linux-gnu\.so$|\.abi3\.so$")
@@ -97,8 +102,21 @@ def function(tmp_path_factory: pytest.TempPathFactory) -> Function:
     # The runtime client beside the layer, from PyPI (pip's cache once downloaded).
     runtime = base / "runtime"
     environment = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    import boto3
+
     run(
-        [str(PYTHON), "-m", "pip", "install", "--quiet", "--only-binary=:all:", "--target", str(runtime), AWSLAMBDARIC],
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--only-binary=:all:",
+            "--target",
+            str(runtime),
+            AWSLAMBDARIC,
+            f"boto3=={boto3.__version__}",
+        ],
         env=environment,
     )
     venv = base / "venv"
@@ -119,7 +137,9 @@ class Runtime:
         return (self.logs / "stdout").read_text(encoding="utf-8"), (self.logs / "stderr").read_text(encoding="utf-8")
 
 
-def lambda_environment(function: Function, api: RuntimeApi, handler: str) -> dict[str, str]:
+def lambda_environment(
+    function: Function, api: RuntimeApi, handler: str, endpoint: str = "http://127.0.0.1:9"
+) -> dict[str, str]:
     """Only what Lambda sets (and what a process needs to start): nothing of the test's settings."""
     return {
         "PATH": "/usr/bin:/bin",
@@ -140,7 +160,11 @@ def lambda_environment(function: Function, api: RuntimeApi, handler: str) -> dic
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/AWS-Generic-Security-eu-west-1",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
-        # A channel that needs no AWS: boto3 is the runtime's, and this runtime directory has none.
+        # The role's credentials, as Lambda sets them; AWS itself is moto's server (the S3 log file).
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ENDPOINT_URL": endpoint,
         "TRAILGUARD_CHANNELS": json.dumps([{"type": "folder", "name": "outbox", "path": str(function.outbox)}]),
     }
 
@@ -148,7 +172,25 @@ def lambda_environment(function: Function, api: RuntimeApi, handler: str) -> dic
 @pytest.fixture(scope="module")
 def runtime(function: Function) -> Iterator[Runtime]:
     api = RuntimeApi().start()
-    environment = lambda_environment(function, api, function.handler)
+    aws = MotoServer().start()
+    notified = load("s3_notification_cloudtrail.json")["Records"][0]["s3"]
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        region_name="eu-west-1",
+        endpoint_url=aws.url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=notified["bucket"]["name"], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    log_file = {"Records": [load("eventbridge_sg_world_open.json")["detail"]]}
+    s3.put_object(
+        Bucket=notified["bucket"]["name"],
+        Key=notified["object"]["key"],
+        Body=gzip.compress(json.dumps(log_file).encode()),
+    )
+    environment = lambda_environment(function, api, function.handler, aws.url)
     # Files, not pipes: python -v writes more than a pipe holds, and nobody reads it until the end.
     logs = function.task.parent / "logs"
     logs.mkdir()
@@ -167,6 +209,7 @@ def runtime(function: Function) -> Iterator[Runtime]:
         process.kill()  # the runtime never returns: it waits for the next event
         process.wait(timeout=30)
         api.stop()
+        aws.stop()
 
 
 def event_lines(stdout: str, request_id: str) -> list[dict[str, Any]]:
@@ -205,9 +248,13 @@ def test_three_kinds_of_event_through_the_runtime_interface_client(function: Fun
     assert sqs.kind == "response", sqs.body
     failed = {item["itemIdentifier"] for item in sqs.body["batchItemFailures"]}
     assert failed == {"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f2"}
-    # The S3 notification: today's function does not read S3 (issue 15, point 2, is another
-    # change): it is not a CloudTrail record, so it is logged and dropped, not raised.
-    assert s3.kind == "response" and s3.body == {"outcome": "invalid"}
+    # The S3 notification: the log file read from S3 (boto3 of the runtime, moto's server as AWS),
+    # its one record evaluated; the same event as the EventBridge one, so nothing is sent twice.
+    assert s3.kind == "response", s3.body
+    [read] = s3.body["objects"]
+    notified = notification["Records"][0]["s3"]
+    assert read["object"] == f"s3://{notified['bucket']['name']}/{notified['object']['key']}"
+    assert (read["outcome"], read["events"], read["findings"]) == ("done", 1, 1), read
 
     stdout, stderr = runtime.output()
     # The runtime asked for each event, and posted each result, by the request id it was given.
@@ -217,12 +264,15 @@ def test_three_kinds_of_event_through_the_runtime_interface_client(function: Fun
     # Each invocation's log lines carry its request id: one "event" line per CloudTrail event.
     [line] = [e for e in event_lines(stdout, eventbridge.request_id) if e["message"] == "event"]
     assert line["outcome"] == "delivered" and line["rule_ids"] == [RULE]
-    sqs_lines = event_lines(stdout, sqs.request_id)
+    sqs_lines = [e for e in event_lines(stdout, sqs.request_id) if e["message"] != "metrics"]
+    # And each invocation writes its metrics (CloudWatch EMF) once, counting its CloudTrail events.
+    for invocation, evaluated in ((eventbridge, 1), (sqs, 3), (s3, 1)):
+        [counts] = [e for e in event_lines(stdout, invocation.request_id) if "EventsEvaluated" in e]
+        assert counts["EventsEvaluated"] == evaluated, counts
     outcomes = [e.get("outcome") for e in sqs_lines]
     assert outcomes.count("malformed") == 2 and len(sqs_lines) == len(batch["Records"]), sqs_lines
-    [dropped] = event_lines(stdout, s3.request_id)
-    assert dropped["level"] == "ERROR" and "not a CloudTrail record" in dropped["message"]
-    assert dropped["keys"] == ["Records"]
+    [from_s3] = [e for e in event_lines(stdout, s3.request_id) if e["message"] == "event"]
+    assert from_s3["rule_ids"] == [RULE]
 
     # Every compiled module of the layer that the function loaded came from the unpacked layer;
     # on the way it loaded markupsafe's (the alert's HTML). msgspec and isal serve log files, which
