@@ -55,7 +55,7 @@ class _Container:
         if self._delivery is None:
             from trailguard.services.delivery import lambda_delivery
 
-            self._delivery = lambda_delivery(self.settings)
+            self._delivery = lambda_delivery(self.settings, self.engine.state)
         return self._delivery
 
 
@@ -122,7 +122,7 @@ def process_record(record: Mapping[str, Any], context: Any = None, **log_fields:
         outcome = "suppressed" if suppressed else "no_findings"
         logger.info("event", **base, rule_ids=[], outcome=outcome)
         return EventResult(event_id, event_name, outcome)
-    batch = state.delivery.deliver(findings, _remaining_seconds(context))
+    batch = state.delivery.deliver(findings, _remaining_seconds(context), record)
     worst = batch.worst
     level = {Outcome.FAILED: logger.error, Outcome.IN_FLIGHT: logger.warning}.get(worst, logger.info)
     level(

@@ -91,6 +91,8 @@ class HistoryRecord(NamedTuple):
     attempts: int
     folded: int
     failures: tuple[str, ...]
+    remediation: str = ""  # what remediation planned or did (services/remediation)
+    remediation_removed: str = ""  # the exact text it removed (policy statements, grants)
 
 
 class Store(Protocol):

@@ -1,0 +1,89 @@
+"""What the remediation tests share: events of tests/events rewritten to name moto's resources, the
+finding they raise, a remediator over moto, and a record of every AWS operation it makes.
+
+moto plays the account of the events (``MOTO_ACCOUNT_ID`` = 111122223333), so ARNs, the owner of an
+ACL and the account a Block Public Access setting belongs to are those the events name.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import pytest
+
+from trailguard.core.engine import Engine
+from trailguard.core.event_types import Finding
+from trailguard.core.settings import Settings
+from trailguard.core.state import MemoryState
+from trailguard.services.remediation.base import iam_action
+from trailguard.services.remediation.runner import Remediator, Result
+from trailguard.utils.aws_helpers import AwsClients
+
+from .conftest import EVENTS_DIR
+
+ACCOUNT = "111122223333"
+Record = dict[str, Any]
+
+
+def event_record(name: str, change: Callable[[Record], None] | None = None) -> Record:
+    """The record of tests/events/``name``, changed by ``change`` (moto's ids in place of the event's)."""
+    record: Record = copy.deepcopy(json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))["record"])
+    if change is not None:
+        change(record)
+    return record
+
+
+def finding_of(record: Record, rule_id: str) -> Finding:
+    (finding,) = [f for f in Engine(Settings.load(env={})).evaluate(record) if f.rule_id == rule_id]
+    return finding
+
+
+class Recorder:
+    """Every operation the clients make, as IAM action names (``ec2:RevokeSecurityGroupIngress``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def hook(self, model: Any, **_kwargs: Any) -> None:
+        self.calls.append(iam_action(model.service_model.service_name, model.name))
+
+    def writes(self) -> list[str]:
+        return [call for call in self.calls if not call.split(":", 1)[1].startswith(("Get", "Describe", "List"))]
+
+
+class RecordingClients(AwsClients):
+    def __init__(self, recorder: Recorder, region: str) -> None:
+        super().__init__(region=region)
+        self.recorder = recorder
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        fresh = (service, region or self.region) not in self._clients
+        made = super().client(service, region)
+        if fresh:
+            made.meta.events.register("before-call.*.*", self.recorder.hook)
+        return made
+
+
+class Remediation(NamedTuple):
+    aws: AwsClients  # the test's own clients (set-up and read-back: not recorded)
+    recorder: Recorder
+    clients: RecordingClients
+    state: MemoryState
+
+    def run(
+        self, finding: Finding, record: Record, mode: str = "apply", *, act: bool = True, **settings: Any
+    ) -> Result:
+        loaded = Settings.load(env={}, remediation={finding.rule_id: mode}, **settings)
+        result = Remediator(loaded, lambda: self.clients, self.state, act=act).remediate(finding, record)
+        assert result is not None
+        return result
+
+
+@pytest.fixture
+def remediation(fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remediation]:
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    recorder = Recorder()
+    yield Remediation(fake_aws, recorder, RecordingClients(recorder, fake_aws.region), MemoryState())

@@ -1,0 +1,298 @@
+"""Each remediation action against moto: the resource is put in the broken state the event describes,
+the action runs (dry-run, apply, apply again, exempt tag), and the resource is read back.
+
+What each test proves: dry-run changes nothing and prints the exact call; apply fixes exactly what
+the event did and leaves the rest (other rules, statements, grants, flags) as it was; a second run
+plans nothing and makes no write; the ``trailguard:remediate = false`` tag keeps the resource
+untouched; the operations made are among the action's declared permissions.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from trailguard.services.remediation.base import ACTIONS, EXEMPT_TAG
+from trailguard.services.remediation.runner import Status
+
+from .remediation_world import ACCOUNT, Record, Remediation, event_record, finding_of, remediation
+
+__all__ = ["remediation"]  # the fixture, used by name
+
+REGION = "eu-west-1"
+
+
+def declared(rule_id: str) -> set[str]:
+    return set(ACTIONS[rule_id].permissions)
+
+
+def assert_cycle(world: Remediation, record: Record, rule_id: str, check_fixed: Any, check_broken: Any) -> None:
+    """dry-run (nothing changes), apply (fixed), apply again (no write), all within the declared permissions."""
+    finding = finding_of(record, rule_id)
+    planned = world.run(finding, record, "dry-run")
+    assert planned.status is Status.PLANNED, planned
+    assert planned.calls and all(call.text().split(" ", 2)[1] in planned.text for call in planned.calls)
+    assert world.recorder.writes() == [], "dry-run wrote"
+    check_broken()
+    done = world.run(finding, record)
+    assert done.status is Status.DONE, done
+    assert done.text.startswith("Remediated: ") and " UTC" in done.text
+    assert sorted(world.recorder.writes()) == sorted(call.permission for call in done.calls)
+    check_fixed()
+    writes = len(world.recorder.writes())
+    again = world.run(finding, record)
+    assert again.status is Status.NOTHING, again
+    assert len(world.recorder.writes()) == writes, "the second run wrote"
+    check_fixed()
+    assert set(world.recorder.calls) <= declared(rule_id), set(world.recorder.calls) - declared(rule_id)
+
+
+# -- sg.ingress-open-to-world ---------------------------------------------------------------------
+
+
+def _open_group(world: Remediation, tags: dict[str, str] | None = None) -> tuple[str, str, str, Record]:
+    """A group with a restricted rule the event did not add, and the world-open RDP rule it did."""
+    ec2 = world.aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    group = ec2.create_security_group(GroupName="bastion", Description="bastion", VpcId=vpc)["GroupId"]
+    if tags:
+        ec2.create_tags(Resources=[group], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    kept = ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "198.51.100.0/24"}]}
+        ],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    opened = ec2.authorize_security_group_ingress(
+        GroupId=group,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+
+    def change(record: Record) -> None:
+        record["requestParameters"]["groupId"] = group
+        (item,) = record["responseElements"]["securityGroupRuleSet"]["items"]
+        item.update(groupId=group, securityGroupRuleId=opened)
+
+    return group, kept, opened, event_record("security_group/ingress_rdp_ipv6_world.json", change)
+
+
+def _ingress_ids(world: Remediation, group: str) -> set[str]:
+    rules = world.aws.client("ec2").describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [group]}])
+    return {r["SecurityGroupRuleId"] for r in rules["SecurityGroupRules"] if not r["IsEgress"]}
+
+
+def test_sg_revokes_only_the_rule_the_event_added(remediation: Remediation) -> None:
+    group, kept, opened, record = _open_group(remediation)
+    before = _ingress_ids(remediation, group)
+    assert {kept, opened} <= before
+
+    def fixed() -> None:
+        assert _ingress_ids(remediation, group) == before - {opened}  # the restricted SSH rule survives
+
+    def broken() -> None:
+        assert _ingress_ids(remediation, group) == before
+
+    assert_cycle(remediation, record, "sg.ingress-open-to-world", fixed, broken)
+    assert declared("sg.ingress-open-to-world") == set(remediation.recorder.calls)
+
+
+def test_sg_tagged_exempt_is_not_touched(remediation: Remediation) -> None:
+    group, _kept, opened, record = _open_group(remediation, {EXEMPT_TAG: "false"})
+    result = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record)
+    assert result.status is Status.SKIPPED and EXEMPT_TAG in result.text
+    assert opened in _ingress_ids(remediation, group)
+    assert remediation.recorder.writes() == []
+
+
+def test_sg_modify_rules_is_not_undone_since_the_old_rule_is_unknown(remediation: Remediation) -> None:
+    record = event_record("security_group/modify_rules_ssh_world.json")
+    result = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record)
+    assert result.status is Status.NOTHING and "ModifySecurityGroupRules" in result.text
+    assert remediation.recorder.calls == []
+
+
+def test_access_denied_is_an_outcome_not_an_exception(
+    remediation: Remediation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    group, _kept, opened, record = _open_group(remediation)
+
+    def refuse(model: Any, **_kwargs: Any) -> None:
+        if model.name == "RevokeSecurityGroupIngress":
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, model.name)
+
+    remediation.clients.client("ec2").meta.events.register("before-call.*.*", refuse)
+    result = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record)
+    assert result.status is Status.FAILED
+    assert result.text == "Remediation failed: UnauthorizedOperation on ec2 RevokeSecurityGroupIngress"
+    assert opened in _ingress_ids(remediation, group)
+
+
+# -- s3.public-access-block-removed -------------------------------------------------------------
+
+
+def _bucket(world: Remediation, name: str, tags: dict[str, str] | None = None) -> Any:
+    s3 = world.aws.client("s3")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if tags:
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    return s3
+
+
+def test_s3_bucket_block_public_access_is_restored(remediation: Remediation) -> None:
+    record = event_record("s3/put_bucket_public_access_block_all_false.json")
+    bucket = record["requestParameters"]["bucketName"]
+    s3 = _bucket(remediation, bucket)
+    off = dict.fromkeys(("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), False)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=off)
+
+    def flags() -> dict[str, bool]:
+        return dict(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"])
+
+    def fixed() -> None:
+        assert flags() == dict.fromkeys(off, True)
+
+    def broken() -> None:
+        assert flags() == off
+
+    assert_cycle(remediation, record, "s3.public-access-block-removed", fixed, broken)
+
+
+def test_s3_deleted_bucket_block_is_put_back(remediation: Remediation) -> None:
+    record = event_record("s3/delete_bucket_public_access_block.json")
+    bucket = record["requestParameters"]["bucketName"]
+    s3 = _bucket(remediation, bucket)
+
+    def fixed() -> None:
+        configuration = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+        assert all(configuration.values()) and len(configuration) == 4
+
+    def broken() -> None:
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.get_public_access_block(Bucket=bucket)
+
+    assert_cycle(remediation, record, "s3.public-access-block-removed", fixed, broken)
+
+
+def test_s3_account_block_public_access_is_restored(remediation: Remediation) -> None:
+    record = event_record("s3/put_account_public_access_block_off.json")
+    control = remediation.aws.client("s3control")
+    configuration = record["requestParameters"]["PublicAccessBlockConfiguration"]
+    control.put_public_access_block(
+        AccountId=ACCOUNT, PublicAccessBlockConfiguration={k: v for k, v in configuration.items() if k != "xmlns"}
+    )
+
+    def flags() -> dict[str, bool]:
+        return dict(control.get_public_access_block(AccountId=ACCOUNT)["PublicAccessBlockConfiguration"])
+
+    def fixed() -> None:
+        assert flags() == dict.fromkeys(flags(), True) and len(flags()) == 4
+
+    def broken() -> None:
+        assert flags()["BlockPublicPolicy"] is False
+
+    assert_cycle(remediation, record, "s3.public-access-block-removed", fixed, broken)
+
+
+def test_s3_block_public_access_exempt_bucket(remediation: Remediation) -> None:
+    record = event_record("s3/delete_bucket_public_access_block.json")
+    bucket = record["requestParameters"]["bucketName"]
+    _bucket(remediation, bucket, {EXEMPT_TAG: "False"})
+    result = remediation.run(finding_of(record, "s3.public-access-block-removed"), record)
+    assert result.status is Status.SKIPPED and remediation.recorder.writes() == []
+
+
+# -- cloudtrail.logging-stopped -----------------------------------------------------------------
+
+
+def _trail(world: Remediation, tags: dict[str, str] | None = None) -> tuple[Any, Record]:
+    _bucket(world, "acme-trail-logs")
+    cloudtrail = world.aws.client("cloudtrail")
+    trail = cloudtrail.create_trail(
+        Name="org-audit",
+        S3BucketName="acme-trail-logs",
+        TagsList=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )["TrailARN"]
+    cloudtrail.start_logging(Name=trail)
+    cloudtrail.stop_logging(Name=trail)
+    return cloudtrail, event_record("cloudtrail/stop_logging.json", lambda r: r["requestParameters"].update(name=trail))
+
+
+def test_cloudtrail_logging_is_started_again(remediation: Remediation) -> None:
+    cloudtrail, record = _trail(remediation)
+    name = record["requestParameters"]["name"]
+
+    def logging() -> bool:
+        return bool(cloudtrail.get_trail_status(Name=name)["IsLogging"])
+
+    def fixed() -> None:
+        assert logging()
+
+    def broken() -> None:
+        assert not logging()
+
+    assert_cycle(remediation, record, "cloudtrail.logging-stopped", fixed, broken)
+    assert declared("cloudtrail.logging-stopped") == set(remediation.recorder.calls)
+
+
+def test_cloudtrail_exempt_trail_stays_stopped(remediation: Remediation) -> None:
+    cloudtrail, record = _trail(remediation, {EXEMPT_TAG: "false"})
+    result = remediation.run(finding_of(record, "cloudtrail.logging-stopped"), record)
+    assert result.status is Status.SKIPPED
+    assert not cloudtrail.get_trail_status(Name=record["requestParameters"]["name"])["IsLogging"]
+
+
+# -- rds.instance-public ------------------------------------------------------------------------
+
+
+def _instance(world: Remediation, tags: dict[str, str] | None = None) -> tuple[Any, Record]:
+    rds = world.aws.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db",
+        DBInstanceClass="db.t4g.medium",
+        Engine="postgres",
+        MasterUsername="dbadmin",
+        MasterUserPassword="not-a-real-password-1",
+        AllocatedStorage=50,
+        PubliclyAccessible=True,
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {"team": "orders"}).items()],
+    )
+    return rds, event_record("rds/modify_db_instance_public.json")
+
+
+def test_rds_instance_is_made_private_and_nothing_else_changes(remediation: Remediation) -> None:
+    rds, record = _instance(remediation)
+
+    def described() -> dict[str, Any]:
+        (instance,) = rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"]
+        return dict(instance)
+
+    before = described()
+
+    def fixed() -> None:
+        after = described()
+        assert after["PubliclyAccessible"] is False
+        unchanged = ("DBInstanceClass", "Engine", "AllocatedStorage", "MasterUsername", "VpcSecurityGroups")
+        assert {k: after.get(k) for k in unchanged} == {k: before.get(k) for k in unchanged}
+
+    def broken() -> None:
+        assert described()["PubliclyAccessible"] is True
+
+    assert_cycle(remediation, record, "rds.instance-public", fixed, broken)
+    assert declared("rds.instance-public") == set(remediation.recorder.calls)
+
+
+def test_rds_instance_exempt(remediation: Remediation) -> None:
+    rds, record = _instance(remediation, {EXEMPT_TAG: "false"})
+    result = remediation.run(finding_of(record, "rds.instance-public"), record)
+    assert result.status is Status.SKIPPED
+    assert rds.describe_db_instances(DBInstanceIdentifier="orders-db")["DBInstances"][0]["PubliclyAccessible"]
+
+
+def test_the_text_of_a_planned_call_is_json_of_its_parameters(remediation: Remediation) -> None:
+    group, _kept, opened, record = _open_group(remediation)
+    planned = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record, "dry-run")
+    assert f"GroupId={json.dumps(group)}" in planned.text and f'SecurityGroupRuleIds=["{opened}"]' in planned.text
