@@ -8,12 +8,15 @@ ACL and the account a Block Public Access setting belongs to are those the event
 from __future__ import annotations
 
 import copy
+import io
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
+from trailguard import cli
 from trailguard.core.engine import Engine
 from trailguard.core.event_types import Finding
 from trailguard.core.settings import Settings
@@ -54,24 +57,12 @@ class Recorder:
         return [call for call in self.calls if not call.split(":", 1)[1].startswith(("Get", "Describe", "List"))]
 
 
-class RecordingClients(AwsClients):
-    def __init__(self, recorder: Recorder, region: str) -> None:
-        super().__init__(region=region)
-        self.recorder = recorder
-
-    def client(self, service: str, region: str | None = None) -> Any:
-        fresh = (service, region or self.region) not in self._clients
-        made = super().client(service, region)
-        if fresh:
-            made.meta.events.register("before-call.*.*", self.recorder.hook)
-        return made
-
-
 class Remediation(NamedTuple):
     aws: AwsClients  # the test's own clients (set-up and read-back: not recorded)
-    recorder: Recorder
-    clients: RecordingClients
+    recorder: Recorder  # every call of every other client: the remediator's, the CLI's
+    clients: AwsClients
     state: MemoryState
+    tmp_path: Path
 
     def run(
         self, finding: Finding, record: Record, mode: str = "apply", *, act: bool = True, **settings: Any
@@ -81,9 +72,29 @@ class Remediation(NamedTuple):
         assert result is not None
         return result
 
+    def cli(self, record: Record, rule_id: str, mode: str, *flags: str) -> tuple[int, str]:
+        """``trailguard remediate`` on a file holding ``record``, with ``[remediation]`` rule = mode."""
+        events = self.tmp_path / "events.json"
+        events.write_text(json.dumps({"Records": [record]}), encoding="utf-8")
+        config = self.tmp_path / "trailguard.toml"
+        config.write_text(f'[remediation]\n"{rule_id}" = "{mode}"\n', encoding="utf-8")
+        out, err = io.StringIO(), io.StringIO()
+        code = cli.main(["remediate", str(events), "--config", str(config), *flags], out, err)
+        return code, out.getvalue() + err.getvalue()
+
 
 @pytest.fixture
-def remediation(fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch) -> Iterator[Remediation]:
+def remediation(fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Remediation]:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
     recorder = Recorder()
-    yield Remediation(fake_aws, recorder, RecordingClients(recorder, fake_aws.region), MemoryState())
+    made = AwsClients.client
+
+    def recorded(self: AwsClients, service: str, region: str | None = None) -> Any:
+        fresh = (service, region or self.region) not in self._clients
+        client = made(self, service, region)
+        if fresh and self is not fake_aws:
+            client.meta.events.register("before-call.*.*", recorder.hook)
+        return client
+
+    monkeypatch.setattr(AwsClients, "client", recorded)
+    yield Remediation(fake_aws, recorder, AwsClients(region=fake_aws.region), MemoryState(), tmp_path)

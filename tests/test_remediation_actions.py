@@ -36,6 +36,13 @@ def assert_cycle(world: Remediation, record: Record, rule_id: str, check_fixed: 
     assert planned.calls and all(call.text().split(" ", 2)[1] in planned.text for call in planned.calls)
     assert world.recorder.writes() == [], "dry-run wrote"
     check_broken()
+    # The CLI: without --apply a rule set to apply only plans; a rule set to dry-run never acts.
+    for mode, flags in (("apply", ()), ("dry-run", ("--apply",))):
+        code, output = world.cli(record, rule_id, mode, *flags)
+        assert code == 0 and f"[{mode}] planned: " in output, output
+        assert all(f"    {call.text()}" in output for call in planned.calls), output
+    assert world.recorder.writes() == [], "a plan wrote"
+    check_broken()
     done = world.run(finding, record)
     assert done.status is Status.DONE, done
     assert done.text.startswith("Remediated: ") and " UTC" in done.text
@@ -44,9 +51,22 @@ def assert_cycle(world: Remediation, record: Record, rule_id: str, check_fixed: 
     writes = len(world.recorder.writes())
     again = world.run(finding, record)
     assert again.status is Status.NOTHING, again
+    code, output = world.cli(record, rule_id, "apply", "--apply")
+    assert code == 0 and "[apply] nothing: " in output, output
     assert len(world.recorder.writes()) == writes, "the second run wrote"
     check_fixed()
     assert set(world.recorder.calls) <= declared(rule_id), set(world.recorder.calls) - declared(rule_id)
+
+
+def assert_cli_fixes(world: Remediation, record: Record, rule_id: str, check_fixed: Any) -> None:
+    """``trailguard remediate --apply`` alone fixes it (exit 0), and a second run is a no-op."""
+    code, output = world.cli(record, rule_id, "apply", "--apply")
+    assert code == 0 and "[apply] done: Remediated: " in output, output
+    check_fixed()
+    writes = len(world.recorder.writes())
+    code, output = world.cli(record, rule_id, "apply", "--apply")
+    assert code == 0 and "[apply] nothing: " in output, output
+    assert len(world.recorder.writes()) == writes
 
 
 # -- sg.ingress-open-to-world ---------------------------------------------------------------------

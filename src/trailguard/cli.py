@@ -684,6 +684,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 valid (warnings on stderr), 2 invalid.",
     )
     check_parser.add_argument("file", metavar="FILE", help="TOML configuration file")
+    from trailguard.cli_remediate import add_parser as add_remediate_parser
+
+    add_remediate_parser(commands)
     return parser
 
 
@@ -772,6 +775,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             from trailguard.cli_config import run_config_check
 
             return run_config_check(args, out, err)
+        if args.command == "remediate":
+            from trailguard.cli_remediate import run_remediate
+
+            return run_remediate(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 
