@@ -316,3 +316,168 @@ def test_the_text_of_a_planned_call_is_json_of_its_parameters(remediation: Remed
     group, _kept, opened, record = _open_group(remediation)
     planned = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record, "dry-run")
     assert f"GroupId={json.dumps(group)}" in planned.text and f'SecurityGroupRuleIds=["{opened}"]' in planned.text
+
+
+# -- s3.bucket-policy-public / s3.bucket-acl-public ---------------------------------------------
+
+ORG_STATEMENT = {
+    "Sid": "OrgRead",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/reporting"},
+    "Action": "s3:GetObject",
+    "Resource": "arn:aws:s3:::acme-reports/*",
+}
+
+
+def test_s3_policy_loses_only_its_public_statement(remediation: Remediation) -> None:
+    record = event_record("s3/put_bucket_policy_public_get_object.json")
+    s3 = _bucket(remediation, "acme-reports")
+    public = record["requestParameters"]["bucketPolicy"]["Statement"][0]
+    s3.put_bucket_policy(
+        Bucket="acme-reports", Policy=json.dumps({"Version": "2012-10-17", "Statement": [ORG_STATEMENT, public]})
+    )
+
+    def statements() -> list[dict[str, Any]]:
+        return list(json.loads(s3.get_bucket_policy(Bucket="acme-reports")["Policy"])["Statement"])
+
+    def fixed() -> None:
+        assert [s["Sid"] for s in statements()] == ["OrgRead"]
+
+    def broken() -> None:
+        assert [s["Sid"] for s in statements()] == ["OrgRead", "PublicRead"]
+
+    finding = finding_of(record, "s3.bucket-policy-public")
+    planned = remediation.run(finding, record, "dry-run")
+    assert json.loads(planned.removed) == [public]  # the history keeps the exact statement removed
+    assert_cycle(remediation, record, "s3.bucket-policy-public", fixed, broken)
+
+
+def test_s3_policy_all_public_is_deleted(remediation: Remediation) -> None:
+    record = event_record("s3/put_bucket_policy_public_get_object.json")
+    s3 = _bucket(remediation, "acme-reports")
+    s3.put_bucket_policy(Bucket="acme-reports", Policy=json.dumps(record["requestParameters"]["bucketPolicy"]))
+
+    def fixed() -> None:
+        with pytest.raises(s3.exceptions.ClientError, match="NoSuchBucketPolicy"):
+            s3.get_bucket_policy(Bucket="acme-reports")
+
+    assert_cli_fixes(remediation, record, "s3.bucket-policy-public", fixed)
+    assert set(remediation.recorder.calls) <= declared("s3.bucket-policy-public")
+
+
+def test_s3_acl_loses_only_its_public_grants(remediation: Remediation) -> None:
+    record = event_record("s3/put_bucket_acl_allusers_read.json")
+    s3 = _bucket(remediation, "acme-reports")
+    owner = s3.get_bucket_acl(Bucket="acme-reports")["Owner"]
+    log_delivery = {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/s3/LogDelivery"}
+    grants = [
+        {"Grantee": {"Type": "CanonicalUser", "ID": owner["ID"]}, "Permission": "FULL_CONTROL"},
+        {"Grantee": log_delivery, "Permission": "WRITE"},
+        {"Grantee": {"Type": "Group", "URI": "http://acs.amazonaws.com/groups/global/AllUsers"}, "Permission": "READ"},
+    ]
+    s3.put_bucket_acl(Bucket="acme-reports", AccessControlPolicy={"Grants": grants, "Owner": owner})
+
+    def grantees() -> list[str]:
+        found = s3.get_bucket_acl(Bucket="acme-reports")["Grants"]
+        return sorted(g["Grantee"].get("URI") or g["Grantee"].get("ID", "") for g in found)
+
+    def fixed() -> None:
+        assert grantees() == sorted([owner["ID"], log_delivery["URI"]])
+
+    def broken() -> None:
+        assert "http://acs.amazonaws.com/groups/global/AllUsers" in grantees()
+
+    assert_cycle(remediation, record, "s3.bucket-acl-public", fixed, broken)
+    assert declared("s3.bucket-acl-public") == set(remediation.recorder.calls)
+
+
+# -- ec2.snapshot-public / ec2.ami-public -------------------------------------------------------
+
+
+def _snapshot(world: Remediation, tags: dict[str, str] | None = None) -> tuple[Any, str, Record]:
+    ec2 = world.aws.client("ec2")
+    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=8)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    if tags:
+        ec2.create_tags(Resources=[snapshot], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    # Shared with a trusted partner before; the event made it public.
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=["444455556666"]
+    )
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
+    record = event_record(
+        "ec2/modify_snapshot_public.json", lambda r: r["requestParameters"].update(snapshotId=snapshot)
+    )
+    return ec2, snapshot, record
+
+
+def test_ec2_snapshot_public_permission_goes_and_the_partner_stays(remediation: Remediation) -> None:
+    ec2, snapshot, record = _snapshot(remediation)
+
+    def permissions() -> list[dict[str, str]]:
+        found = ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")
+        return sorted(found["CreateVolumePermissions"], key=json.dumps)
+
+    def fixed() -> None:
+        assert permissions() == [{"UserId": "444455556666"}]
+
+    def broken() -> None:
+        assert {"Group": "all"} in permissions()
+
+    assert_cycle(remediation, record, "ec2.snapshot-public", fixed, broken)
+    assert declared("ec2.snapshot-public") == set(remediation.recorder.calls)
+
+
+def test_ec2_snapshot_exempt(remediation: Remediation) -> None:
+    ec2, snapshot, record = _snapshot(remediation, {EXEMPT_TAG: "false"})
+    assert remediation.run(finding_of(record, "ec2.snapshot-public"), record).status is Status.SKIPPED
+    found = ec2.describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")
+    assert {"Group": "all"} in found["CreateVolumePermissions"]
+
+
+def test_ec2_ami_public_launch_permission_goes(remediation: Remediation) -> None:
+    ec2 = remediation.aws.client("ec2")
+    reservation = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+    instance = reservation["Instances"][0]["InstanceId"]
+    image = ec2.create_image(InstanceId=instance, Name="golden")["ImageId"]
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
+    record = event_record("ec2/modify_image_public.json", lambda r: r["requestParameters"].update(imageId=image))
+
+    def permissions() -> list[dict[str, str]]:
+        return list(ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"])
+
+    def fixed() -> None:
+        assert permissions() == []
+
+    def broken() -> None:
+        assert permissions() == [{"Group": "all"}]
+
+    assert_cycle(remediation, record, "ec2.ami-public", fixed, broken)
+    assert declared("ec2.ami-public") == set(remediation.recorder.calls)
+
+
+# -- rds.snapshot-public ------------------------------------------------------------------------
+
+
+def test_rds_snapshot_loses_all_and_keeps_the_trusted_account(remediation: Remediation) -> None:
+    rds, _record = _instance(remediation)
+    rds.create_db_snapshot(DBInstanceIdentifier="orders-db", DBSnapshotIdentifier="orders-db-2026-03-09")
+    rds.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="orders-db-2026-03-09", AttributeName="restore", ValuesToAdd=["444455556666", "all"]
+    )
+    record = event_record("rds/modify_db_snapshot_attribute_public.json")
+
+    def values() -> list[str]:
+        result = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier="orders-db-2026-03-09")
+        (attribute,) = result["DBSnapshotAttributesResult"]["DBSnapshotAttributes"]
+        return sorted(attribute["AttributeValues"])
+
+    def fixed() -> None:
+        assert values() == ["444455556666"]  # shared before the event, and not by it: kept
+
+    def broken() -> None:
+        assert values() == ["444455556666", "all"]
+
+    assert_cycle(remediation, record, "rds.snapshot-public", fixed, broken)

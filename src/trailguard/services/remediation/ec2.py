@@ -104,17 +104,18 @@ def _permission_plan(  # noqa: PLR0917 - the two image kinds differ only in thes
     what = " and ".join(
         part for part in ("the public permission" if still_public else "", ", ".join(remove_accounts)) if part
     )
-    call = Call(
-        "ec2",
-        modify,
-        {describe_id: resource, _modify_key(modify): {"Remove": removal}},
-        f"removed {what} from {resource}",
-    )
-    return Plan(resource, (call,), tags)
-
-
-def _modify_key(modify: str) -> str:
-    return "CreateVolumePermission" if modify == "ModifySnapshotAttribute" else "LaunchPermission"
+    params: dict[str, Any] = {describe_id: resource}
+    if modify == "ModifySnapshotAttribute":
+        # The OperationType form (GroupNames is only ever "all"): as valid as CreateVolumePermission's
+        # Remove list, and the one moto implements.
+        params.update(Attribute=attribute, OperationType="remove")
+        if still_public:
+            params["GroupNames"] = ["all"]
+        if remove_accounts:
+            params["UserIds"] = remove_accounts
+    else:
+        params["LaunchPermission"] = {"Remove": removal}
+    return Plan(resource, (Call("ec2", modify, params, f"removed {what} from {resource}"),), tags)
 
 
 @action(
