@@ -481,3 +481,247 @@ def test_rds_snapshot_loses_all_and_keeps_the_trusted_account(remediation: Remed
         assert values() == ["444455556666", "all"]
 
     assert_cycle(remediation, record, "rds.snapshot-public", fixed, broken)
+
+
+# -- lambda.permission-public / lambda.function-url-public ----------------------------------------
+
+
+def _function(world: Remediation, name: str, tags: dict[str, str] | None = None) -> Any:
+    import io
+    import zipfile
+
+    iam = world.aws.client("iam")
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return 'ok'\n")
+    client = world.aws.client("lambda")
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+        Tags=tags or {"team": "billing"},
+    )
+    return client
+
+
+def test_lambda_public_permission_is_removed_and_the_others_stay(remediation: Remediation) -> None:
+    client = _function(remediation, "billing-export")
+    client.add_permission(
+        FunctionName="billing-export",
+        StatementId="events-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=f"arn:aws:events:{REGION}:{ACCOUNT}:rule/nightly",
+    )
+    client.add_permission(
+        FunctionName="billing-export", StatementId="invoke-any", Action="lambda:InvokeFunction", Principal="*"
+    )
+    record = event_record("lambda/add_permission_public.json")
+
+    def sids() -> list[str]:
+        return sorted(
+            s["Sid"] for s in json.loads(client.get_policy(FunctionName="billing-export")["Policy"])["Statement"]
+        )
+
+    def fixed() -> None:
+        assert sids() == ["events-rule"]
+
+    def broken() -> None:
+        assert sids() == ["events-rule", "invoke-any"]
+
+    assert_cycle(remediation, record, "lambda.permission-public", fixed, broken)
+    assert declared("lambda.permission-public") == set(remediation.recorder.calls)
+
+
+def test_lambda_permission_exempt(remediation: Remediation) -> None:
+    client = _function(remediation, "billing-export", {EXEMPT_TAG: "false"})
+    client.add_permission(
+        FunctionName="billing-export", StatementId="invoke-any", Action="lambda:InvokeFunction", Principal="*"
+    )
+    record = event_record("lambda/add_permission_public.json")
+    assert remediation.run(finding_of(record, "lambda.permission-public"), record).status is Status.SKIPPED
+    assert "invoke-any" in client.get_policy(FunctionName="billing-export")["Policy"]
+
+
+def test_lambda_function_url_requires_iam(remediation: Remediation) -> None:
+    client = _function(remediation, "webhook-receiver")
+    client.create_function_url_config(FunctionName="webhook-receiver", AuthType="NONE")
+    record = event_record("lambda/create_function_url_none.json")
+
+    def auth() -> str:
+        return str(client.get_function_url_config(FunctionName="webhook-receiver")["AuthType"])
+
+    def fixed() -> None:
+        assert auth() == "AWS_IAM"
+
+    def broken() -> None:
+        assert auth() == "NONE"
+
+    assert_cycle(remediation, record, "lambda.function-url-public", fixed, broken)
+    assert declared("lambda.function-url-public") == set(remediation.recorder.calls)
+
+
+# -- iam.access-key-created ---------------------------------------------------------------------
+
+
+def _user_with_key(world: Remediation, user: str, tags: dict[str, str] | None = None) -> tuple[Any, str, str]:
+    iam = world.aws.client("iam")
+    iam.create_user(UserName=user, Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()])
+    old = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    new = iam.create_access_key(UserName=user)["AccessKey"]["AccessKeyId"]
+    return iam, old, new
+
+
+def test_iam_key_for_another_user_is_deactivated_not_deleted(remediation: Remediation) -> None:
+    iam, old, new = _user_with_key(remediation, "backup-operator")
+    record = event_record(
+        "iam/create_access_key_other_user.json", lambda r: r["responseElements"]["accessKey"].update(accessKeyId=new)
+    )
+
+    def statuses() -> dict[str, str]:
+        keys = iam.list_access_keys(UserName="backup-operator")["AccessKeyMetadata"]
+        return {k["AccessKeyId"]: k["Status"] for k in keys}
+
+    def fixed() -> None:
+        assert statuses() == {old: "Active", new: "Inactive"}  # still there, and the older key untouched
+
+    def broken() -> None:
+        assert statuses() == {old: "Active", new: "Active"}
+
+    assert_cycle(remediation, record, "iam.access-key-created", fixed, broken)
+    assert declared("iam.access-key-created") == set(remediation.recorder.calls)
+
+
+def test_iam_own_key_and_root_key_are_not_touched(remediation: Remediation) -> None:
+    for name, why in (
+        ("iam/create_access_key_own.json", "not the suspicious kind"),
+        ("iam/create_access_key_root.json", "only by root"),
+    ):
+        record = event_record(name)
+        result = remediation.run(finding_of(record, "iam.access-key-created"), record)
+        assert result.status is Status.NOTHING and why in result.text, result
+    assert remediation.recorder.calls == []
+
+
+def test_iam_key_exempt_user(remediation: Remediation) -> None:
+    iam, _old, new = _user_with_key(remediation, "backup-operator", {EXEMPT_TAG: "false"})
+    record = event_record(
+        "iam/create_access_key_other_user.json", lambda r: r["responseElements"]["accessKey"].update(accessKeyId=new)
+    )
+    assert remediation.run(finding_of(record, "iam.access-key-created"), record).status is Status.SKIPPED
+    keys = iam.list_access_keys(UserName="backup-operator")["AccessKeyMetadata"]
+    assert {k["Status"] for k in keys} == {"Active"}
+
+
+# -- wave 2: queue, topic, secret and repository policies made public ------------------------------
+
+
+def _two_statement_policy(public: dict[str, Any], arn: str, kept_principal: str) -> tuple[str, dict[str, Any]]:
+    kept = {
+        "Sid": "Own",
+        "Effect": "Allow",
+        "Principal": {"AWS": kept_principal},
+        "Action": public["Action"],
+        "Resource": arn,
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [kept, public]}), kept
+
+
+def test_sqs_queue_loses_its_public_statement(remediation: Remediation) -> None:
+    record = event_record("sqs/set_queue_attributes_public.json")
+    sqs = remediation.aws.client("sqs")
+    url = sqs.create_queue(QueueName="orders")["QueueUrl"]
+    record["requestParameters"]["queueUrl"] = url
+    public = json.loads(record["requestParameters"]["attributes"]["Policy"])["Statement"][0]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
+    text, kept = _two_statement_policy(public, arn, f"arn:aws:iam::{ACCOUNT}:role/orders-worker")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": text})
+
+    def statements() -> list[dict[str, Any]]:
+        return list(
+            json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])[
+                "Statement"
+            ]
+        )
+
+    def fixed() -> None:
+        assert statements() == [kept]
+
+    def broken() -> None:
+        assert len(statements()) == 2
+
+    assert_cycle(remediation, record, "sqs.queue-policy-public", fixed, broken)
+    assert declared("sqs.queue-policy-public") == set(remediation.recorder.calls)
+
+
+def test_sns_topic_loses_its_public_statement(remediation: Remediation) -> None:
+    record = event_record("sns/set_topic_attributes_public.json")
+    sns = remediation.aws.client("sns")
+    arn = sns.create_topic(Name="alerts")["TopicArn"]
+    public = json.loads(record["requestParameters"]["attributeValue"])["Statement"][0]
+    text, kept = _two_statement_policy(public, arn, f"arn:aws:iam::{ACCOUNT}:role/alerting")
+    sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=text)
+
+    def statements() -> list[dict[str, Any]]:
+        return list(json.loads(sns.get_topic_attributes(TopicArn=arn)["Attributes"]["Policy"])["Statement"])
+
+    def fixed() -> None:
+        assert [s["Sid"] for s in statements()] == ["Own"]
+
+    def broken() -> None:
+        assert len(statements()) == 2
+
+    assert_cycle(remediation, record, "sns.topic-policy-public", fixed, broken)
+    assert declared("sns.topic-policy-public") == set(remediation.recorder.calls)
+
+
+def test_secret_loses_its_public_policy(remediation: Remediation) -> None:
+    record = event_record("secretsmanager/put_resource_policy_public.json")
+    secrets = remediation.aws.client("secretsmanager")
+    secrets.create_secret(Name="prod/db/admin", SecretString="not-a-real-secret")
+    secrets.put_resource_policy(SecretId="prod/db/admin", ResourcePolicy=record["requestParameters"]["resourcePolicy"])
+
+    def policy() -> str:
+        return str(secrets.get_resource_policy(SecretId="prod/db/admin").get("ResourcePolicy") or "")
+
+    def fixed() -> None:
+        assert policy() == ""
+
+    def broken() -> None:
+        assert "secretsmanager:GetSecretValue" in policy()
+
+    assert_cycle(remediation, record, "secretsmanager.policy-public", fixed, broken)
+
+
+def test_ecr_repository_loses_its_public_statement(remediation: Remediation) -> None:
+    record = event_record("ecr/set_repository_policy_public.json")
+    ecr = remediation.aws.client("ecr")
+    ecr.create_repository(repositoryName="payments-api", tags=[{"Key": "team", "Value": "payments"}])
+    public = json.loads(record["requestParameters"]["policyText"])["Statement"][0]
+    kept = {
+        "Sid": "CiPush",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"},
+        "Action": ["ecr:PutImage"],
+    }
+    ecr.set_repository_policy(
+        repositoryName="payments-api", policyText=json.dumps({"Version": "2012-10-17", "Statement": [kept, public]})
+    )
+
+    def sids() -> list[str]:
+        text = ecr.get_repository_policy(repositoryName="payments-api")["policyText"]
+        return [s["Sid"] for s in json.loads(text)["Statement"]]
+
+    def fixed() -> None:
+        assert sids() == ["CiPush"]
+
+    def broken() -> None:
+        assert sids() == ["CiPush", "PublicPull"]
+
+    assert_cycle(remediation, record, "ecr.repository-public", fixed, broken)

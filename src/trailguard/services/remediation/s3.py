@@ -7,6 +7,7 @@ from typing import Any
 
 from trailguard.core.event_types import as_text
 from trailguard.services.remediation.base import Call, NotRemediable, Plan, Target, action, error_code, tag_map
+from trailguard.services.remediation.policies import NO_PUBLIC_STATEMENT, split_policy
 
 FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 BLOCK_ALL = dict.fromkeys(FLAGS, True)
@@ -82,39 +83,6 @@ def restore_public_access_block(target: Target) -> Plan:
     return Plan(bucket, (call,), tags)
 
 
-def _public_statements(target: Target, statements: list[Any]) -> list[int]:
-    """Indexes of the statements that open the resource to the world, by core.policy's judgement."""
-    from trailguard.core.policy import analyze_policy
-
-    def trusted(account: str) -> bool:
-        return account == target.finding.account_id or account in target.trusted
-
-    return [
-        index
-        for index, statement in enumerate(statements)
-        if analyze_policy({"Version": "2012-10-17", "Statement": [statement]}, trusted).public
-    ]
-
-
-def split_policy(target: Target, text: str) -> tuple[dict[str, Any] | None, str]:
-    """(the policy without its public statements, or None when none is left; the removed text),
-    or (the policy unchanged, "") when no statement is public."""
-    from trailguard.core.policy import load_policy, statements
-
-    policy = load_policy(text)
-    if policy is None:
-        raise NotRemediable("the resource's policy cannot be read as JSON")
-    current = statements(policy)
-    public = _public_statements(target, current)
-    if not public:
-        return policy, ""
-    removed = json.dumps([current[index] for index in public], separators=(",", ":"))
-    kept = [statement for index, statement in enumerate(current) if index not in public]
-    if not kept:
-        return None, removed
-    return {**policy, "Statement": kept}, removed
-
-
 @action(
     "s3.bucket-policy-public",
     "s3",
@@ -132,7 +100,7 @@ def remove_public_bucket_statements(target: Target) -> Plan:
         raise
     kept, removed = split_policy(target, text)
     if not removed:
-        return Plan(bucket, tags=tags)
+        return Plan(bucket, tags=tags, reason=NO_PUBLIC_STATEMENT)
     if kept is None:
         call = Call("s3", "DeleteBucketPolicy", {"Bucket": bucket}, f"deleted the policy of {bucket} (all public)")
     else:
