@@ -190,3 +190,29 @@ def test_remediation_off_imports_neither_it_nor_boto3(setting: str) -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60, env=env
     )
     assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_a_quiet_repeat_is_remediated_and_recorded_without_an_alert(
+    lambda_world: World, remediation: Remediation
+) -> None:
+    """Inside a quiet period the same change again (the group re-opened by the same caller) is not
+    alerted, but it is undone all the same, and the history says so."""
+    lambda_world.monkeypatch.setenv("TRAILGUARD_QUIET_PERIODS", json.dumps({"sg.*": 3600}))
+    group, kept, opened, record = _open_group(remediation)
+    main.reset()
+    assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
+    ec2 = remediation.aws.client("ec2")
+    rdp = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    again = ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rdp])["SecurityGroupRules"][0]
+    repeat = json.loads(json.dumps(record))
+    repeat["eventID"] = repeat["eventID"][:-1] + "7"
+    repeat["eventTime"] = "2026-11-03T09:20:00Z"
+    repeat["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"] = again["SecurityGroupRuleId"]
+    assert main.lambda_handler(eventbridge(repeat), LambdaContext())["outcome"] == "quiet"
+    assert _ingress_ids(remediation, group) == {kept}
+    assert len(alert_texts(lambda_world.tmp_path / "out")) == 1
+    assert _remediation_of(lambda_world).startswith(f"done: Remediated: revoked {again['SecurityGroupRuleId']}")
+    stored = {r.event_id: r for r in lambda_world.records()}
+    assert stored[repeat["eventID"]].outcome == "quiet"
+    assert stored[repeat["eventID"]].remediation.startswith("Remediated: revoked")
+    assert opened not in _ingress_ids(remediation, group)

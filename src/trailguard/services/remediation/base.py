@@ -27,7 +27,6 @@ _IAM_NAMES = {
     ("s3", "GetPublicAccessBlock"): "s3:GetBucketPublicAccessBlock",
     ("s3control", "PutPublicAccessBlock"): "s3:PutAccountPublicAccessBlock",
     ("s3control", "GetPublicAccessBlock"): "s3:GetAccountPublicAccessBlock",
-    ("s3", "DeleteBucketPolicy"): "s3:DeleteBucketPolicy",
 }
 _IAM_PREFIX = {"s3control": "s3"}
 
