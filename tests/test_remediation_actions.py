@@ -725,3 +725,29 @@ def test_ecr_repository_loses_its_public_statement(remediation: Remediation) -> 
         assert sids() == ["CiPush", "PublicPull"]
 
     assert_cycle(remediation, record, "ecr.repository-public", fixed, broken)
+
+
+def test_without_the_rate_limits_count_nothing_is_done(
+    remediation: Remediation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group, _kept, opened, record = _open_group(remediation)
+
+    def broken_tally(*_args: Any) -> Any:
+        raise RuntimeError("table throttled")
+
+    monkeypatch.setattr(remediation.state, "tally", broken_tally)
+    result = remediation.run(finding_of(record, "sg.ingress-open-to-world"), record)
+    assert result.status is Status.SKIPPED and "rate limit's count is unavailable (RuntimeError)" in result.text
+    assert opened in _ingress_ids(remediation, group) and remediation.recorder.writes() == []
+
+
+def test_the_rate_limit_counts_per_account(remediation: Remediation) -> None:
+    first_group, _k, first, first_record = _open_group(remediation)
+    second_group, _k2, second, second_record = _open_group(remediation)
+    second_record["eventID"] = second_record["eventID"][:-1] + "9"
+    outcomes = [
+        remediation.run(finding_of(record, "sg.ingress-open-to-world"), record, remediation_max_per_hour=1).status
+        for record in (first_record, second_record)
+    ]
+    assert outcomes == [Status.DONE, Status.SKIPPED]
+    assert first not in _ingress_ids(remediation, first_group) and second in _ingress_ids(remediation, second_group)

@@ -121,7 +121,12 @@ class Remediator:
             return result(Status.PLANNED, f"{label}, nothing changed: would call {planned}", **more)
         limit = self.settings.remediation_max_per_hour
         now = self.clock()
-        tally = self.state.tally(RATE_NAMESPACE, finding.account_id or "?", finding.key, now, HOUR)
+        try:
+            tally = self.state.tally(RATE_NAMESPACE, finding.account_id or "?", finding.key, now, HOUR)
+        except Exception as exc:  # noqa: BLE001 - no count, no action: the limit fails closed
+            return result(
+                Status.SKIPPED, f"Not remediated: the rate limit's count is unavailable ({error_code(exc)})", **more
+            )
         if tally.events > limit:
             return result(
                 Status.SKIPPED,
