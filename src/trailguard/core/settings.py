@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB
+from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB, REGION
 from trailguard.core.base_handler import REGISTRY, PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_GROUPS,
@@ -706,7 +706,6 @@ def _parse_watched_calls(raw: Any) -> tuple[str, ...]:
 
 REMEDIATION_MODES = ("off", "dry-run", "apply")
 MAX_REMEDIATIONS_PER_HOUR = 1000
-REGION_NAME = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}", re.ASCII)
 
 
 def _parse_remediation(raw: Any) -> tuple[tuple[str, str], ...]:
@@ -728,7 +727,7 @@ def _parse_regions(raw: Any) -> tuple[str, ...]:
     regions = []
     for value in _split(raw):
         text = value.strip() if isinstance(value, str) else ""
-        if not REGION_NAME.fullmatch(text):
+        if not REGION.fullmatch(text):
             raise ConfigError(f"{value!r} is not an AWS region name such as 'eu-west-1'")
         regions.append(text)
     return tuple(regions)
