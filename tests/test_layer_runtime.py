@@ -12,8 +12,8 @@ site packages, so nothing of this test's environment can be imported by it.
 
 An EventBridge event, an SQS batch and an S3 object notification go through
 ``tests/runtime_api.py`` (the notified log file is read from moto's server on 127.0.0.1 with the
-runtime directory's boto3, as Lambda's runtime provides it); the responses the runtime posts and the function's log lines are
-checked, and every compiled module of the layer is shown (python -v, the interpreter's own
+runtime directory's boto3, as Lambda's runtime provides it); the responses the runtime posts and
+the function's log lines are checked, and every compiled module of the layer is shown (python -v, the interpreter's own
 record of what it loaded from where) to come from the unpacked layer.
 """
 

@@ -159,3 +159,42 @@ def test_s3_ingestion_reads_the_log_file_with_exactly_its_grant(
     world.new_container()
     assert main.lambda_handler(S3_EVENT, LambdaContext())["objects"][0]["findings"] == 1
     assert granted("ReadLogFilesOnly", "ReadLogFiles") == {c for c in calls if c.startswith("s3:")} == {"s3:GetObject"}
+
+
+FAMILY_PARAMETERS = {
+    "ec2": "RemediateEc2",
+    "s3": "RemediateS3",
+    "cloudtrail": "RemediateCloudTrail",
+    "rds": "RemediateRds",
+    "lambda": "RemediateLambda",
+    "iam": "RemediateIam",
+    "policies": "RemediatePolicies",
+}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILY_PARAMETERS))
+def test_each_remediation_family_is_granted_exactly_what_its_actions_declare(family: str) -> None:
+    """Granted only under the family's condition, and exactly the declared permissions, which the tests of
+    every action (tests/test_remediation_actions.py) show to be the operations each action makes."""
+    from trailguard.services.remediation import ACTIONS
+
+    condition = FAMILY_PARAMETERS[family]
+    statements = load_template(TEMPLATE)["Resources"]["FunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    sids = [
+        written["Fn::If"][1]["Sid"]
+        for written in statements
+        if "Fn::If" in written and written["Fn::If"][0] == condition and isinstance(written["Fn::If"][1], dict)
+    ]
+    assert sids and all(sid.startswith(condition) for sid in sids)
+    grants = set().union(*(granted(sid, condition) for sid in sids))
+    declared = {p for action in ACTIONS.values() if action.family == family for p in action.permissions}
+    assert grants == declared
+    assert load_template(TEMPLATE)["Parameters"][condition]["Default"] == "false"
+
+
+def test_every_action_belongs_to_a_family_the_stack_has() -> None:
+    from trailguard.services.remediation import ACTIONS
+
+    assert {action.family for action in ACTIONS.values()} == set(FAMILY_PARAMETERS)

@@ -98,6 +98,13 @@ def test_missing_config_file() -> None:
         ("TRAILGUARD_SUPPRESSIONS", '[{"who": "x"}]', r"entry 1: unknown field 'who'"),
         ("TRAILGUARD_ADMIN_PORTS", "30-20", r"port range '30-20' runs backwards"),
         ("TRAILGUARD_SELF_DEPLOYER", "*", r"TRAILGUARD_SELF_DEPLOYER: '\*' is not an ARN glob"),
+        ("TRAILGUARD_REMEDIATION", '{"sg.*": "yes"}', r"TRAILGUARD_REMEDIATION: 'sg.\*': expected one of off, dry-run"),
+        ("TRAILGUARD_REMEDIATION", '{"no.such-rule": "apply"}', r"'no.such-rule' matches no rule id"),
+        ("TRAILGUARD_REMEDIATION", '["sg.*"]', r"TRAILGUARD_REMEDIATION: expected a table of rule-id glob"),
+        ("TRAILGUARD_REMEDIATION_REGIONS", "eu-west-1,Europe", r"'Europe' is not an AWS region name"),
+        ("TRAILGUARD_REMEDIATION_ACCOUNTS", "1234", r"'1234' is not a 12-digit AWS account id"),
+        ("TRAILGUARD_REMEDIATION_EXEMPT_PRINCIPALS", "*", r"'\*' is not an ARN glob"),
+        ("TRAILGUARD_REMEDIATION_MAX_PER_HOUR", "-1", r"expected a whole number from 0 to 1000, got '-1'"),
     ],
 )
 def test_bad_environment_value_names_variable(name: str, value: str, expected: str) -> None:
@@ -155,6 +162,17 @@ SAMPLES: dict[str, tuple[str, str]] = {
         'baseline_watch = ["ec2.amazonaws.com:CreateImage", "ecs.amazonaws.com:RunTask"]',
         "ec2.amazonaws.com:CreateImage,ecs.amazonaws.com:RunTask",
     ),
+    "remediation": (
+        '[remediation]\n"sg.ingress-open-to-world" = "apply"\n"s3.*" = "dry-run"',
+        '{"sg.ingress-open-to-world": "apply", "s3.*": "dry-run"}',
+    ),
+    "remediation_accounts": ('remediation_accounts = ["111122223333"]', "111122223333"),
+    "remediation_regions": ('remediation_regions = ["eu-west-1", "us-east-1"]', "eu-west-1,us-east-1"),
+    "remediation_exempt_principals": (
+        'remediation_exempt_principals = ["arn:aws:iam::111122223333:role/deploy-*"]',
+        "arn:aws:iam::111122223333:role/deploy-*",
+    ),
+    "remediation_max_per_hour": ("remediation_max_per_hour = 3", "3"),
 }
 
 

@@ -740,6 +740,9 @@ def build_parser() -> argparse.ArgumentParser:
         "schema", help="print the JSON Schema of trailguard's finding (scan --format json) or webhook payload"
     )
     schema_parser.add_argument("name", nargs="?", choices=("finding", "webhook"), default="finding")
+    from trailguard.cli_remediate import add_parser as add_remediate_parser
+
+    add_remediate_parser(commands)
     return parser
 
 
@@ -845,6 +848,10 @@ def main(argv: Sequence[str] | None = None, stdout: IO[str] | None = None, stder
             json.dump(schemas.bundled(args.name), out, indent=2)
             out.write("\n")
             return EXIT_CLEAN
+        if args.command == "remediate":
+            from trailguard.cli_remediate import run_remediate
+
+            return run_remediate(args, out, err)
         if args.command in ("render", "send-test"):
             from trailguard import cli_alerts
 

@@ -56,7 +56,7 @@ class _Container:
         if self._delivery is None:
             from trailguard.services.delivery import lambda_delivery
 
-            self._delivery = lambda_delivery(self.settings)
+            self._delivery = lambda_delivery(self.settings, self.engine.state)
         return self._delivery
 
 
@@ -130,7 +130,7 @@ def process_record(
         outcome = "suppressed" if suppressed else "no_findings"
         logger.info("event", **base, rule_ids=[], outcome=outcome)
         return EventResult(event_id, event_name, outcome)
-    batch = (delivery or state.delivery).deliver(findings, _remaining_seconds(context))
+    batch = (delivery or state.delivery).deliver(findings, _remaining_seconds(context), record)
     metrics.count_delivery_failed(sum(result.outcome is Outcome.FAILED for result in batch.results))
     worst = batch.worst
     level = {Outcome.FAILED: logger.error, Outcome.IN_FLIGHT: logger.warning}.get(worst, logger.info)

@@ -308,4 +308,5 @@ def make_finding(active: Rule, event: CloudTrailEvent, hit: Hit) -> Finding:
         user_agent=event.user_agent,
         error_code=event.error_code,
         routine=hit.routine is True,
+        remedy=dict(hit.remedy) if isinstance(hit.remedy, Mapping) else {},  # a dict: findings cross processes
     )

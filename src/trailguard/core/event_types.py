@@ -372,6 +372,9 @@ class Finding(NamedTuple):
     error_code: str = ""
     # Routine by memory: recorded in the findings history, never alerted (nor counted in chains).
     routine: bool = False
+    # The hit's remediation values (``{"<sg>": ..., "<sgr>": (...)}``), unquoted: what
+    # services/remediation acts on, so that it undoes exactly what the rule named.
+    remedy: Mapping[str, str | tuple[str, ...]] = NO_DETAILS
 
     @property
     def key(self) -> str:

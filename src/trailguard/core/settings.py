@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB
+from trailguard.core.aws_ids import ACCOUNT_ID, DYNAMODB_TABLE_NAME, INSTANCE_TYPE_GLOB, REGION
 from trailguard.core.base_handler import REGISTRY, PortRange, RuleContext
 from trailguard.core.constants import (
     DEFAULT_ADMIN_GROUPS,
@@ -126,6 +126,12 @@ class Settings(NamedTuple):
     thresholds: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
     # "eventSource:eventName" calls whose first use by a principal baseline.new-sensitive-call reports.
     baseline_watch: tuple[str, ...] = DEFAULT_BASELINE_WATCH
+    # Auto-remediation (services/remediation): (rule-id glob, off | dry-run | apply), and its safeguards.
+    remediation: tuple[tuple[str, str], ...] = ()
+    remediation_accounts: tuple[str, ...] = ()
+    remediation_regions: tuple[str, ...] = ()
+    remediation_exempt_principals: tuple[str, ...] = ()
+    remediation_max_per_hour: int = 10
     source: str = "defaults"
     # (key, where its value came from) for every key not left at its default.
     origins: tuple[tuple[str, str], ...] = ()
@@ -699,6 +705,45 @@ def _parse_watched_calls(raw: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(calls))
 
 
+REMEDIATION_MODES = ("off", "dry-run", "apply")
+MAX_REMEDIATIONS_PER_HOUR = 1000
+
+
+def _parse_remediation(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            'expected a table of rule-id glob = "off" | "dry-run" | "apply" ([remediation] in TOML, a JSON object '
+            "in the environment)"
+        )
+    modes = []
+    for pattern, mode in raw.items():
+        (glob,) = _parse_rule_ids([pattern])  # its error names the glob
+        if not isinstance(mode, str) or mode.strip().lower() not in REMEDIATION_MODES:
+            raise ConfigError(f"{pattern!r}: expected one of {', '.join(REMEDIATION_MODES)}, got {mode!r}")
+        modes.append((glob, mode.strip().lower()))
+    return tuple(modes)
+
+
+def _parse_regions(raw: Any) -> tuple[str, ...]:
+    regions = []
+    for value in _split(raw):
+        text = value.strip() if isinstance(value, str) else ""
+        if not REGION.fullmatch(text):
+            raise ConfigError(f"{value!r} is not an AWS region name such as 'eu-west-1'")
+        regions.append(text)
+    return tuple(regions)
+
+
+def _parse_remediations_per_hour(raw: Any) -> int:
+    try:
+        value = int(raw.strip()) if isinstance(raw, str) else raw
+    except ValueError:
+        value = None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REMEDIATIONS_PER_HOUR:
+        raise ConfigError(f"expected a whole number from 0 to {MAX_REMEDIATIONS_PER_HOUR}, got {raw!r}")
+    return value
+
+
 class Field:
     """One configuration key: how its value is read, and how the README's table describes it.
 
@@ -891,6 +936,43 @@ FIELDS: tuple[Field, ...] = (
         "defaults. The engine and the generated EventBridge patterns route the defaults: a call added here is "
         "judged only when another rule already routes it",
         env_note="(`ec2.amazonaws.com:CreateImage,ecs.amazonaws.com:RunTask`)",
+    ),
+    Field(
+        "remediation",
+        _parse_remediation,
+        "none: every rule `off`",
+        'rule-id glob = `"off"`, `"dry-run"` or `"apply"` (`[remediation]` in TOML): undo what the event did, '
+        "for the rules that have an action (an exact id wins over globs, then the first matching glob). "
+        "`dry-run` says in the alert what it would do; see [docs/remediation.md](docs/remediation.md)",
+        json=True,
+        env_note='(a JSON object: `{"sg.ingress-open-to-world": "dry-run"}`)',
+    ),
+    Field(
+        "remediation_accounts",
+        _parse_accounts,
+        "`[]`",
+        "account ids (quoted strings) where remediation may act (none: any); a finding of another account is "
+        "only alerted",
+    ),
+    Field(
+        "remediation_regions",
+        _parse_regions,
+        "`[]`",
+        "regions where remediation may act (none: any); a finding of another region is only alerted",
+        env_note="(`eu-west-1,us-east-1`)",
+    ),
+    Field(
+        "remediation_exempt_principals",
+        _parse_principal_globs,
+        "none",
+        "ARN globs of principals whose changes are never undone (the deploy pipeline); a resource tagged "
+        "`trailguard:remediate = false` is never touched either",
+    ),
+    Field(
+        "remediation_max_per_hour",
+        _parse_remediations_per_hour,
+        "`10`",
+        "at most this many remediation actions an hour per account; beyond it findings are only alerted; 0 to 1000",
     ),
 )
 _FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in FIELDS}

@@ -1,4 +1,4 @@
-"""The delivery pipeline: findings -> claim -> quiet gate -> notify -> finish or roll back -> history.
+"""The delivery pipeline: findings -> claim -> quiet gate -> remediate -> notify -> finish or roll back -> history.
 
 One pipeline for the Lambda and ``trailguard scan --notify``. For each finding of a batch:
 
@@ -6,11 +6,14 @@ One pipeline for the Lambda and ``trailguard scan --notify``. For each finding o
    once) sends nothing twice; a claim held by another invocation makes it ``in_flight``;
 2. **quiet gate**: a repeat of rule + resource + actor inside the rule's quiet period is folded
    into the open window (``quiet``), counted, and reported by the next alert;
-3. **notify** every channel that takes it (``NotificationService``); a retry after a channel
+3. **remediate** (opt-in, ``[remediation]``; services/remediation): the outcome, planned or done,
+   becomes the finding's ``Remediation`` detail, so the alert, the log line and the history say it;
+   a failed action is such an outcome and never stops the alert; a quiet repeat is remediated too;
+4. **notify** every channel that takes it (``NotificationService``); a retry after a channel
    failed goes only through the channels that have not delivered it yet;
-4. **finish** what was delivered (or is unrouted) and **roll back** what failed: the claim and the
+5. **finish** what was delivered (or is unrouted) and **roll back** what failed: the claim and the
    quiet window are given back, so the retry delivers;
-5. **history**: one item per finding with its outcome and what each channel did.
+6. **history**: one item per finding with its outcome and what each channel did.
 
 A routine finding (``Finding.routine``: the principal's routine change, known by the detection
 state) skips all of it but the history: outcome ``routine``, nothing claimed, gated or sent.
@@ -24,8 +27,8 @@ resource twice in one event, the two share one claim, gate and history item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.core.enums import Outcome
 from trailguard.services.stores.base import (
@@ -41,8 +44,10 @@ from trailguard.services.stores.base import (
 if TYPE_CHECKING:
     from trailguard.core.event_types import Finding
     from trailguard.core.settings import Settings
+    from trailguard.core.state import DetectionState
     from trailguard.services.channels import ChannelContext
     from trailguard.services.notification_service import DeliveryReport, NotificationService
+    from trailguard.services.remediation.runner import Remediator
     from trailguard.services.stores.base import Claim
     from trailguard.utils.aws_helpers import AwsClients
 
@@ -58,6 +63,7 @@ class FindingResult(NamedTuple):
     finding: Finding
     outcome: Outcome
     folded: str = ""
+    remediation: str = ""  # the remediation's outcome line, when the rule has remediation on
 
     def log_fields(self) -> dict[str, str]:
         """This finding in the event's log line."""
@@ -68,6 +74,8 @@ class FindingResult(NamedTuple):
             "resource": resource.arn or resource.id,
             "outcome": str(self.outcome),
         }
+        if self.remediation:
+            fields["remediation"] = self.remediation
         return {**fields, "folded": self.folded} if self.folded else fields
 
 
@@ -105,6 +113,9 @@ class Delivery:
         self.store: Store = store if store is not None else NullStore()
         self.quiet_periods = tuple(quiet_periods)
         self._context = context
+        # Set when [remediation] turns some rule on (lambda_delivery, trailguard remediate).
+        self.remediator: Remediator | None = None
+        self._record: Mapping[str, Any] | None = None
 
     @property
     def context(self) -> ChannelContext:
@@ -123,9 +134,13 @@ class Delivery:
             self._notifier_ready = True
         return self._notifier
 
-    def deliver(self, findings: Sequence[Finding], hold_seconds: float) -> BatchResult:
+    def deliver(
+        self, findings: Sequence[Finding], hold_seconds: float, record: Mapping[str, Any] | None = None
+    ) -> BatchResult:
         """Deliver one batch; ``hold_seconds``: how long this caller may still be running (claims
-        expire after it, so a caller that dies never blocks its own retry)."""
+        expire after it, so a caller that dies never blocks its own retry); ``record``: the
+        CloudTrail record of the findings, which remediation needs (none: nothing is remediated)."""
+        self._record = record
         outcomes: list[FindingResult] = [FindingResult(finding, Outcome.UNROUTED) for finding in findings]
         groups: dict[str, list[int]] = {}
         for index, finding in enumerate(findings):
@@ -181,9 +196,11 @@ class Delivery:
             return None
         window = quiet_period_for(self.quiet_periods, lead.rule_id)
         gate = store.quiet_gate(lead, window) if window else None
+        lead, remediated = self._remediate(lead)
         if gate is not None and not gate.alert:
             for index in members:
                 outcomes[index] = FindingResult(findings[index], Outcome.QUIET)
+            outcomes[members[0]] = outcomes[members[0]]._replace(remediation=remediated)
             store.finish(lead, claim, Outcome.QUIET)
             store.record(lead, Outcome.QUIET, {}, gate.folded)
             return None
@@ -193,7 +210,23 @@ class Delivery:
             note = gate.note()
             lead = lead._replace(details={**lead.details, FOLDED_DETAIL: note})
             outcomes[members[0]] = outcomes[members[0]]._replace(folded=note)
+        if remediated:
+            outcomes[members[0]] = outcomes[members[0]]._replace(remediation=remediated)
         return _Pending(lead, members, claim, gate)
+
+    def _remediate(self, lead: Finding) -> tuple[Finding, str]:
+        """The finding with its remediation's outcome among its details, and that outcome's line."""
+        if self.remediator is None or self._record is None:
+            return lead, ""
+        from trailguard.services.remediation.runner import annotate, failed_result
+
+        try:
+            result = self.remediator.remediate(lead, self._record)
+        except Exception as exc:  # noqa: BLE001 - a bug in an action must not cost the alert
+            result = failed_result(lead, exc)
+        if result is None:
+            return lead, ""
+        return annotate(lead, result), f"{result.status}: {result.text}"
 
     def _settle(
         self, item: _Pending, report: DeliveryReport | None, outcomes: list[FindingResult], findings: Sequence[Finding]
@@ -224,7 +257,7 @@ class Delivery:
             self.store.rolled_back(item.finding, item.gate)
 
 
-def lambda_delivery(settings: Settings) -> Delivery:
+def lambda_delivery(settings: Settings, state: DetectionState | None = None) -> Delivery:
     """The Lambda's pipeline: the table's store (failing open, logged), channels built on first use
     from the settings' channel tables (a bad channel setting then fails that event, which AWS
     retries; check settings before deploying with ``trailguard send-test``)."""
@@ -266,6 +299,10 @@ def lambda_delivery(settings: Settings) -> Delivery:
     delivery = Delivery(notifier, NullStore(), settings.quiet_periods)
     if settings.table_name:
         delivery.store = store_for(settings, delivery.context.aws, store_failed)
+    if state is not None and any(mode != "off" for _glob, mode in settings.remediation):
+        from trailguard.services.remediation.runner import Remediator
+
+        delivery.remediator = Remediator(settings, lambda: delivery.context.aws, state)
     return delivery
 
 

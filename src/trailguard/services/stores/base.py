@@ -93,6 +93,8 @@ class HistoryRecord(NamedTuple):
     failures: tuple[str, ...]
     # The finding as ``Finding.to_dict`` gives it, in JSON (empty in items stored before it was kept).
     finding: str = ""
+    remediation: str = ""  # what remediation planned or did (services/remediation)
+    remediation_removed: str = ""  # the exact text it removed (policy statements, grants)
 
 
 class Store(Protocol):

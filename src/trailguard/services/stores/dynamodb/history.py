@@ -82,6 +82,12 @@ class History:
             "folded": attr_n(folded),
             TTL_ATTRIBUTE: attr_n(now + self.history_ttl),
         }
+        # What remediation planned or did (services/remediation puts it among the details), and the
+        # exact text it removed: the history is where a removed policy statement can be found again.
+        for name, detail in (("remediation", "Remediation"), ("remediation_removed", "Removed by remediation")):
+            value = finding.details.get(detail) if isinstance(finding.details, Mapping) else None
+            if value:
+                fields[name] = text(str(value))
         names = {f"#{name}": name for name in fields}
         values = {f":{name}": value for name, value in fields.items()}
         assignments = [f"#{name} = :{name}" for name in fields]
@@ -213,4 +219,6 @@ def _history_record(item: Mapping[str, Any]) -> HistoryRecord:
         folded=number_of(item, "folded"),
         failures=tuple(str(value.get("S", "")) for value in failure_list if isinstance(value, Mapping)),
         finding=text_of(item, "finding"),
+        remediation=text_of(item, "remediation"),
+        remediation_removed=text_of(item, "remediation_removed"),
     )

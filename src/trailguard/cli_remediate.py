@@ -1,0 +1,90 @@
+"""``trailguard remediate PATH... [--config FILE] [--apply]``: undo what the events' findings report.
+
+The events are evaluated as ``trailguard scan`` evaluates them; for each finding whose rule is
+``dry-run`` or ``apply`` in ``[remediation]`` (and has an action), the plan is printed: the resource
+and the exact API call. With ``--apply``, the rules set to ``apply`` (only those) act, with the
+caller's AWS credentials (boto3's usual chain; ``AWS_ENDPOINT_URL`` is honoured) in each finding's
+region. The safeguards are the Lambda's: allow-lists, exempt principals, the exempt tag, the rate
+limit (counted in ``--state FILE`` across runs, else for this run).
+
+Exit codes: 0 everything planned was done, or nothing was needed; 2 an action failed (or bad usage,
+configuration, input). A second run is a no-op: every action reads the resource first.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import IO
+
+from trailguard.core.engine import Engine
+from trailguard.core.settings import Settings
+from trailguard.core.state import DetectionState
+from trailguard.sources import InputProblem, Reader
+
+EXIT_DONE = 0
+EXIT_FAILED = 2
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = commands.add_parser(
+        "remediate",
+        help="undo the changes the events' findings report (dry-run unless --apply)",
+        description="Evaluate CloudTrail events as scan does and, for findings whose rule is dry-run or apply in "
+        "[remediation], print the plan (each resource and the exact API call); --apply makes the calls of the "
+        "rules set to apply, with your AWS credentials. See docs/remediation.md.",
+        epilog="Exit codes: 0 all done or nothing needed, 2 an action failed (or bad usage, configuration, input).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or - for stdin")
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file (its [remediation] table)")
+    parser.add_argument("--apply", action="store_true", help="make the calls of the rules set to apply")
+    parser.add_argument(
+        "--state", metavar="FILE", help="detection state (SQLite), as scan --state; also counts the rate limit"
+    )
+
+
+def run_remediate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
+    from trailguard.services.remediation.runner import Remediator, Status, enabled
+
+    settings = Settings.load(args.config)
+    if not enabled(settings):
+        stderr.write("trailguard: [remediation] sets no rule to dry-run or apply: nothing to plan\n")
+        return EXIT_DONE
+    from trailguard.utils.aws_helpers import AwsClients, require_boto3
+
+    require_boto3("trailguard remediate")
+    state: DetectionState | None = None
+    if args.state:
+        from trailguard.services.stores.sqlite import SqliteState
+
+        state = SqliteState(args.state)
+    problems: list[InputProblem] = []
+    try:
+        engine = Engine(settings, state=state)
+        aws = AwsClients()
+        remediator = Remediator(settings, lambda: aws, engine.state, act=args.apply)
+        counts = dict.fromkeys(Status, 0)
+        seen: set[str] = set()
+        reader = Reader(wants=engine.wants, on_problem=problems.append)
+        for record in reader.read_paths(args.paths):
+            for finding in engine.evaluate(record):
+                if finding.routine or finding.key in seen:
+                    continue
+                seen.add(finding.key)
+                result = remediator.remediate(finding, record)
+                if result is None:
+                    continue
+                counts[result.status] += 1
+                where = result.resource or finding.resource.label or "?"
+                stdout.write(f"{finding.rule_id}  {where}  [{result.mode}] {result.status}: {result.text}\n")
+                if result.status is Status.PLANNED:
+                    stdout.writelines(f"    {call.text()}\n" for call in result.calls)
+    finally:
+        if state is not None:
+            close = getattr(state, "close", None)
+            if callable(close):
+                close()
+    for problem in problems:
+        stderr.write(f"trailguard: skipped {problem}\n")
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count) or "no finding to remediate"
+    stderr.write(f"trailguard: remediation: {summary}{'' if args.apply else ' (without --apply: nothing changed)'}\n")
+    return EXIT_FAILED if counts[Status.FAILED] or problems else EXIT_DONE
