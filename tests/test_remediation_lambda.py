@@ -57,6 +57,10 @@ def lambda_world(remediation: Remediation, world: World) -> World:
     return world
 
 
+def _log_lines(world: World) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in world.logs.getvalue().splitlines()]
+
+
 def _remediation_of(world: World) -> str:
     (line,) = world.events()[-1:]
     (finding,) = line["findings"]
@@ -74,8 +78,12 @@ def test_the_lambda_revokes_the_rule_and_every_record_says_so(lambda_world: Worl
     assert _remediation_of(lambda_world).startswith(f"done: Remediated: revoked {opened} of {group} at ")
     (stored,) = lambda_world.records()
     assert stored.remediation.startswith(f"Remediated: revoked {opened}")
+    # The CloudWatch metric (EMF) counts the action carried out.
+    [counts] = [line for line in _log_lines(lambda_world) if "Remediations" in line]
+    assert counts["Remediations"] == 1
     # The same event again (a redelivery) is deduplicated: nothing is sent, nothing called.
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "deduplicated"
+    assert [line["Remediations"] for line in _log_lines(lambda_world) if "Remediations" in line] == [1, 0]
 
 
 def test_dry_run_in_the_lambda_changes_nothing_and_says_what_it_would_do(

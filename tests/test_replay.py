@@ -111,3 +111,16 @@ def test_throttled_is_temporary_and_a_bad_setting_is_permanent(
         "resultCode": "PermanentFailure",
         "resultString": ("task names no bucket (s3Bucket or s3BucketArn) and key (s3Key)"),
     }
+
+
+@pytest.mark.parametrize("mode", ["history", "channel:replay"])
+def test_a_replay_never_remediates(world: World, s3: Any, mode: str) -> None:
+    """Last month's changes are reported, not undone: a replay's delivery has no remediation, even
+    with the rule set to apply (a live replay is the live pipeline, remediation included)."""
+    channel = {**smtp_channel(world.start_smtp("smtp")), "name": "replay"}
+    world.monkeypatch.setenv("TRAILGUARD_CHANNELS", json.dumps([channel]))
+    world.monkeypatch.setenv("TRAILGUARD_REMEDIATION", json.dumps({"sg.*": "apply"}))
+    world.new_container()
+    assert main.container().delivery.remediator is not None, "the live pipeline remediates"
+    delivery = s3_ingest.replay_delivery(mode)
+    assert delivery is not None and delivery.remediator is None

@@ -203,7 +203,8 @@ def replay_delivery(mode: str) -> Delivery | None:
         channels = tuple(table for table in state.settings.channels if name is not None and table.get("name") == name)
         if name is not None and not channels:
             raise ConfigError(f"replay channel {name!r} is not among the configured channels")
-        built[mode] = lambda_delivery(state.settings._replace(channels=channels))
+        # Last month's changes are not undone now: they may have been put right, or become intended.
+        built[mode] = lambda_delivery(state.settings._replace(channels=channels, remediation=()))
     return built[mode]
 
 

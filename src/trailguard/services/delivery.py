@@ -226,6 +226,11 @@ class Delivery:
             result = failed_result(lead, exc)
         if result is None:
             return lead, ""
+        from trailguard.services import metrics
+        from trailguard.services.remediation.runner import Status
+
+        if result.status is Status.DONE:
+            metrics.record_remediation()
         return annotate(lead, result), f"{result.status}: {result.text}"
 
     def _settle(

@@ -200,6 +200,8 @@ def history_fields(record: HistoryRecord) -> dict[str, Any]:
         "attempts": record.attempts,
         "folded": record.folded,
         "failures": list(record.failures),
+        **({"remediation": record.remediation} if record.remediation else {}),
+        **({"remediation_removed": record.remediation_removed} if record.remediation_removed else {}),
     }
 
 

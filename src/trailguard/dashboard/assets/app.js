@@ -270,8 +270,12 @@
     box.appendChild(facts([
       ["outcome", history.outcome], ...channels, ["attempts", history.attempts],
       ["folded repeats", history.folded || ""], ["first stored", history.first_stored_at],
-      ["last stored", history.stored_at],
+      ["last stored", history.stored_at], ["remediation", history.remediation || ""],
     ]));
+    if (history.remediation_removed) {
+      box.appendChild(el("h4", "", "Removed by the remediation"));
+      box.appendChild(el("pre", "remediation", history.remediation_removed));
+    }
     if ((history.failures || []).length) {
       box.appendChild(el("h4", "", "Failures"));
       const list = el("ul", "failures");
