@@ -17,14 +17,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from trailguard import __version__
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.engine import Engine, EngineStats
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import Finding
+from trailguard.core.event_types import CloudTrailEvent, Finding
 from trailguard.core.exceptions import ChannelError, ConfigError
 from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
@@ -90,7 +90,7 @@ class ScanResult:
 # findings, the engine's counts before and after it, and the record itself when a stateful rule wants
 # it too (the main process, which alone holds the detection state, evaluates those).
 Counts = tuple[int, int, int, int, int]
-Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, dict[str, Any] | None]
+Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, Mapping[str, Any] | CloudTrailEvent | None]
 
 
 @dataclasses.dataclass
@@ -152,9 +152,15 @@ def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
     for record in reader.read_paths([path]):
         # Plain tuples, not EngineStats: this runs for every record a rule wants.
         counts = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
-        findings = engine.evaluate(record)
+        # One view for both engines in this process: what the rules work out of it (the actor) once.
+        event = CloudTrailEvent(record)
+        findings = engine.evaluate(event)
         after = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
-        kept = record if keep_all or (keep is not None and keep(*_heads(record))) else None
+        kept: Mapping[str, Any] | CloudTrailEvent | None = None
+        if keep_all:
+            kept = event
+        elif keep is not None and keep(*_heads(record)):
+            kept = record  # sent to the main process: the record, not the view
         yield event_key(record), record.get("eventTime"), findings, counts, after, kept
     scan.counts = engine.stats.since(before)
 

@@ -113,12 +113,24 @@ def items_of(value: Any) -> list[Any]:
 
 
 class CloudTrailEvent:
-    """Safe, read-only accessors over one CloudTrail record (a decoded JSON object)."""
+    """Safe, read-only accessors over one CloudTrail record (a decoded JSON object).
 
-    __slots__ = ("raw",)
+    The record is not changed after the view is made (rules are pure), so what several rules ask
+    of the same event (``actor``) is worked out once per event, not once per rule.
+    """
+
+    __slots__ = ("_actor", "raw")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw: Mapping[str, Any] = raw if isinstance(raw, Mapping) else _EMPTY
+        self._actor: Actor | None = None
+
+    def _top_str(self, key: str) -> str:
+        """``get_str(key)`` for a top-level key, without the general path walk: the engine and the
+        rules read these fields of every event they see."""
+        raw = self.raw
+        value = raw.get(key) if isinstance(raw, dict) else None  # as dig() does
+        return value if isinstance(value, str) else ""
 
     # Generic typed look-ups -------------------------------------------------------------------
     def get(self, *path: PathKey) -> Any:
@@ -150,40 +162,40 @@ class CloudTrailEvent:
     # Well-known fields -----------------------------------------------------------------------
     @property
     def event_id(self) -> str:
-        return self.get_str("eventID")
+        return self._top_str("eventID")
 
     @property
     def event_name(self) -> str:
-        return self.get_str("eventName")
+        return self._top_str("eventName")
 
     @property
     def event_source(self) -> str:
-        return self.get_str("eventSource")
+        return self._top_str("eventSource")
 
     @property
     def event_time(self) -> str:
-        return self.get_str("eventTime")
+        return self._top_str("eventTime")
 
     @property
     def region(self) -> str:
-        return self.get_str("awsRegion")
+        return self._top_str("awsRegion")
 
     @property
     def account_id(self) -> str:
         """The account the call was made in (recipient), falling back to the caller's account."""
-        return self.get_str("recipientAccountId") or self.get_str("userIdentity", "accountId")
+        return self._top_str("recipientAccountId") or self.get_str("userIdentity", "accountId")
 
     @property
     def source_ip(self) -> str:
-        return self.get_str("sourceIPAddress")
+        return self._top_str("sourceIPAddress")
 
     @property
     def user_agent(self) -> str:
-        return self.get_str("userAgent")
+        return self._top_str("userAgent")
 
     @property
     def error_code(self) -> str:
-        return self.get_str("errorCode")
+        return self._top_str("errorCode")
 
     @property
     def error_message(self) -> str:
@@ -214,11 +226,17 @@ class CloudTrailEvent:
 
     @property
     def identity_type(self) -> str:
-        return self.get_str("userIdentity", "type")
+        raw = self.raw
+        identity = raw.get("userIdentity") if isinstance(raw, dict) else None
+        value = identity.get("type") if isinstance(identity, dict) else None
+        return value if isinstance(value, str) else ""
 
     @property
     def actor(self) -> Actor:
-        return Actor.from_identity(self.identity)
+        actor = self._actor
+        if actor is None:
+            actor = self._actor = Actor.from_identity(self.identity)
+        return actor
 
     @property
     def partition(self) -> str:

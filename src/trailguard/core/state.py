@@ -70,11 +70,31 @@ class DetectionState(Protocol):
         ...
 
 
+# event_epoch's answers: several stateful rules ask it of each event, and events of a trail share
+# their seconds. Cleared when full (the events of a scan come roughly in time order).
+_EPOCHS: dict[str, float | None] = {}
+_EPOCHS_LIMIT = 4096
+
+
 def event_epoch(event_time: str) -> float | None:
     """``2026-11-03T09:12:44Z`` (optionally with fractions) as epoch seconds; None when unreadable.
 
     By hand, not with calendar/datetime: this runs for every event a stateful rule sees, and those
     modules cost the Lambda's cold start milliseconds."""
+    try:
+        return _EPOCHS[event_time]
+    except KeyError:
+        pass
+    except TypeError:  # not a string: let the parse below say so as it always has
+        return _parse_epoch(event_time)
+    epoch = _parse_epoch(event_time)
+    if len(_EPOCHS) >= _EPOCHS_LIMIT:
+        _EPOCHS.clear()
+    _EPOCHS[event_time] = epoch
+    return epoch
+
+
+def _parse_epoch(event_time: str) -> float | None:
     text = event_time.strip()
     if len(text) < 20 or text[-1] != "Z" or text[4] != "-" or text[7] != "-" or text[10] != "T":
         return None

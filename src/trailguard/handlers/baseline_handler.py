@@ -182,8 +182,22 @@ def _is_service_address(source_ip: str) -> bool:
     return text == "AWS Internal" or text.endswith((".amazonaws.com", ".amazon.com"))
 
 
+# network_of's answers: ipaddress parses slowly and a trail's callers use few addresses. Cleared when full.
+_NETWORKS: dict[str, str] = {}
+_NETWORKS_LIMIT = 4096
+
+
 def network_of(source_ip: str) -> str:
     """The IPv4 /16 or IPv6 /32 an address is in (``198.51.0.0/16``); empty for anything else."""
+    network = _NETWORKS.get(source_ip)
+    if network is None:
+        if len(_NETWORKS) >= _NETWORKS_LIMIT:
+            _NETWORKS.clear()
+        network = _NETWORKS[source_ip] = _network_of(source_ip)
+    return network
+
+
+def _network_of(source_ip: str) -> str:
     text = source_ip.strip()
     if not text or len(text) > 45 or _is_service_address(text):
         return ""
