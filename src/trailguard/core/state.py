@@ -117,6 +117,10 @@ def _parse_epoch(event_time: str) -> float | None:
     return float(days * DAY + hour * 3600 + minute * 60 + second)
 
 
+def _when(event: tuple[float, str]) -> float:
+    return event[0]
+
+
 class MemoryState:
     """Detection state in dictionaries, for one process."""
 
@@ -138,13 +142,17 @@ class MemoryState:
         return Sighting(new, since)
 
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        # Kept sorted by time (events come in rough time order: inserting is nearly appending), so
+        # that the window and what is too old to keep are found by bisection, not by a pass over
+        # two windows of events at every call (a busy principal's burst window holds thousands).
+        from bisect import bisect_right, insort  # only stateful rules tally
+
         events = self._events.setdefault((namespace, key), [])
-        events.append((at, member))
-        live = [(when, name) for when, name in events if at - window < when <= at]
+        insort(events, (at, member), key=_when)
+        live = events[bisect_right(events, at - window, key=_when) : bisect_right(events, at, key=_when)]
         # Kept for two windows behind the newest event, so that a late event (events arrive in
         # rough event-time order, not exact) is still counted with its neighbours.
-        newest = max(when for when, _ in events)
-        events[:] = [(when, name) for when, name in events if when > newest - 2 * window]
+        del events[: bisect_right(events, events[-1][0] - 2 * window, key=_when)]
         return Tally(len(live), len({name for _, name in live}))
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
