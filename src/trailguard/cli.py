@@ -37,6 +37,7 @@ from trailguard.sources import (
     ReadStats,
     SeenEvents,
     Wants,
+    decode_json,
     event_key,
     expand_paths,
     in_time_order,
@@ -90,7 +91,9 @@ class ScanResult:
 # findings, the engine's counts before and after it, and the record itself when a stateful rule wants
 # it too (the main process, which alone holds the detection state, evaluates those).
 Counts = tuple[int, int, int, int, int]
-Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, Mapping[str, Any] | CloudTrailEvent | None]
+# The record is sent from a worker as its JSON text when the reader has it (``Reader.last_raw``).
+Kept = Mapping[str, Any] | CloudTrailEvent | bytes
+Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, Kept | None]
 
 
 @dataclasses.dataclass
@@ -156,11 +159,14 @@ def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
         event = CloudTrailEvent(record)
         findings = engine.evaluate(event)
         after = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
-        kept: Mapping[str, Any] | CloudTrailEvent | None = None
+        kept: Kept | None = None
         if keep_all:
             kept = event
         elif keep is not None and keep(*_heads(record)):
-            kept = record  # sent to the main process: the record, not the view
+            # Sent to the main process: the record's own JSON text when the reader has it (cheaper
+            # to send and to decode there than a pickled dict), else the record.
+            raw = reader.last_raw
+            kept = record if raw is None else bytes(raw)
         yield event_key(record), record.get("eventTime"), findings, counts, after, kept
     scan.counts = engine.stats.since(before)
 
@@ -251,7 +257,8 @@ def scan(
                     continue
                 findings += found
                 if record is not None:
-                    later += stateful.evaluate(record)
+                    # The text decodes as it did in the worker (the same bytes, the same decoder).
+                    later += stateful.evaluate(decode_json(record) if isinstance(record, bytes) else record)
             for item in file_scan.problems:
                 problem(item)
             findings += later
