@@ -73,7 +73,7 @@ class DetectionState(Protocol):
 # event_epoch's answers: several stateful rules ask it of each event, and events of a trail share
 # their seconds. Cleared when full (the events of a scan come roughly in time order).
 _EPOCHS: dict[str, float | None] = {}
-_EPOCHS_LIMIT = 4096
+_EPOCHS_LIMIT = 1024
 
 
 def event_epoch(event_time: str) -> float | None:

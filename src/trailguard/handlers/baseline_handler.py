@@ -195,7 +195,7 @@ def _is_octet(text: str) -> bool:
 
 # network_of's answers: ipaddress parses slowly and a trail's callers use few addresses. Cleared when full.
 _NETWORKS: dict[str, str] = {}
-_NETWORKS_LIMIT = 4096
+_NETWORKS_LIMIT = 1024
 
 
 def network_of(source_ip: str) -> str:
