@@ -17,14 +17,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NoReturn
 
 from trailguard import __version__
 from trailguard.core.base_handler import REGISTRY, Rule
 from trailguard.core.engine import Engine, EngineStats
 from trailguard.core.enums import Severity
-from trailguard.core.event_types import Finding
+from trailguard.core.event_types import CloudTrailEvent, Finding
 from trailguard.core.exceptions import ChannelError, ConfigError, InputError
 from trailguard.core.settings import CONFIG_ENV, Settings, alerting_warnings, rule_glob_problem
 from trailguard.core.state import DetectionState
@@ -37,6 +37,7 @@ from trailguard.sources import (
     ReadStats,
     SeenEvents,
     Wants,
+    decode_json,
     event_key,
     expand_paths,
     in_time_order,
@@ -91,7 +92,9 @@ class ScanResult:
 # findings, the engine's counts before and after it, and the record itself when a stateful rule wants
 # it too (the main process, which alone holds the detection state, evaluates those).
 Counts = tuple[int, int, int, int, int]
-Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, dict[str, Any] | None]
+# The record is sent from a worker as its JSON text when the reader has it (``Reader.last_raw``).
+Kept = Mapping[str, Any] | CloudTrailEvent | bytes
+Evaluated = tuple[EventKey | None, Any, list[Finding], Counts, Counts, Kept | None]
 
 
 @dataclasses.dataclass
@@ -154,9 +157,18 @@ def _evaluate_file(  # noqa: PLR0917 - the private half of scan_file
     for record in records:
         # Plain tuples, not EngineStats: this runs for every record a rule wants.
         counts = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
-        findings = engine.evaluate(record)
+        # One view for both engines in this process: what the rules work out of it (the actor) once.
+        event = CloudTrailEvent(record)
+        findings = engine.evaluate(event)
         after = (stats.records, stats.evaluated, stats.findings, stats.suppressed, stats.rule_errors)
-        kept = record if keep_all or (keep is not None and keep(*_heads(record))) else None
+        kept: Kept | None = None
+        if keep_all:
+            kept = event
+        elif keep is not None and keep(*_heads(record)):
+            # Sent to the main process: the record's own JSON text when the reader has it (cheaper
+            # to send and to decode there than a pickled dict), else the record.
+            raw = reader.last_raw
+            kept = record if raw is None else bytes(raw)
         yield event_key(record), record.get("eventTime"), findings, counts, after, kept
     scan.counts = engine.stats.since(before)
 
@@ -259,7 +271,8 @@ def scan(
                     continue
                 findings += found
                 if record is not None:
-                    later += stateful.evaluate(record)
+                    # The text decodes as it did in the worker (the same bytes, the same decoder).
+                    later += stateful.evaluate(decode_json(record) if isinstance(record, bytes) else record)
             for item in file_scan.problems:
                 problem(item)
             findings += later

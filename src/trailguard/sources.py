@@ -264,6 +264,10 @@ class Reader:
         self.max_decompressed = max_decompressed
         self.whole_limit = whole_limit
         self.chunk_size = chunk_size
+        # The JSON text of the record last yielded when the reader holds it whole (a log file's
+        # records), else None: a scan's worker hands that on to the main process instead of the
+        # decoded record, which costs more to pickle and unpickle than to decode again.
+        self.last_raw: msgspec.Raw | bytes | None = None
 
     # -- entry points ---------------------------------------------------------------------------
     def read_paths(
@@ -423,6 +427,7 @@ class Reader:
                 self._problem(f"{location}: record {index}", f"invalid JSON: {exc}")
                 continue
             self.stats.decoded += 1
+            self.last_raw = raw[index]
             yield record
 
     def _read_value(self, document: Any, location: str) -> Iterator[dict[str, Any]]:
@@ -471,6 +476,7 @@ class Reader:
         error_code = record.get("errorCode")
         if self.wants(record["eventSource"], record["eventName"], identity_type, error_code not in (None, "")):
             self.stats.decoded += 1
+            self.last_raw = None
             yield cast(dict[str, Any], record)  # JSON objects decode to dicts
 
     # -- streamed content -----------------------------------------------------------------------
@@ -658,6 +664,7 @@ class Reader:
             self._problem(where, f"invalid JSON: {exc}")
             return
         self.stats.decoded += 1
+        self.last_raw = value
         yield full
 
     def _problem(self, location: str, reason: str) -> None:

@@ -174,7 +174,9 @@ class Engine:
             return []
         self.stats.evaluated += 1
         failed = event.failed
-        aws_itself = is_aws_acting_for_itself(event)
+        aws_itself = event.aws_itself
+        if aws_itself is None:
+            aws_itself = event.aws_itself = is_aws_acting_for_itself(event)
         findings: list[Finding] = []
         for active in rules:
             if (failed and not active.include_failed) or (aws_itself and not active.reports_aws):

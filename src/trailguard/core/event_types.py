@@ -113,12 +113,26 @@ def items_of(value: Any) -> list[Any]:
 
 
 class CloudTrailEvent:
-    """Safe, read-only accessors over one CloudTrail record (a decoded JSON object)."""
+    """Safe, read-only accessors over one CloudTrail record (a decoded JSON object).
 
-    __slots__ = ("raw",)
+    The record is not changed after the view is made (rules are pure), so what several rules ask
+    of the same event (``actor``) is worked out once per event, not once per rule.
+    """
+
+    __slots__ = ("_actor", "aws_itself", "raw")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw: Mapping[str, Any] = raw if isinstance(raw, Mapping) else _EMPTY
+        self._actor: Actor | None = None
+        # The engine's answer of core.actors.is_aws_acting_for_itself, kept for its other engines.
+        self.aws_itself: bool | None = None
+
+    def _top_str(self, key: str) -> str:
+        """``get_str(key)`` for a top-level key, without the general path walk: the engine and the
+        rules read these fields of every event they see."""
+        raw = self.raw
+        value = raw.get(key) if isinstance(raw, dict) else None  # as dig() does
+        return value if isinstance(value, str) else ""
 
     # Generic typed look-ups -------------------------------------------------------------------
     def get(self, *path: PathKey) -> Any:
@@ -150,40 +164,40 @@ class CloudTrailEvent:
     # Well-known fields -----------------------------------------------------------------------
     @property
     def event_id(self) -> str:
-        return self.get_str("eventID")
+        return self._top_str("eventID")
 
     @property
     def event_name(self) -> str:
-        return self.get_str("eventName")
+        return self._top_str("eventName")
 
     @property
     def event_source(self) -> str:
-        return self.get_str("eventSource")
+        return self._top_str("eventSource")
 
     @property
     def event_time(self) -> str:
-        return self.get_str("eventTime")
+        return self._top_str("eventTime")
 
     @property
     def region(self) -> str:
-        return self.get_str("awsRegion")
+        return self._top_str("awsRegion")
 
     @property
     def account_id(self) -> str:
         """The account the call was made in (recipient), falling back to the caller's account."""
-        return self.get_str("recipientAccountId") or self.get_str("userIdentity", "accountId")
+        return self._top_str("recipientAccountId") or self.get_str("userIdentity", "accountId")
 
     @property
     def source_ip(self) -> str:
-        return self.get_str("sourceIPAddress")
+        return self._top_str("sourceIPAddress")
 
     @property
     def user_agent(self) -> str:
-        return self.get_str("userAgent")
+        return self._top_str("userAgent")
 
     @property
     def error_code(self) -> str:
-        return self.get_str("errorCode")
+        return self._top_str("errorCode")
 
     @property
     def error_message(self) -> str:
@@ -214,11 +228,17 @@ class CloudTrailEvent:
 
     @property
     def identity_type(self) -> str:
-        return self.get_str("userIdentity", "type")
+        raw = self.raw
+        identity = raw.get("userIdentity") if isinstance(raw, dict) else None
+        value = identity.get("type") if isinstance(identity, dict) else None
+        return value if isinstance(value, str) else ""
 
     @property
     def actor(self) -> Actor:
-        return Actor.from_identity(self.identity)
+        actor = self._actor
+        if actor is None:
+            actor = self._actor = Actor.from_identity(self.identity)
+        return actor
 
     @property
     def partition(self) -> str:
@@ -251,6 +271,10 @@ class CloudTrailEvent:
         return f"CloudTrailEvent({self.event_source}:{self.event_name} id={self.event_id!r})"
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 # Value types are NamedTuples rather than dataclasses: importing dataclasses (and inspect with it)
 # costs about 20 ms of the Lambda's cold start.
 
@@ -269,34 +293,44 @@ class Actor(NamedTuple):
 
     @classmethod
     def from_identity(cls, identity: Mapping[str, Any]) -> Actor:
-        def text(*path: PathKey) -> str:
-            value = dig(identity, *path)
-            return value if isinstance(value, str) else ""
+        # dig()'s rules (a step that is not a dict is missing), spelled out: this runs for every
+        # event a rule looks at the caller of.
+        if not isinstance(identity, dict):
+            identity = _EMPTY
+        context = identity.get("sessionContext")
+        if not isinstance(context, dict):
+            context = _EMPTY
+        issuer = context.get("sessionIssuer")
+        if not isinstance(issuer, dict):
+            issuer = _EMPTY
+        attributes = context.get("attributes")
+        if not isinstance(attributes, dict):
+            attributes = _EMPTY
 
-        identity_type = text("type")
-        issuer_name = text("sessionContext", "sessionIssuer", "userName")
-        name = text("userName") or issuer_name
+        identity_type = _text(identity.get("type"))
+        issuer_name = _text(issuer.get("userName"))
+        arn = _text(identity.get("arn"))
+        invoked_by = _text(identity.get("invokedBy"))
+        name = _text(identity.get("userName")) or issuer_name
         if identity_type == "Root" and not name:
             name = "root"
         if identity_type == "AssumedRole":
             # The role session name is the last part of the assumed-role ARN: it is the human's
             # name for SSO sessions, and what people recognise.
-            arn = text("arn")
             session = arn.rsplit("/", 1)[-1] if arn.count("/") >= 2 else ""
             if issuer_name and session:
                 name = f"{issuer_name}/{session}"
         if not name and identity_type == "AWSService":
-            name = text("invokedBy")
-        mfa = as_bool(dig(identity, "sessionContext", "attributes", "mfaAuthenticated"))
+            name = invoked_by
         return cls(
-            arn=text("arn"),
+            arn=arn,
             type=identity_type,
             name=name,
-            account_id=text("accountId"),
-            access_key_id=text("accessKeyId"),
-            mfa=mfa,
-            session_issuer_arn=text("sessionContext", "sessionIssuer", "arn"),
-            invoked_by=text("invokedBy"),
+            account_id=_text(identity.get("accountId")),
+            access_key_id=_text(identity.get("accessKeyId")),
+            mfa=as_bool(attributes.get("mfaAuthenticated")),
+            session_issuer_arn=_text(issuer.get("arn")),
+            invoked_by=invoked_by,
         )
 
     @property

@@ -70,11 +70,31 @@ class DetectionState(Protocol):
         ...
 
 
+# event_epoch's answers: several stateful rules ask it of each event, and events of a trail share
+# their seconds. Cleared when full (the events of a scan come roughly in time order).
+_EPOCHS: dict[str, float | None] = {}
+_EPOCHS_LIMIT = 1024
+
+
 def event_epoch(event_time: str) -> float | None:
     """``2026-11-03T09:12:44Z`` (optionally with fractions) as epoch seconds; None when unreadable.
 
     By hand, not with calendar/datetime: this runs for every event a stateful rule sees, and those
     modules cost the Lambda's cold start milliseconds."""
+    try:
+        return _EPOCHS[event_time]
+    except KeyError:
+        pass
+    except TypeError:  # not a string: let the parse below say so as it always has
+        return _parse_epoch(event_time)
+    epoch = _parse_epoch(event_time)
+    if len(_EPOCHS) >= _EPOCHS_LIMIT:
+        _EPOCHS.clear()
+    _EPOCHS[event_time] = epoch
+    return epoch
+
+
+def _parse_epoch(event_time: str) -> float | None:
     text = event_time.strip()
     if len(text) < 20 or text[-1] != "Z" or text[4] != "-" or text[7] != "-" or text[10] != "T":
         return None
@@ -95,6 +115,10 @@ def event_epoch(event_time: str) -> float | None:
     day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
     days = era * 146097 + day_of_era - 719468
     return float(days * DAY + hour * 3600 + minute * 60 + second)
+
+
+def _when(event: tuple[float, str]) -> float:
+    return event[0]
 
 
 class MemoryState:
@@ -118,13 +142,17 @@ class MemoryState:
         return Sighting(new, since)
 
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        # Kept sorted by time (events come in rough time order: inserting is nearly appending), so
+        # that the window and what is too old to keep are found by bisection, not by a pass over
+        # two windows of events at every call (a busy principal's burst window holds thousands).
+        from bisect import bisect_right, insort  # only stateful rules tally
+
         events = self._events.setdefault((namespace, key), [])
-        events.append((at, member))
-        live = [(when, name) for when, name in events if at - window < when <= at]
+        insort(events, (at, member), key=_when)
+        live = events[bisect_right(events, at - window, key=_when) : bisect_right(events, at, key=_when)]
         # Kept for two windows behind the newest event, so that a late event (events arrive in
         # rough event-time order, not exact) is still counted with its neighbours.
-        newest = max(when for when, _ in events)
-        events[:] = [(when, name) for when, name in events if when > newest - 2 * window]
+        del events[: bisect_right(events, events[-1][0] - 2 * window, key=_when)]
         return Tally(len(live), len({name for _, name in live}))
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:

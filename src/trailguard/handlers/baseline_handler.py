@@ -182,11 +182,40 @@ def _is_service_address(source_ip: str) -> bool:
     return text == "AWS Internal" or text.endswith((".amazonaws.com", ".amazon.com"))
 
 
+def _is_octet(text: str) -> bool:
+    """A decimal IPv4 octet as ipaddress accepts it: 1-3 ASCII digits, no leading zero, <= 255."""
+    return (
+        0 < len(text) <= 3
+        and text.isascii()
+        and text.isdigit()
+        and (text[0] != "0" or len(text) == 1)
+        and int(text) <= 255
+    )
+
+
+# network_of's answers: ipaddress parses slowly and a trail's callers use few addresses. Cleared when full.
+_NETWORKS: dict[str, str] = {}
+_NETWORKS_LIMIT = 1024
+
+
 def network_of(source_ip: str) -> str:
     """The IPv4 /16 or IPv6 /32 an address is in (``198.51.0.0/16``); empty for anything else."""
+    network = _NETWORKS.get(source_ip)
+    if network is None:
+        if len(_NETWORKS) >= _NETWORKS_LIMIT:
+            _NETWORKS.clear()
+        network = _NETWORKS[source_ip] = _network_of(source_ip)
+    return network
+
+
+def _network_of(source_ip: str) -> str:
     text = source_ip.strip()
     if not text or len(text) > 45 or _is_service_address(text):
         return ""
+    octets = text.split(".")
+    if len(octets) == 4 and all(_is_octet(octet) for octet in octets):
+        # What ipaddress answers for a dotted IPv4 address, without its slow parse.
+        return f"{octets[0]}.{octets[1]}.0.0/16"
     import ipaddress  # only the baseline rules parse addresses
 
     try:
