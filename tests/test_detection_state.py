@@ -83,6 +83,14 @@ def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
     assert state.first_in_window("ns", "carol", T0 - 600, 600)
 
 
+def test_first_in_window_here_keeps_the_windows_of_one_process(state: DetectionState) -> None:
+    assert state.first_in_window_here("ns", "step a", T0, 600)
+    assert not state.first_in_window_here("ns", "step a", T0 + 599, 600)
+    assert not state.first_in_window_here("ns", "step a", T0 - 30, 600), "a little older: the same window"
+    assert state.first_in_window_here("ns", "step b", T0, 600)
+    assert state.first_in_window_here("ns", "step a", T0 + 600, 600), "the next window"
+
+
 def test_correlation_items_are_recalled_in_time_order_within_the_range(state: DetectionState) -> None:
     state.remember("chain", "AKIA1", "persistence", T0 + 120, ttl=3600)
     state.remember("chain", "AKIA1", "discovery", T0, ttl=3600)
@@ -161,7 +169,7 @@ def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.Lock()
-    for name in ("update_item", "put_item", "query", "get_item"):
+    for name in ("update_item", "put_item", "query", "get_item", "batch_get_item"):
         original = getattr(DynamoDBBackend, name)
 
         def serialised(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -280,3 +288,103 @@ def test_dynamodb_a_known_value_is_cached_until_its_ttl_and_a_known_start_read_f
     sighting = other.first_seen("region", "bob", "us-east-1", T0 + 3 * DAY, ttl=DAY)
     assert sighting.new and sighting.entity_since == T0
     assert other.requests == 2, "the start and the value, no third request"
+
+
+class Writes:
+    """The write requests a state makes (its ``table.call``s other than reads)."""
+
+    def __init__(self, state: DynamoDetectionState, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.operations: list[str] = []
+        original = state.table.call
+
+        def call(operation: str, **kwargs: Any) -> dict[str, Any]:
+            if operation in ("update_item", "put_item"):
+                self.operations.append(operation)
+            return original(operation, **kwargs)
+
+        monkeypatch.setattr(state.table, "call", call)
+
+
+def test_dynamodb_a_new_container_reads_a_known_value_and_writes_nothing(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_seen("network", "bob", "198.51.100.0/24", T0, ttl=90 * DAY).new
+    writes = Writes(other, monkeypatch)
+    sighting = other.first_seen("network", "bob", "198.51.100.0/24", T0 + DAY / 2, ttl=90 * DAY)
+    assert not sighting.new and sighting.entity_since == T0
+    assert other.requests == 1, "one read of the value and the start together"
+    assert writes.operations == [], "known and its TTL not due: no write"
+    # Known to this container now: no request at all.
+    assert not other.first_seen("network", "bob", "198.51.100.0/24", T0 + DAY, ttl=90 * DAY).new
+    assert other.requests == 1
+
+
+def test_dynamodb_the_ttl_of_a_known_value_moves_at_most_daily(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    ttl = 90 * DAY
+    DynamoDetectionState(Table("trailguard-state", fake_aws)).first_seen("region", "bob", "eu-west-1", T0, ttl)
+    # Each hour a new container (a cold start) sees the value: only the one past a day refreshes it.
+    written = []
+    for hour in range(1, 30):
+        state = DynamoDetectionState(Table("trailguard-state", fake_aws))
+        writes = Writes(state, monkeypatch)
+        assert not state.first_seen("region", "bob", "eu-west-1", T0 + hour * 3600, ttl).new
+        written += [hour] * len(writes.operations)
+    assert written == [25], "refreshed once, when the stored TTL was more than a day behind"
+    item = fake_aws.client("dynamodb").get_item(
+        TableName="trailguard-state", Key={"pk": {"S": "seen#region#bob"}, "sk": {"S": "v#eu-west-1"}}
+    )["Item"]
+    assert int(item["until"]["N"]) == int(T0 + 25 * 3600 + ttl)
+    # Long unused, the value has expired: new again, though the item is still there (TTL deletion lags).
+    late = DynamoDetectionState(Table("trailguard-state", fake_aws))
+    assert late.first_seen("region", "bob", "eu-west-1", T0 + 25 * 3600 + ttl + 1, ttl).new
+
+
+def test_dynamodb_a_value_two_containers_see_at_once_is_new_for_one(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read "not seen" (the read races the other's write); the conditional write settles it."""
+    import threading
+
+    atomic_requests(monkeypatch)
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    # A known entity: its start is not the question here.
+    DynamoDetectionState(Table("trailguard-state", fake_aws)).first_seen("network", "bob", "10.0.0.0/24", T0, DAY)
+    states = [DynamoDetectionState(Table("trailguard-state", AwsClients(region="eu-west-1"))) for _ in range(4)]
+    barrier = threading.Barrier(len(states))
+    for state in states:
+        original = state.table.get_many
+
+        def read_then_wait(keys: list[dict[str, Any]], _original: Any = original) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = _original(keys)
+            barrier.wait(timeout=30)  # every container has read before any writes
+            return found
+
+        monkeypatch.setattr(state.table, "get_many", read_then_wait)
+    answers: list[bool] = []
+    errors: list[BaseException] = []
+
+    def container(state: DynamoDetectionState) -> None:
+        try:
+            answers.append(state.first_seen("network", "bob", "203.0.113.0/24", T0 + 60, DAY).new)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=container, args=(state,)) for state in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(answers) == [False, False, False, True], "exactly one invocation reports the new value"
+
+
+def test_dynamodb_step_windows_stay_in_the_container(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_in_window_here("chain", "step rule alice", T0, 600)
+    assert not one.first_in_window_here("chain", "step rule alice", T0 + 60, 600)
+    assert other.first_in_window_here("chain", "step rule alice", T0 + 60, 600), "another container: its own"
+    assert (one.requests, other.requests) == (0, 0)

@@ -11,6 +11,10 @@ time (``eventTime``, not arrival time), all expiring:
   silent while it is still learning.
 - **windowed counters** (``tally``): events and distinct members (secrets, instances, buckets)
   of a key within the last ``window`` seconds; ``first_in_window`` answers "alert once per window".
+- **windows that only save work** (``first_in_window_here``): like ``first_in_window``, but a
+  backend shared by concurrent processes may answer from this process's own windows only, at no
+  cost: for de-duplication whose repeats are harmless (a step remembered twice), never for
+  "alert once".
 - **correlation keys** (``remember``/``recall``): short-lived items (a finding's tactic) under a
   key (a principal, an access key, a source address).
 
@@ -59,6 +63,11 @@ class DetectionState(Protocol):
         """True (and the window opens at ``at``) when no window of ``key`` is open at ``at``. Events come
         in rough time order only: one a little older than the window's opening (less than a window
         before it) falls in that window too, and opens none of its own."""
+        ...
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        """``first_in_window``, where a backend shared by concurrent processes (DynamoDB) may count
+        only the windows this process opened: then each of two concurrent processes may open one."""
         ...
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
@@ -134,6 +143,9 @@ class MemoryState:
         self._windows[(namespace, key)] = at
         return True
 
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        return self.first_in_window(namespace, key, at, window)  # one process: the same windows
+
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         items = self._items.setdefault((namespace, key), [])
         items.append((at, item, at + ttl))
@@ -165,6 +177,9 @@ class LazyState:
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         return self.backend.first_in_window(namespace, key, at, window)
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        return self.backend.first_in_window_here(namespace, key, at, window)
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         self.backend.remember(namespace, key, item, at, ttl)

@@ -162,6 +162,10 @@ class SqliteState:
         self._changed(at)
         return True
 
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        # The file has one writer at a time (its lock): its windows are all this process's.
+        return self.first_in_window(namespace, key, at, window)
+
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         self._db.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", (namespace, key, item, at, at + ttl))
         self._changed(at)

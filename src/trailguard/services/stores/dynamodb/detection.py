@@ -26,6 +26,13 @@ once is not read or written again), a baseline start stays (it only moves back, 
 event), and an alert window seen open stays open until it ends (its repeats cost nothing; an
 event of the same window in another container is the same answer). What others may change meanwhile
 is never cached: counts (every tally writes, and reads the fresh total back) and correlation items.
+
+A first sighting the cache cannot answer is read first (one eventually consistent read of the
+value and, for an entity new to the container, its start: half a read unit each, a tenth of a
+write's price), and written only when new (a conditional write: of two invocations, one reports
+it) or when its TTL is due to move (at most daily: ``until`` stays within ``min(a day, ttl / 10)``
+of the last sighting's ``at + ttl``). ``first_in_window_here`` (the correlator's step
+de-duplication) keeps its windows in the container only: no request.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import hashlib
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from trailguard.core.state import Sighting, Tally
+from trailguard.core.state import DAY, Sighting, Tally
 from trailguard.services.stores.dynamodb.table import (
     TTL_ATTRIBUTE,
     ConditionFailed,
@@ -86,6 +93,7 @@ class DynamoDetectionState:
         self._known: dict[tuple[str, str, str], float] = {}  # -> until when the value is known
         self._since: dict[tuple[str, str], float] = {}
         self._windows: dict[tuple[str, str], tuple[int, int]] = {}  # -> (opened, until) of a window seen
+        self._here: dict[tuple[str, str], float] = {}  # -> when this container's own window opened
         self._stale: dict[str, list[str]] = {}  # tally pk -> attributes of tenths no window needs
         self._expires: dict[str, int] = {}  # tally pk -> the latest TTL written
 
@@ -98,24 +106,65 @@ class DynamoDetectionState:
         pk = f"seen#{key_part(namespace)}#{key_part(entity)}"
         cached_until = self._known.get((namespace, entity, value))
         since = self._since.get((namespace, entity))
-        if cached_until is not None and cached_until >= at and since is not None and since <= at:
+        known = cached_until is not None and cached_until >= at
+        if known and since is not None and since <= at:
             return Sighting(False, since)
-        since = self._baseline_start(pk, namespace, entity, at)
-        response = self._call(
-            "update_item",
-            Key={"pk": attr_s(pk), "sk": attr_s(f"v#{key_part(value)}")},
-            UpdateExpression=f"SET #until = :until, {TTL_ATTRIBUTE} = :until",
-            ExpressionAttributeNames={"#until": "until"},
-            ExpressionAttributeValues={":until": attr_n(int(at + ttl))},
-            ReturnValues="ALL_OLD",
-        )
-        old = response.get("Attributes") or {}
-        new = not old or number_of(old, "until") < at
-        _bounded(self._known)[(namespace, entity, value)] = at + ttl
+        value_key = {"pk": attr_s(pk), "sk": attr_s(f"v#{key_part(value)}")}
+        since_key = {"pk": attr_s(pk), "sk": attr_s("since")}
+        # Read before writing: most values a container has not cached yet are known in the table
+        # (another container, or this one before its restart, saw them), and an eventually
+        # consistent read costs a tenth of a write. A stale "not seen" is settled by the
+        # conditional write below; a stale "seen" cannot happen (values are only ever added).
+        # A value cached as expired needs no read: the conditional write tells whether another
+        # invocation saw it meanwhile.
+        wanted = ([] if cached_until is not None else [value_key]) + ([since_key] if since is None else [])
+        stored: dict[str, dict[str, Any]] = {}
+        if wanted:
+            self.requests += 1
+            stored = {str(item.get("sk", {}).get("S", "")): item for item in self.table.get_many(wanted)}
+        since = self._baseline_start(pk, namespace, entity, at, stored.get("since"))
+        if known:
+            return Sighting(False, since)
+        old = stored.get(value_key["sk"]["S"])
+        until = number_of(old, "until") if old else 0
+        if until >= at:
+            # Known. Its TTL moves on rarely, not with every container's first sighting.
+            if until < at + ttl - min(DAY, ttl / 10):
+                until = int(at + ttl)
+                self._write_value(value_key, until, only_if="#until < :until")
+            _bounded(self._known)[(namespace, entity, value)] = until
+            return Sighting(False, since)
+        # New here, or expired: the write that records it says whether another invocation did first.
+        until = int(at + ttl)
+        new = self._write_value(value_key, until, only_if="attribute_not_exists(#until) OR #until < :at", at=at)
+        _bounded(self._known)[(namespace, entity, value)] = until
         return Sighting(new, since)
 
-    def _baseline_start(self, pk: str, namespace: str, entity: str, at: float) -> float:
+    def _write_value(self, key: dict[str, Any], until: int, only_if: str, at: float | None = None) -> bool:
+        """Set the value's ``until`` (and TTL) when ``only_if`` holds; whether it did."""
+        values = {":until": attr_n(until), **({":at": attr_n(int(at))} if at is not None else {})}
+        try:
+            self._call(
+                "update_item",
+                Key=key,
+                UpdateExpression=f"SET #until = :until, {TTL_ATTRIBUTE} = :until",
+                ConditionExpression=only_if,
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=values,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def _baseline_start(
+        self, pk: str, namespace: str, entity: str, at: float, stored: dict[str, Any] | None = None
+    ) -> float:
+        """When the entity's baseline started: the cache, else ``stored`` (the item read), moved back
+        to ``at`` when ``at`` is older (or there is none)."""
         known = self._since.get((namespace, entity))
+        if known is None and stored and "since" in stored:
+            known = float(number_of(stored, "since"))
+            _bounded(self._since)[(namespace, entity)] = known
         if known is not None and known <= at:
             return known
         key = {"pk": attr_s(pk), "sk": attr_s("since")}
@@ -231,6 +280,14 @@ class DynamoDetectionState:
                 )
             return False
         _bounded(self._windows)[(namespace, key)] = (start, later)
+        return True
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        """The windows this container opened, in memory: no request (``first_in_window``'s rule)."""
+        opened = self._here.get((namespace, key))
+        if opened is not None and abs(at - opened) < window:
+            return False
+        _bounded(self._here)[(namespace, key)] = at
         return True
 
     # -- correlation keys -----------------------------------------------------------------------

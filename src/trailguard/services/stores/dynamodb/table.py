@@ -142,6 +142,38 @@ class Table:
             raise StoreError(f"DynamoDB {operation} on table {self.table_name} failed: {type(exc).__name__}") from None
         return response
 
+    def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items stored under ``keys`` (those that exist, in no order), eventually consistent:
+        one request for up to 100 keys (``get_item`` for one); half a read unit per item of up to 4 KB."""
+        if len(keys) == 1:
+            item = self.call("get_item", Key=keys[0]).get("Item")
+            return [item] if item else []
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.aws.client("dynamodb")
+        found: list[dict[str, Any]] = []
+        wanted: dict[str, Any] = {self.table_name: {"Keys": keys}}
+        # Keys DynamoDB leaves unprocessed (throttling) are asked again, a few times.
+        for _attempt in range(3):
+            try:
+                response = client.batch_get_item(RequestItems=wanted)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+                raise StoreError(f"DynamoDB batch_get_item on table {self.table_name} failed: {code}") from None
+            except BotoCoreError as exc:
+                raise StoreError(
+                    f"DynamoDB batch_get_item on table {self.table_name} failed: {type(exc).__name__}"
+                ) from None
+            found.extend(response.get("Responses", {}).get(self.table_name, ()))
+            wanted = response.get("UnprocessedKeys") or {}
+            if not wanted:
+                return found
+        for key in wanted.get(self.table_name, {}).get("Keys", ()):
+            item = self.call("get_item", Key=key).get("Item")
+            if item:
+                found.append(item)
+        return found
+
     def call_if(self, operation: str, **kwargs: Any) -> bool:
         """A conditional write whose failed condition is an answer, not an error: False then."""
         try:
