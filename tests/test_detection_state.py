@@ -72,6 +72,13 @@ def test_tally_counts_events_and_distinct_members_inside_the_window(state: Detec
     assert state.tally("ns", "key", "late", T0 + 9.5 * MINUTE, window).events >= 10
 
 
+def test_tally_all_counts_an_events_members_as_tallies_one_by_one(state: DetectionState) -> None:
+    assert state.tally_all("ns", "alice", ["a", "b"], T0, 600) == (2, 2)
+    assert state.tally_all("ns", "alice", ["b", "c", "c"], T0 + 60, 600) == (5, 3), "each member an event"
+    assert state.tally("ns", "alice", "d", T0 + 120, 600) == (6, 4)
+    assert state.tally_all("ns", "alice", ["e"], T0 + 700, 600) == (2, 2), "the window moved on: d and e"
+
+
 def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
     assert state.first_in_window("ns", "alice", T0, 600)
     assert not state.first_in_window("ns", "alice", T0 + 599, 600)
@@ -239,6 +246,13 @@ def test_dynamodb_tally_is_one_write_that_returns_the_fresh_total(fake_aws: AwsC
     # Nor are correlation items.
     other.remember("chain", "alice", "discovery", T0, ttl=3600)
     assert one.recall("chain", "alice", T0, T0 + 1) == [(T0, "discovery")]
+
+
+def test_dynamodb_an_events_members_are_one_update(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.tally_all("burst", "alice", ["/app/db", "/app/key", "/app/token"], T0, 600) == (3, 3)
+    assert one.requests == 1, "one ADD of the three"
+    assert other.tally("burst", "alice", "/app/db", T0 + 1, 600) == (4, 3)
 
 
 def test_dynamodb_tally_item_keeps_only_the_tenths_a_window_needs(fake_aws: AwsClients) -> None:

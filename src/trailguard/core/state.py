@@ -25,7 +25,7 @@ live in ``services/stores`` and pass the same contract tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 DAY = 86_400
@@ -57,6 +57,11 @@ class DetectionState(Protocol):
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
         """Count one event of ``key`` (with ``member`` for the distinct count) at ``at``; the counts
         of the events within ``(at - window, at]``."""
+        ...
+
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        """``tally`` each of ``members`` (one event each, all at ``at``; at least one); the counts
+        after the last. A backend may count them in one request."""
         ...
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
@@ -106,6 +111,16 @@ def event_epoch(event_time: str) -> float | None:
     return float(days * DAY + hour * 3600 + minute * 60 + second)
 
 
+def tally_each(
+    state: DetectionState, namespace: str, key: str, members: Sequence[str], *, at: float, window: float
+) -> Tally:
+    """``tally_all`` as one ``tally`` per member: for a backend whose tally costs no request."""
+    counts = Tally(0, 0)
+    for member in members:
+        counts = state.tally(namespace, key, member, at, window)
+    return counts
+
+
 class MemoryState:
     """Detection state in dictionaries, for one process."""
 
@@ -135,6 +150,9 @@ class MemoryState:
         newest = max(when for when, _ in events)
         events[:] = [(when, name) for when, name in events if when > newest - 2 * window]
         return Tally(len(live), len({name for _, name in live}))
+
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return tally_each(self, namespace, key, members, at=at, window=window)
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         opened = self._windows.get((namespace, key))
@@ -174,6 +192,9 @@ class LazyState:
 
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
         return self.backend.tally(namespace, key, member, at, window)
+
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return self.backend.tally_all(namespace, key, members, at, window)
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         return self.backend.first_in_window(namespace, key, at, window)

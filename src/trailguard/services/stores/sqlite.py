@@ -14,11 +14,12 @@ expired rows are pruned on ``close``, by event time (the newest event time the f
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
 from trailguard.core.exceptions import ConfigError
-from trailguard.core.state import Sighting, Tally
+from trailguard.core.state import Sighting, Tally, tally_each
 
 APPLICATION_ID = 0x54475354  # "TGST": marks the file as trailguard's
 SCHEMA_VERSION = 1
@@ -152,6 +153,9 @@ class SqliteState:
         ).fetchone()
         self._changed(at)
         return Tally(int(events), int(distinct))
+
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return tally_each(self, namespace, key, members, at=at, window=window)
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         db = self._db

@@ -40,6 +40,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from trailguard.core.state import DAY, Sighting, Tally
@@ -187,6 +188,11 @@ class DynamoDetectionState:
 
     # -- windowed counters ----------------------------------------------------------------------
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
+        return self.tally_all(namespace, key, [member], at, window)
+
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        """One update for all of an event's members (a GetParameters of several names): ``ADD`` of
+        their number and of their hashes."""
         width = max(1.0, window / BUCKETS_PER_WINDOW)
         bucket = int(at // width)
         first = int((at - window) // width) + 1
@@ -202,9 +208,10 @@ class DynamoDetectionState:
             "Key": {"pk": attr_s(pk), "sk": attr_s("counts")},
             "ReturnValues": "ALL_NEW",
         }
-        values = {":one": attr_n(1), ":expires": attr_n(expires)}
+        values = {":one": attr_n(len(members)), ":expires": attr_n(expires)}
         try:
-            # The member set stops growing at a bound: past every threshold.
+            # The member set stops growing at a bound (passed by at most one event's members):
+            # past every threshold.
             response = self._call(
                 "update_item",
                 **request,
@@ -213,7 +220,7 @@ class DynamoDetectionState:
                 ExpressionAttributeNames={**names, "#m": listed},
                 ExpressionAttributeValues={
                     **values,
-                    ":member": {"SS": [member_hash(member)]},
+                    ":member": {"SS": sorted({member_hash(member) for member in members})},
                     ":max": attr_n(MAX_MEMBERS_PER_BUCKET),
                 },
             )
@@ -227,7 +234,7 @@ class DynamoDetectionState:
             )
         _bounded(self._expires)[pk] = expires
         events = 0
-        members: set[str] = set()
+        hashes: set[str] = set()
         old: list[str] = []
         for name, value in (response.get("Attributes") or {}).items():
             kind, number = name[:1], name[1:]
@@ -240,13 +247,13 @@ class DynamoDetectionState:
                 if kind == "e":
                     events += int(value.get("N", "0"))
                 else:
-                    members.update(value.get("SS", ()))
+                    hashes.update(value.get("SS", ()))
         # What the item holds now says what the next update removes.
         if old:
             _bounded(self._stale)[pk] = old
         else:
             self._stale.pop(pk, None)
-        return Tally(events, len(members))
+        return Tally(events, len(hashes))
 
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         start, later = int(at), int(at + window)
