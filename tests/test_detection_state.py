@@ -13,7 +13,7 @@ import pytest
 
 from trailguard.core.state import DAY, DetectionState, MemoryState, event_epoch
 from trailguard.services.stores.dynamodb import create_table
-from trailguard.services.stores.dynamodb.detection import DynamoDetectionState
+from trailguard.services.stores.dynamodb.detection import KEPT_BUCKETS, DynamoDetectionState
 from trailguard.services.stores.dynamodb.table import Table
 from trailguard.services.stores.sqlite import SqliteState, StateFileError
 from trailguard.utils.aws_helpers import AwsClients
@@ -265,11 +265,19 @@ def test_dynamodb_tally_item_keeps_only_the_tenths_a_window_needs(fake_aws: AwsC
     )["Item"]
     tenths = sorted(int(name[1:]) for name in item if name[:1] == "e" and name[1:].isdigit())
     newest = int((T0 + 59 * MINUTE) // 60)
-    assert tenths[0] > newest - 2 * 10 - 2, "older tenths are removed by the next updates"
+    assert tenths[0] > newest - KEPT_BUCKETS - 2, "older tenths are removed by the next updates"
     assert tenths[-1] == newest
     size = sum(len(name) + len(str(value)) for name, value in item.items())
     assert size < 2_000, "members are kept as short hashes, not as their 1 KB names"
     assert state.requests == 60, "removing costs no request of its own"
+
+
+def test_dynamodb_an_event_half_a_window_late_counts_its_whole_window(fake_aws: AwsClients) -> None:
+    state, _ = two_containers(fake_aws)
+    for minute in range(15):
+        state.tally("burst", "alice", f"secret-{minute}", T0 + minute * MINUTE, 600)
+    late = state.tally("burst", "alice", "late", T0 + 9.5 * MINUTE, 600)
+    assert late == (11, 11), "minutes 0 to 9 and itself, five minutes behind the newest"
 
 
 def test_dynamodb_an_alert_window_seen_open_costs_nothing_until_it_ends(fake_aws: AwsClients) -> None:
