@@ -688,14 +688,16 @@ def counting_dynamodb_requests(counts: Counter[str], use: DynamoUse | None = Non
             read = sum(_stored_size(table, item)[0] for item in response.get("Items", ()))
             read += _stored_size(table, response.get("Item") or {})[0]
             if operation == "BatchGetItem":
-                # Each item read is charged on its own (half a unit per 4 KB, eventually consistent).
+                # Each key is charged on its own: half a unit per 4 KB of its item, eventually
+                # consistent, and the minimum half unit for a key with no item.
                 found = [item for items in (response.get("Responses") or {}).values() for item in items]
+                missing = max(0, len(batched) - len(found))
                 units = (
                     sum(
                         _units("GetItem", {}, before=0, after=0, read=_stored_size(table, item)[0], indexed=False)
                         for item in found
                     )
-                    or 0.5
+                    + 0.5 * missing
                 )
             else:
                 units = _units(

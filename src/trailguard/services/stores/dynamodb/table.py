@@ -60,6 +60,7 @@ DAY = 86_400
 # from the event: anything long is replaced by its hash, so no event can make a write fail.
 _MAX_KEY_PART = 400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_BATCH_ATTEMPTS = 4
 # 16 text fields of at most 4,096 characters (up to 4 bytes each in UTF-8) stay well under 400 KB.
 _MAX_STORED_CHARS = 4096
 
@@ -144,17 +145,15 @@ class Table:
 
     def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The items stored under ``keys`` (those that exist, in no order), eventually consistent:
-        one request for up to 100 keys (``get_item`` for one); half a read unit per item of up to 4 KB."""
-        if len(keys) == 1:
-            item = self.call("get_item", Key=keys[0]).get("Item")
-            return [item] if item else []
+        one BatchGetItem for up to 100 keys (the one read operation the role grants for it); half a
+        read unit per item of up to 4 KB."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = self.aws.client("dynamodb")
         found: list[dict[str, Any]] = []
         wanted: dict[str, Any] = {self.table_name: {"Keys": keys}}
-        # Keys DynamoDB leaves unprocessed (throttling) are asked again, a few times.
-        for _attempt in range(3):
+        # Keys DynamoDB leaves unprocessed (throttling) are asked again, after a short wait.
+        for attempt in range(_BATCH_ATTEMPTS):
             try:
                 response = client.batch_get_item(RequestItems=wanted)
             except ClientError as exc:
@@ -168,11 +167,8 @@ class Table:
             wanted = response.get("UnprocessedKeys") or {}
             if not wanted:
                 return found
-        for key in wanted.get(self.table_name, {}).get("Keys", ()):
-            item = self.call("get_item", Key=key).get("Item")
-            if item:
-                found.append(item)
-        return found
+            time.sleep(0.05 * 2**attempt)
+        raise StoreError(f"DynamoDB batch_get_item on table {self.table_name} failed: keys left unprocessed")
 
     def call_if(self, operation: str, **kwargs: Any) -> bool:
         """A conditional write whose failed condition is an answer, not an error: False then."""
