@@ -280,6 +280,21 @@ def test_dynamodb_an_event_half_a_window_late_counts_its_whole_window(fake_aws: 
     assert late == (11, 11), "minutes 0 to 9 and itself, five minutes behind the newest"
 
 
+def test_dynamodb_members_hashed_the_old_way_are_not_counted_and_are_removed(fake_aws: AwsClients) -> None:
+    """Items written before the 48-bit hashes held 72-bit ones under ``m<n>``: a member in both
+    would count twice in the window of the upgrade."""
+    state, _ = two_containers(fake_aws)
+    tenth = int(T0 // MINUTE)
+    client = fake_aws.client("dynamodb")
+    key = {"pk": {"S": "tally#burst#alice"}, "sk": {"S": "counts"}}
+    old_hashes = {"SS": ["AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"]}
+    client.put_item(TableName="trailguard-state", Item={**key, f"e{tenth}": {"N": "2"}, f"m{tenth}": old_hashes})
+    assert state.tally("burst", "alice", "secret-a", T0 + 1, 600) == (3, 1), "its events count, its hashes not"
+    state.tally("burst", "alice", "secret-b", T0 + MINUTE, 600)
+    item = client.get_item(TableName="trailguard-state", Key=key)["Item"]
+    assert not [name for name in item if name.startswith("m")], "removed by the next update"
+
+
 def test_dynamodb_an_alert_window_seen_open_costs_nothing_until_it_ends(fake_aws: AwsClients) -> None:
     one, other = two_containers(fake_aws)
     assert one.first_in_window("burst", "alert:alice", T0, 600)

@@ -8,7 +8,7 @@ kind             pk / sk                                 what it holds
 first seen       ``seen#<ns>#<entity>`` / ``v#<value>``  until when the value counts as known
 baseline start   ``seen#<ns>#<entity>`` / ``since``      when the entity was first seen (the minimum)
 tally            ``tally#<ns>#<key>`` / ``counts``       per tenth of a window ``<n>``: events
-                                                        (``e<n>``, ``ADD``) and members (``m<n>``,
+                                                        (``e<n>``, ``ADD``) and members (``h<n>``,
                                                         a string set of short hashes)
 alert window     ``window#<ns>#<key>`` / ``window``      until when the window is open
 correlation      ``corr#<ns>#<key>`` / ``<at>#<id>``     one remembered item
@@ -201,7 +201,9 @@ class DynamoDetectionState:
         bucket = int(at // width)
         first = int((at - window) // width) + 1
         pk = f"tally#{key_part(namespace)}#{key_part(key)}"
-        counted, listed = f"e{bucket}", f"m{bucket}"
+        # Members are ``h<n>`` (48-bit hashes); ``m<n>`` held 72-bit ones: never counted (a member in
+        # both would count twice), removed as stale.
+        counted, listed = f"e{bucket}", f"h{bucket}"
         # A late event's own tenth is never among those removed (two paths of one update may not overlap).
         stale = [name for name in self._stale.get(pk, ()) if name[1:] != str(bucket)]
         removed = stale[:MAX_REMOVED]
@@ -242,10 +244,10 @@ class DynamoDetectionState:
         old: list[str] = []
         for name, value in (response.get("Attributes") or {}).items():
             kind, number = name[:1], name[1:]
-            if kind not in ("e", "m") or not number.isdigit():
+            if kind not in ("e", "h", "m") or not number.isdigit():
                 continue
             tenth = int(number)
-            if tenth <= bucket - KEPT_BUCKETS:
+            if tenth <= bucket - KEPT_BUCKETS or kind == "m":
                 old.append(name)
             elif first <= tenth <= bucket:
                 if kind == "e":
