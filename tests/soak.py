@@ -443,7 +443,9 @@ class SoakReport:
     # DynamoDB requests lambda_handler made, by what they were for (delivery, detection state).
     dynamodb_requests: Counter[str] = dataclasses.field(default_factory=Counter)
     # The same by (purpose, "reads"/"writes"), and the capacity units they cost.
-    dynamodb_use: DynamoUse = dataclasses.field(default_factory=lambda: DynamoUse(Counter(), defaultdict(float)))
+    dynamodb_use: DynamoUse = dataclasses.field(
+        default_factory=lambda: DynamoUse(Counter(), defaultdict(float), Counter(), defaultdict(float))
+    )
 
     def dynamodb_per_thousand(self, purpose: str | None = None) -> float:
         made = sum(self.dynamodb_requests.values()) if purpose is None else self.dynamodb_requests[purpose]
@@ -482,6 +484,16 @@ class SoakReport:
         requests = 1e6 * self.batches / self.events * PRICE.lambda_request
         duration = 1e6 * self.handler_seconds / self.events * PRICE.memory_gb * PRICE.gb_second
         return requests, duration
+
+    def _kinds_note(self) -> str:
+        """The detection state's requests per 1,000 events by item kind: reads + writes (write units)."""
+        per = 1000 / self.events if self.events else 0.0
+        use = self.dynamodb_use
+        return ", ".join(
+            f"{kind} {use.kinds[(kind, 'reads')] * per:,.1f} + {use.kinds[(kind, 'writes')] * per:,.1f}"
+            f" ({use.kind_units[(kind, 'writes')] * per:,.1f})"
+            for kind in _ITEM_KINDS.values()
+        )
 
     def _use_note(self, units: bool) -> str:
         return ", ".join(
@@ -575,6 +587,7 @@ class SoakReport:
             ),
             ("  reads, writes", "", self._use_note(units=False)),
             ("capacity units / 1,000 events", "", self._use_note(units=True) + " (read, write units)"),
+            ("  state by item kind", "", self._kinds_note() + ": reads + writes (write units)"),
             (
                 "cost / million events",
                 f"{self.cost_per_million('detection state'):,.3f}",
@@ -606,6 +619,7 @@ class SoakReport:
 CHAIN_RULE = "incident.attack-chain"
 # Item kinds of core.state's DynamoDB backend (services/stores/dynamodb/detection.py), by key prefix.
 _DETECTION_PREFIXES = ("seen#", "tally#", "window#", "corr#")
+_ITEM_KINDS = {"seen#": "first seen", "tally#": "tallies", "window#": "alert windows", "corr#": "correlation items"}
 # botocore names of the operations that read (every other one writes).
 _READS = frozenset({"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"})
 
@@ -635,10 +649,13 @@ def _units(operation: str, params: dict[str, Any], *, before: int, after: int, r
 
 
 class DynamoUse(NamedTuple):
-    """DynamoDB requests and capacity units, by (purpose, "reads" or "writes")."""
+    """DynamoDB requests and capacity units, by (purpose, "reads" or "writes"); the detection
+    state's also by item kind (``_ITEM_KINDS``)."""
 
     requests: Counter[tuple[str, str]]
     units: defaultdict[tuple[str, str], float]
+    kinds: Counter[tuple[str, str]]
+    kind_units: defaultdict[tuple[str, str], float]
 
 
 @contextlib.contextmanager
@@ -652,7 +669,8 @@ def counting_dynamodb_requests(counts: Counter[str], use: DynamoUse | None = Non
     def counted(client: Any, operation: str, params: dict[str, Any]) -> Any:
         if client.meta.service_model.service_name != "dynamodb":
             return original(client, operation, params)
-        key = params.get("Key") or params.get("Item") or {}
+        batched = [key for request in (params.get("RequestItems") or {}).values() for key in request.get("Keys", ())]
+        key = params.get("Key") or params.get("Item") or (batched[0] if batched else {})
         pk = str((key.get("pk") or params.get("ExpressionAttributeValues", {}).get(":pk") or {}).get("S", ""))
         purpose = "detection state" if pk.startswith(_DETECTION_PREFIXES) else "delivery"
         counts[purpose] += 1
@@ -669,10 +687,28 @@ def counting_dynamodb_requests(counts: Counter[str], use: DynamoUse | None = Non
             after, indexed_after = _stored_size(table, key) if kind == "writes" else (0, False)
             read = sum(_stored_size(table, item)[0] for item in response.get("Items", ()))
             read += _stored_size(table, response.get("Item") or {})[0]
+            if operation == "BatchGetItem":
+                # Each key is charged on its own: half a unit per 4 KB of its item, eventually
+                # consistent, and the minimum half unit for a key with no item.
+                found = [item for items in (response.get("Responses") or {}).values() for item in items]
+                missing = max(0, len(batched) - len(found))
+                units = (
+                    sum(
+                        _units("GetItem", {}, before=0, after=0, read=_stored_size(table, item)[0], indexed=False)
+                        for item in found
+                    )
+                    + 0.5 * missing
+                )
+            else:
+                units = _units(
+                    operation, params, before=before, after=after, read=read, indexed=indexed or indexed_after
+                )
             use.requests[(purpose, kind)] += 1
-            use.units[(purpose, kind)] += _units(
-                operation, params, before=before, after=after, read=read, indexed=indexed or indexed_after
-            )
+            use.units[(purpose, kind)] += units
+            if purpose == "detection state":
+                item_kind = _ITEM_KINDS[pk.partition("#")[0] + "#"]
+                use.kinds[(item_kind, kind)] += 1
+                use.kind_units[(item_kind, kind)] += units
 
     BaseClient._make_api_call = counted
     try:
@@ -685,7 +721,8 @@ def _moto_table(client: Any, params: dict[str, Any]) -> Any:
     from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.models import dynamodb_backends
 
-    return dynamodb_backends[DEFAULT_ACCOUNT_ID][client.meta.region_name].get_table(params["TableName"])
+    name = params.get("TableName") or next(iter(params.get("RequestItems") or {}), "")
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][client.meta.region_name].get_table(name)
 
 
 def _stored_size(table: Any, key: dict[str, Any]) -> tuple[int, bool]:

@@ -13,7 +13,7 @@ import pytest
 
 from trailguard.core.state import DAY, DetectionState, MemoryState, event_epoch
 from trailguard.services.stores.dynamodb import create_table
-from trailguard.services.stores.dynamodb.detection import DynamoDetectionState
+from trailguard.services.stores.dynamodb.detection import KEPT_BUCKETS, DynamoDetectionState
 from trailguard.services.stores.dynamodb.table import Table
 from trailguard.services.stores.sqlite import SqliteState, StateFileError
 from trailguard.utils.aws_helpers import AwsClients
@@ -72,6 +72,13 @@ def test_tally_counts_events_and_distinct_members_inside_the_window(state: Detec
     assert state.tally("ns", "key", "late", T0 + 9.5 * MINUTE, window).events >= 10
 
 
+def test_tally_all_counts_an_events_members_as_tallies_one_by_one(state: DetectionState) -> None:
+    assert state.tally_all("ns", "alice", ["a", "b"], T0, 600) == (2, 2)
+    assert state.tally_all("ns", "alice", ["b", "c", "c"], T0 + 60, 600) == (5, 3), "each member an event"
+    assert state.tally("ns", "alice", "d", T0 + 120, 600) == (6, 4)
+    assert state.tally_all("ns", "alice", ["e"], T0 + 700, 600) == (2, 2), "the window moved on: d and e"
+
+
 def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
     assert state.first_in_window("ns", "alice", T0, 600)
     assert not state.first_in_window("ns", "alice", T0 + 599, 600)
@@ -81,6 +88,14 @@ def test_first_in_window_alerts_once_per_window(state: DetectionState) -> None:
     assert not state.first_in_window("ns", "bob", T0 + 1 - 599, 600)
     assert state.first_in_window("ns", "carol", T0, 600)
     assert state.first_in_window("ns", "carol", T0 - 600, 600)
+
+
+def test_first_in_window_here_keeps_the_windows_of_one_process(state: DetectionState) -> None:
+    assert state.first_in_window_here("ns", "step a", T0, 600)
+    assert not state.first_in_window_here("ns", "step a", T0 + 599, 600)
+    assert not state.first_in_window_here("ns", "step a", T0 - 30, 600), "a little older: the same window"
+    assert state.first_in_window_here("ns", "step b", T0, 600)
+    assert state.first_in_window_here("ns", "step a", T0 + 600, 600), "the next window"
 
 
 def test_correlation_items_are_recalled_in_time_order_within_the_range(state: DetectionState) -> None:
@@ -161,7 +176,7 @@ def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     lock = threading.Lock()
-    for name in ("update_item", "put_item", "query", "get_item"):
+    for name in ("update_item", "put_item", "query", "get_item", "batch_get_item"):
         original = getattr(DynamoDBBackend, name)
 
         def serialised(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
@@ -233,6 +248,13 @@ def test_dynamodb_tally_is_one_write_that_returns_the_fresh_total(fake_aws: AwsC
     assert one.recall("chain", "alice", T0, T0 + 1) == [(T0, "discovery")]
 
 
+def test_dynamodb_an_events_members_are_one_update(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.tally_all("burst", "alice", ["/app/db", "/app/key", "/app/token"], T0, 600) == (3, 3)
+    assert one.requests == 1, "one ADD of the three"
+    assert other.tally("burst", "alice", "/app/db", T0 + 1, 600) == (4, 3)
+
+
 def test_dynamodb_tally_item_keeps_only_the_tenths_a_window_needs(fake_aws: AwsClients) -> None:
     state, _ = two_containers(fake_aws)
     long_arn = "arn:aws:secretsmanager:eu-west-1:111122223333:secret:" + "x" * 900
@@ -243,11 +265,34 @@ def test_dynamodb_tally_item_keeps_only_the_tenths_a_window_needs(fake_aws: AwsC
     )["Item"]
     tenths = sorted(int(name[1:]) for name in item if name[:1] == "e" and name[1:].isdigit())
     newest = int((T0 + 59 * MINUTE) // 60)
-    assert tenths[0] > newest - 2 * 10 - 2, "older tenths are removed by the next updates"
+    assert tenths[0] > newest - KEPT_BUCKETS - 2, "older tenths are removed by the next updates"
     assert tenths[-1] == newest
     size = sum(len(name) + len(str(value)) for name, value in item.items())
     assert size < 2_000, "members are kept as short hashes, not as their 1 KB names"
     assert state.requests == 60, "removing costs no request of its own"
+
+
+def test_dynamodb_an_event_half_a_window_late_counts_its_whole_window(fake_aws: AwsClients) -> None:
+    state, _ = two_containers(fake_aws)
+    for minute in range(15):
+        state.tally("burst", "alice", f"secret-{minute}", T0 + minute * MINUTE, 600)
+    late = state.tally("burst", "alice", "late", T0 + 9.5 * MINUTE, 600)
+    assert late == (11, 11), "minutes 0 to 9 and itself, five minutes behind the newest"
+
+
+def test_dynamodb_members_hashed_the_old_way_are_not_counted_and_are_removed(fake_aws: AwsClients) -> None:
+    """Items written before the 48-bit hashes held 72-bit ones under ``m<n>``: a member in both
+    would count twice in the window of the upgrade."""
+    state, _ = two_containers(fake_aws)
+    tenth = int(T0 // MINUTE)
+    client = fake_aws.client("dynamodb")
+    key = {"pk": {"S": "tally#burst#alice"}, "sk": {"S": "counts"}}
+    old_hashes = {"SS": ["AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB"]}
+    client.put_item(TableName="trailguard-state", Item={**key, f"e{tenth}": {"N": "2"}, f"m{tenth}": old_hashes})
+    assert state.tally("burst", "alice", "secret-a", T0 + 1, 600) == (3, 1), "its events count, its hashes not"
+    state.tally("burst", "alice", "secret-b", T0 + MINUTE, 600)
+    item = client.get_item(TableName="trailguard-state", Key=key)["Item"]
+    assert not [name for name in item if name.startswith("m")], "removed by the next update"
 
 
 def test_dynamodb_an_alert_window_seen_open_costs_nothing_until_it_ends(fake_aws: AwsClients) -> None:
@@ -280,3 +325,103 @@ def test_dynamodb_a_known_value_is_cached_until_its_ttl_and_a_known_start_read_f
     sighting = other.first_seen("region", "bob", "us-east-1", T0 + 3 * DAY, ttl=DAY)
     assert sighting.new and sighting.entity_since == T0
     assert other.requests == 2, "the start and the value, no third request"
+
+
+class Writes:
+    """The write requests a state makes (its ``table.call``s other than reads)."""
+
+    def __init__(self, state: DynamoDetectionState, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.operations: list[str] = []
+        original = state.table.call
+
+        def call(operation: str, **kwargs: Any) -> dict[str, Any]:
+            if operation in ("update_item", "put_item"):
+                self.operations.append(operation)
+            return original(operation, **kwargs)
+
+        monkeypatch.setattr(state.table, "call", call)
+
+
+def test_dynamodb_a_new_container_reads_a_known_value_and_writes_nothing(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_seen("network", "bob", "198.51.100.0/24", T0, ttl=90 * DAY).new
+    writes = Writes(other, monkeypatch)
+    sighting = other.first_seen("network", "bob", "198.51.100.0/24", T0 + DAY / 2, ttl=90 * DAY)
+    assert not sighting.new and sighting.entity_since == T0
+    assert other.requests == 1, "one read of the value and the start together"
+    assert writes.operations == [], "known and its TTL not due: no write"
+    # Known to this container now: no request at all.
+    assert not other.first_seen("network", "bob", "198.51.100.0/24", T0 + DAY, ttl=90 * DAY).new
+    assert other.requests == 1
+
+
+def test_dynamodb_the_ttl_of_a_known_value_moves_at_most_daily(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    ttl = 90 * DAY
+    DynamoDetectionState(Table("trailguard-state", fake_aws)).first_seen("region", "bob", "eu-west-1", T0, ttl)
+    # Each hour a new container (a cold start) sees the value: only the one past a day refreshes it.
+    written = []
+    for hour in range(1, 30):
+        state = DynamoDetectionState(Table("trailguard-state", fake_aws))
+        writes = Writes(state, monkeypatch)
+        assert not state.first_seen("region", "bob", "eu-west-1", T0 + hour * 3600, ttl).new
+        written += [hour] * len(writes.operations)
+    assert written == [25], "refreshed once, when the stored TTL was more than a day behind"
+    item = fake_aws.client("dynamodb").get_item(
+        TableName="trailguard-state", Key={"pk": {"S": "seen#region#bob"}, "sk": {"S": "v#eu-west-1"}}
+    )["Item"]
+    assert int(item["until"]["N"]) == int(T0 + 25 * 3600 + ttl)
+    # Long unused, the value has expired: new again, though the item is still there (TTL deletion lags).
+    late = DynamoDetectionState(Table("trailguard-state", fake_aws))
+    assert late.first_seen("region", "bob", "eu-west-1", T0 + 25 * 3600 + ttl + 1, ttl).new
+
+
+def test_dynamodb_a_value_two_containers_see_at_once_is_new_for_one(
+    fake_aws: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read "not seen" (the read races the other's write); the conditional write settles it."""
+    import threading
+
+    atomic_requests(monkeypatch)
+    create_table(fake_aws.client("dynamodb"), "trailguard-state")
+    # A known entity: its start is not the question here.
+    DynamoDetectionState(Table("trailguard-state", fake_aws)).first_seen("network", "bob", "10.0.0.0/24", T0, DAY)
+    states = [DynamoDetectionState(Table("trailguard-state", AwsClients(region="eu-west-1"))) for _ in range(4)]
+    barrier = threading.Barrier(len(states))
+    for state in states:
+        original = state.table.get_many
+
+        def read_then_wait(keys: list[dict[str, Any]], _original: Any = original) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = _original(keys)
+            barrier.wait(timeout=30)  # every container has read before any writes
+            return found
+
+        monkeypatch.setattr(state.table, "get_many", read_then_wait)
+    answers: list[bool] = []
+    errors: list[BaseException] = []
+
+    def container(state: DynamoDetectionState) -> None:
+        try:
+            answers.append(state.first_seen("network", "bob", "203.0.113.0/24", T0 + 60, DAY).new)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=container, args=(state,)) for state in states]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(answers) == [False, False, False, True], "exactly one invocation reports the new value"
+
+
+def test_dynamodb_step_windows_stay_in_the_container(fake_aws: AwsClients) -> None:
+    one, other = two_containers(fake_aws)
+    assert one.first_in_window_here("chain", "step rule alice", T0, 600)
+    assert not one.first_in_window_here("chain", "step rule alice", T0 + 60, 600)
+    assert other.first_in_window_here("chain", "step rule alice", T0 + 60, 600), "another container: its own"
+    assert (one.requests, other.requests) == (0, 0)

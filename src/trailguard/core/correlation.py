@@ -218,11 +218,15 @@ class Correlator:
             ).encode()
             # A rule's repeats by one key within a sixth of the window are one step: a principal
             # that fires a rule thousands of times an hour costs one remembered item per key
-            # every ten minutes, and a repeat, which changes no chain, no look-up at all.
+            # every ten minutes, and a repeat, which changes no chain, no look-up at all. The
+            # windows of this process only (``first_in_window_here``: in DynamoDB no write of its
+            # own, where it was a write per step and key): two Lambda containers may each remember
+            # a step, which counts no tactic twice and lists no finding twice (steps are unique by
+            # finding key).
             fresh = [
                 key
                 for key in keys
-                if self.state.first_in_window(self.rule.id, f"step {finding.rule_id} {key}", at, self.window / 6)
+                if self.state.first_in_window_here(self.rule.id, f"step {finding.rule_id} {key}", at, self.window / 6)
             ]
             for key in fresh:
                 self.state.remember(self.rule.id, key, item, at, self.window)

@@ -11,6 +11,10 @@ time (``eventTime``, not arrival time), all expiring:
   silent while it is still learning.
 - **windowed counters** (``tally``): events and distinct members (secrets, instances, buckets)
   of a key within the last ``window`` seconds; ``first_in_window`` answers "alert once per window".
+- **windows that only save work** (``first_in_window_here``): like ``first_in_window``, but a
+  backend shared by concurrent processes may answer from this process's own windows only, at no
+  cost: for de-duplication whose repeats are harmless (a step remembered twice), never for
+  "alert once".
 - **correlation keys** (``remember``/``recall``): short-lived items (a finding's tactic) under a
   key (a principal, an access key, a source address).
 
@@ -21,7 +25,7 @@ live in ``services/stores`` and pass the same contract tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 DAY = 86_400
@@ -55,10 +59,20 @@ class DetectionState(Protocol):
         of the events within ``(at - window, at]``."""
         ...
 
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        """``tally`` each of ``members`` (one event each, all at ``at``; at least one); the counts
+        after the last. A backend may count them in one request."""
+        ...
+
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         """True (and the window opens at ``at``) when no window of ``key`` is open at ``at``. Events come
         in rough time order only: one a little older than the window's opening (less than a window
         before it) falls in that window too, and opens none of its own."""
+        ...
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        """``first_in_window``, where a backend shared by concurrent processes (DynamoDB) may count
+        only the windows this process opened: then each of two concurrent processes may open one."""
         ...
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
@@ -121,6 +135,16 @@ def _when(event: tuple[float, str]) -> float:
     return event[0]
 
 
+def tally_each(
+    state: DetectionState, namespace: str, key: str, members: Sequence[str], *, at: float, window: float
+) -> Tally:
+    """``tally_all`` as one ``tally`` per member: for a backend whose tally costs no request."""
+    counts = Tally(0, 0)
+    for member in members:
+        counts = state.tally(namespace, key, member, at, window)
+    return counts
+
+
 class MemoryState:
     """Detection state in dictionaries, for one process."""
 
@@ -155,12 +179,18 @@ class MemoryState:
         del events[: bisect_right(events, events[-1][0] - 2 * window, key=_when)]
         return Tally(len(live), len({name for _, name in live}))
 
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return tally_each(self, namespace, key, members, at=at, window=window)
+
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         opened = self._windows.get((namespace, key))
         if opened is not None and abs(at - opened) < window:
             return False
         self._windows[(namespace, key)] = at
         return True
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        return self.first_in_window(namespace, key, at, window)  # one process: the same windows
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         items = self._items.setdefault((namespace, key), [])
@@ -191,8 +221,14 @@ class LazyState:
     def tally(self, namespace: str, key: str, member: str, at: float, window: float) -> Tally:
         return self.backend.tally(namespace, key, member, at, window)
 
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return self.backend.tally_all(namespace, key, members, at, window)
+
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         return self.backend.first_in_window(namespace, key, at, window)
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        return self.backend.first_in_window_here(namespace, key, at, window)
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         self.backend.remember(namespace, key, item, at, ttl)

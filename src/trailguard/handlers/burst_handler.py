@@ -14,7 +14,7 @@ Each rule's events, severities and remediation: docs/rules.md (`make generated` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from trailguard.core.actors import applied_by_stack
 from trailguard.core.base_handler import REGISTRY, Rule, RuleContext, Subscriptions, rule
@@ -73,13 +73,13 @@ class Burst:
     def countable(self) -> bool:
         return bool(self.principal) and self.at is not None and self.ctx.state is not None
 
-    def count(self, members: Iterable[str]) -> tuple[int, int]:
-        """Tally each member; (events, distinct members) within the window, these included."""
+    def count(self, members: Sequence[str]) -> tuple[int, int]:
+        """Tally each member (one request in DynamoDB); (events, distinct members) within the window, these included."""
         assert self.at is not None
-        events = distinct = 0
-        for member in members:
-            events, distinct = self.ctx.state.tally(self.rule_id, self.principal, member, self.at, self.window)
-            if events <= NAMES_SHOWN:
+        events, distinct = self.ctx.state.tally_all(self.rule_id, self.principal, members, self.at, self.window)
+        before = events - len(members)  # the window's events before this one's members
+        for number, member in enumerate(members, start=1):
+            if before + number <= NAMES_SHOWN:
                 self.ctx.state.remember(self.rule_id, self.principal, member, self.at, self.window)
         return events, distinct
 

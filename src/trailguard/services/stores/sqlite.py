@@ -19,14 +19,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from trailguard.core.enums import Severity
 from trailguard.core.exceptions import ConfigError
-from trailguard.core.state import Sighting, Tally
+from trailguard.core.state import Sighting, Tally, tally_each
 from trailguard.services.stores.base import HistoryRecord, finding_json, iso
 
 if TYPE_CHECKING:
@@ -178,6 +178,9 @@ class SqliteState:
         self._changed(at)
         return Tally(int(events), int(distinct))
 
+    def tally_all(self, namespace: str, key: str, members: Sequence[str], at: float, window: float) -> Tally:
+        return tally_each(self, namespace, key, members, at=at, window=window)
+
     def first_in_window(self, namespace: str, key: str, at: float, window: float) -> bool:
         db = self._db
         row = db.execute("SELECT opened FROM windows WHERE namespace = ? AND key = ?", (namespace, key)).fetchone()
@@ -186,6 +189,10 @@ class SqliteState:
         db.execute("INSERT OR REPLACE INTO windows VALUES (?, ?, ?)", (namespace, key, at))
         self._changed(at)
         return True
+
+    def first_in_window_here(self, namespace: str, key: str, at: float, window: float) -> bool:
+        # The file has one writer at a time (its lock): its windows are all this process's.
+        return self.first_in_window(namespace, key, at, window)
 
     def remember(self, namespace: str, key: str, item: str, at: float, ttl: float) -> None:
         self._db.execute("INSERT INTO items VALUES (?, ?, ?, ?, ?)", (namespace, key, item, at, at + ttl))

@@ -60,6 +60,7 @@ DAY = 86_400
 # from the event: anything long is replaced by its hash, so no event can make a write fail.
 _MAX_KEY_PART = 400
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_BATCH_ATTEMPTS = 4
 # 16 text fields of at most 4,096 characters (up to 4 bytes each in UTF-8) stay well under 400 KB.
 MAX_STORED_CHARS = 4096
 
@@ -141,6 +142,33 @@ class Table:
         except BotoCoreError as exc:
             raise StoreError(f"DynamoDB {operation} on table {self.table_name} failed: {type(exc).__name__}") from None
         return response
+
+    def get_many(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The items stored under ``keys`` (those that exist, in no order), eventually consistent:
+        one BatchGetItem for up to 100 keys (the one read operation the role grants for it); half a
+        read unit per item of up to 4 KB."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.aws.client("dynamodb")
+        found: list[dict[str, Any]] = []
+        wanted: dict[str, Any] = {self.table_name: {"Keys": keys}}
+        # Keys DynamoDB leaves unprocessed (throttling) are asked again, after a short wait.
+        for attempt in range(_BATCH_ATTEMPTS):
+            try:
+                response = client.batch_get_item(RequestItems=wanted)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", "Unknown"))
+                raise StoreError(f"DynamoDB batch_get_item on table {self.table_name} failed: {code}") from None
+            except BotoCoreError as exc:
+                raise StoreError(
+                    f"DynamoDB batch_get_item on table {self.table_name} failed: {type(exc).__name__}"
+                ) from None
+            found.extend(response.get("Responses", {}).get(self.table_name, ()))
+            wanted = response.get("UnprocessedKeys") or {}
+            if not wanted:
+                return found
+            time.sleep(0.05 * 2**attempt)
+        raise StoreError(f"DynamoDB batch_get_item on table {self.table_name} failed: keys left unprocessed")
 
     def call_if(self, operation: str, **kwargs: Any) -> bool:
         """A conditional write whose failed condition is an answer, not an error: False then."""
