@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trailguard.core.engine import Engine
@@ -46,7 +46,8 @@ from .fuzz_strategies import (
 
 LOCATION = "s3://trail/AWSLogs/111122223333/CloudTrail/eu-west-1/file.json.gz"
 ENGINE = Engine(fuzz_settings())
-_WHERE = re.compile(r"(?:: (?:line|document) \d+)?(?:: (?:record|item) \d+)?")
+# A line, a document (of several on one line or in one stream), or both, then a record or item.
+_WHERE = re.compile(r"(?:: line \d+)?(?:: document \d+)?(?:: (?:record|item) \d+)?")
 # The streamed reader (for content above ``whole_limit``), run on small inputs by tiny limits.
 STREAMED = {"whole_limit": 7, "chunk_size": 5}
 
@@ -87,6 +88,7 @@ def test_reader_never_raises_on_any_bytes(data: bytes, json_lines: bool, streame
 
 @fuzzing(100)
 @given(byte_inputs(), st.booleans())
+@example(b'{"Records":[]}\x00', streamed=False)  # found by a run: "line 1: document 2" names the NUL
 def test_read_stream_never_raises_on_any_bytes(data: bytes, streamed: bool) -> None:
     read_all(data, stream=True, streamed=streamed)
 
