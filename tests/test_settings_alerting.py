@@ -204,6 +204,46 @@ def test_the_lambda_logs_the_warnings_at_its_cold_start(
     )
 
 
+# -- [remediation] that turns on nothing ------------------------------------------------------------
+
+
+def test_remediation_globs_that_match_no_action_warn(tmp_path: Path) -> None:
+    from trailguard.services.remediation.runner import remediation_warnings
+
+    def warned(**settings: Any) -> list[str]:
+        return remediation_warnings(Settings.load(env={}, **settings))
+
+    # guardduty.* has rules but no action; s3.* has actions; "off" asks for nothing.
+    assert warned(remediation={"guardduty.*": "apply", "s3.*": "dry-run", "iam.*": "off"}) == [
+        'remediation (argument): "guardduty.*" = "apply" does nothing: no rule it matches has a remediation '
+        "action (docs/remediation.md lists them)"
+    ]
+    (warning,) = warned(remediation={"cloudtrail.*": "apply"}, disabled_rules=["cloudtrail.logging-stopped"])
+    assert warning.endswith("its rules with an action (cloudtrail.logging-stopped) are disabled")
+    assert warned(remediation={"cloudtrail.*": "apply"}) == []
+    # `config check` says it on stderr and stays valid; `remediate` says it before planning.
+    config = tmp_path / "t.toml"
+    config.write_text('[remediation]\n"guardduty.*" = "apply"\n"s3.*" = "dry-run"\n', encoding="utf-8")
+    code, out, err = run("config", "check", str(config))
+    assert code == 0 and out.startswith(f"{config}: valid (")
+    assert err == (
+        f'trailguard: warning: configuration: {config}: remediation: "guardduty.*" = "apply" does nothing: '
+        "no rule it matches has a remediation action (docs/remediation.md lists them)\n"
+    )
+
+
+def test_the_lambda_logs_a_remediation_entry_that_does_nothing(
+    monkeypatch: pytest.MonkeyPatch, lambda_logs: io.StringIO
+) -> None:
+    monkeypatch.setenv("TRAILGUARD_REMEDIATION", json.dumps({"guardduty.*": "dry-run"}))
+    lambda_main.container()
+    lines = [json.loads(line) for line in lambda_logs.getvalue().splitlines()]
+    (warning,) = [line["message"] for line in lines if line.get("outcome") == "config_warning"]
+    assert warning.startswith(
+        'configuration: remediation (environment TRAILGUARD_REMEDIATION): "guardduty.*" = "dry-run" does nothing'
+    )
+
+
 # -- ./trailguard.toml -----------------------------------------------------------------------------
 
 

@@ -22,7 +22,9 @@ def run_config_check(args: argparse.Namespace, stdout: IO[str], stderr: IO[str])
     settings = Settings.load(args.file, env={})
     # Options only: nothing is sent and no secret is read, so no AWS and no network.
     channels = build_channels(settings.channels, ChannelContext(), settings.origin("channels"))
-    for warning in alerting_warnings(settings):
+    from trailguard.services.remediation.runner import remediation_warnings
+
+    for warning in alerting_warnings(settings) + remediation_warnings(settings):
         stderr.write(f"trailguard: warning: configuration: {warning}\n")
     rule_ids = REGISTRY.top_severities()
     enabled = [r for r in rule_ids if not any(fnmatch.fnmatchcase(r, glob) for glob in settings.disabled_rules)]

@@ -43,12 +43,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run_remediate(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -> int:
-    from trailguard.services.remediation.runner import Remediator, Status, enabled
+    from trailguard.services.remediation.runner import Remediator, Status, enabled, remediation_warnings
 
     settings = Settings.load(args.config)
     if not enabled(settings):
         stderr.write("trailguard: [remediation] sets no rule to dry-run or apply: nothing to plan\n")
         return EXIT_DONE
+    for warning in remediation_warnings(settings):
+        stderr.write(f"trailguard: warning: configuration: {warning}\n")
     from trailguard.utils.aws_helpers import AwsClients, require_boto3
 
     require_boto3("trailguard remediate")

@@ -45,6 +45,12 @@ class _Container:
         self.settings = Settings.load()
         for warning in alerting_warnings(self.settings):
             logger.warning(f"configuration: {warning}", outcome="config_warning")
+        if any(mode != "off" for _glob, mode in self.settings.remediation):
+            # Imported only then: with remediation off the cold start loads none of it.
+            from trailguard.services.remediation.runner import remediation_warnings
+
+            for warning in remediation_warnings(self.settings):
+                logger.warning(f"configuration: {warning}", outcome="config_warning")
         # Stateful rules remember in the table (built when one first asks), else in this container.
         state = LazyState(partial(_table_state, self.settings.table_name)) if self.settings.table_name else None
         self.engine = Engine(self.settings, lazy=True, state=state)

@@ -227,17 +227,17 @@ def alerting_warnings(settings: Settings) -> list[str]:
         if not any(fnmatch.fnmatchcase(rule_id, glob) for glob in settings.disabled_rules)
     }
     if not enabled:
-        found.append(f"{_named(settings, 'disabled_rules')}: every rule is disabled, so nothing can alert")
+        found.append(f"{named_key(settings, 'disabled_rules')}: every rule is disabled, so nothing can alert")
     for cidr in _world_like(settings.allowed_cidrs):
         found.append(
-            f"{_named(settings, 'allowed_cidrs')}: {cidr} treats "
+            f"{named_key(settings, 'allowed_cidrs')}: {cidr} treats "
             f"{'the whole' if cidr.endswith('/0') else 'a large part of the'} internet as yours, so security "
             "groups and policies open to it are not reported"
         )
     highest = max(enabled.values(), default=None)
     if highest is not None and settings.min_severity > highest:
         found.append(
-            f"{_named(settings, 'min_severity')}: {settings.min_severity.name} is above every "
+            f"{named_key(settings, 'min_severity')}: {settings.min_severity.name} is above every "
             f"enabled rule's highest severity ({highest.name}), so nothing can alert"
         )
     routed = 0
@@ -252,14 +252,14 @@ def alerting_warnings(settings: Settings) -> list[str]:
             continue
         name = table.get("name") or table.get("type") or "?"
         found.append(
-            f"{_named(settings, 'channels')}: entry {index} ({name!s}): no enabled rule "
+            f"{named_key(settings, 'channels')}: entry {index} ({name!s}): no enabled rule "
             f"reaches it (min_severity {floor.name}{', rules ' + ', '.join(globs) if globs else ''}), so it never sends"
         )
     if settings.channels and not routed:
         found.append("channels: no channel takes any rule's findings, so no alert is sent")
     if settings.quiet_periods and not settings.table_name:
         found.append(
-            f"{_named(settings, 'quiet_periods')}: needs table_name (the DynamoDB table that "
+            f"{named_key(settings, 'quiet_periods')}: needs table_name (the DynamoDB table that "
             "remembers the last alert), so every repeat is sent"
         )
     return found
@@ -278,7 +278,7 @@ def _world_like(cidrs: Sequence[str]) -> list[str]:
     return wide + [str(n) for n in v6 if n.prefixlen < WORLD_LIKE_ALLOWED_PREFIX]
 
 
-def _named(settings: Settings, key: str) -> str:
+def named_key(settings: Settings, key: str) -> str:
     """A key as a warning names it, with where its value came from."""
     origin = settings.origin(key)
     if not origin or origin.endswith(f": {key}"):

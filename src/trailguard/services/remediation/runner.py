@@ -71,6 +71,33 @@ def enabled(settings: Settings) -> bool:
     return any(mode != "off" for _glob, mode in settings.remediation)
 
 
+def remediation_warnings(settings: Settings) -> list[str]:
+    """Entries of ``[remediation]`` that turn on nothing: a glob set to ``dry-run`` or ``apply``
+    that matches no rule with an action, or only disabled ones. Valid, so not an error; but a user
+    who wrote ``"iam.*" = "apply"`` expects something to be undone, and nothing ever would be."""
+    from trailguard.core.base_handler import REGISTRY
+    from trailguard.core.settings import named_key
+
+    rule_ids = REGISTRY.top_severities()
+    disabled = settings.disabled_rules
+    where = named_key(settings, "remediation")
+    found: list[str] = []
+    for glob, mode in settings.remediation:
+        if mode == "off":
+            continue
+        matched = [rule_id for rule_id in rule_ids if fnmatch.fnmatchcase(rule_id, glob)]
+        remediable = [rule_id for rule_id in matched if rule_id in ACTIONS]
+        live = [r for r in remediable if not any(fnmatch.fnmatchcase(r, pattern) for pattern in disabled)]
+        if live:
+            continue
+        if remediable:
+            why = f"its rules with an action ({', '.join(remediable)}) are disabled"
+        else:
+            why = "no rule it matches has a remediation action (docs/remediation.md lists them)"
+        found.append(f'{where}: "{glob}" = "{mode}" does nothing: {why}')
+    return found
+
+
 class Remediator:
     """Remediates findings as the settings say; ``act``: make the calls of rules set to ``apply``
     (the Lambda; ``trailguard remediate --apply``), else only plan them."""
