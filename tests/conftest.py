@@ -17,6 +17,7 @@ from trailguard.utils.aws_helpers import AwsClients
 from . import fake_aws as fake_aws_environment
 from .clock import Clock
 from .lambda_world import world  # noqa: F401  (the fixture, for every test module)
+from .moto_server import MotoServer
 from .servers import Servers
 
 TESTS_DIR = Path(__file__).parent
@@ -110,6 +111,14 @@ def fake_aws(fake_aws_env: None, fake_aws_region: str) -> Iterator[AwsClients]:
     """AWS in moto for the test, and clients for the region."""
     with mock_aws():
         yield AwsClients(region=fake_aws_region)
+
+
+@pytest.fixture(scope="session")
+def shared_moto_server() -> Iterator[MotoServer]:
+    """One moto server on 127.0.0.1 for the session (starting one costs a second); reset per test."""
+    server = MotoServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

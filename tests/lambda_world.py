@@ -11,6 +11,8 @@ a message to the dead-letter queue after ``maxReceiveCount`` receives, as SQS do
 
 from __future__ import annotations
 
+import email
+import email.policy
 import io
 import json
 import time
@@ -48,6 +50,32 @@ def sg_event(number: int) -> dict[str, Any]:
     event["detail"]["eventID"] = f"{event['detail']['eventID'][:-4]}{number:04d}"
     event["detail"]["eventTime"] = f"2026-11-03T10:41:{number % 60:02d}Z"
     return event
+
+
+def eventbridge(record: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge event that carries CloudTrail's ``record`` to the Lambda."""
+    return {
+        "version": "0",
+        "id": f"eb-{record['eventID']}",
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": f"aws.{str(record['eventSource']).split('.', 1)[0]}",
+        "account": record["recipientAccountId"],
+        "time": record["eventTime"],
+        "region": record["awsRegion"],
+        "resources": [],
+        "detail": record,
+    }
+
+
+def alert_texts(folder: Path) -> list[str]:
+    """The plain-text bodies of the alerts the folder channel wrote, oldest name first."""
+    texts = []
+    for path in sorted(folder.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        body = message.get_body(("plain",))
+        assert body is not None
+        texts.append(str(body.get_content()))
+    return texts
 
 
 class LambdaContext:

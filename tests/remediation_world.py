@@ -10,11 +10,13 @@ from __future__ import annotations
 import copy
 import io
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from moto import mock_aws
 
 from trailguard import cli
 from trailguard.core.engine import Engine
@@ -26,6 +28,7 @@ from trailguard.services.remediation.runner import Remediator, Result
 from trailguard.utils.aws_helpers import AwsClients
 
 from .conftest import EVENTS_DIR
+from .moto_server import MotoServer
 
 ACCOUNT = "111122223333"
 Record = dict[str, Any]
@@ -81,6 +84,37 @@ class Remediation(NamedTuple):
         out, err = io.StringIO(), io.StringIO()
         code = cli.main(["remediate", str(events), "--config", str(config), *flags], out, err)
         return code, out.getvalue() + err.getvalue()
+
+
+@pytest.fixture(params=["moto", "moto_server"])
+def fake_aws(
+    request: pytest.FixtureRequest, fake_aws_env: None, fake_aws_region: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AwsClients]:
+    """AWS for a remediation test, twice: moto in-process, then moto's server reached over HTTP through
+    ``AWS_ENDPOINT_URL`` (as every client the code makes, the CLI's and the Lambda's, reaches AWS).
+    A test module imports it to override conftest's, and every fixture built on it follows."""
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)
+    if request.param == "moto":
+        with mock_aws():
+            yield AwsClients(region=fake_aws_region)
+        return
+    server: MotoServer = request.getfixturevalue("shared_moto_server")
+    server.reset()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    # S3 Control's endpoint rules put the account id before the host ("111122223333.127.0.0.1"),
+    # which no resolver answers for an address: resolve such names as the address, as a wildcard
+    # DNS entry for a local endpoint would.
+    resolve = socket.getaddrinfo
+
+    def local_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".127.0.0.1"):
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_getaddrinfo)
+    clients = AwsClients(region=fake_aws_region)
+    assert clients.client("ec2").meta.endpoint_url == server.url  # over HTTP, not moto's in-process mock
+    yield clients
 
 
 @pytest.fixture

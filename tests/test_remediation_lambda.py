@@ -5,10 +5,7 @@ must all say what was done; a failed or refused action must never cost the alert
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,36 +13,12 @@ import pytest
 from trailguard import main
 from trailguard.services.remediation.base import EXEMPT_TAG
 
-from .lambda_world import LambdaContext, World
-from .remediation_world import ACCOUNT, Record, Remediation, remediation
-from .test_remediation_actions import _ingress_ids, _open_group
+from .lambda_world import LambdaContext, World, alert_texts, eventbridge
+from .remediation_scenarios import ingress_ids, open_group
+from .remediation_world import ACCOUNT, Remediation, remediation
 
 __all__ = ["remediation"]
 RULE = "sg.ingress-open-to-world"
-
-
-def eventbridge(record: Record) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"eb-{record['eventID']}",
-        "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.ec2",
-        "account": record["recipientAccountId"],
-        "time": record["eventTime"],
-        "region": record["awsRegion"],
-        "resources": [],
-        "detail": record,
-    }
-
-
-def alert_texts(folder: Path) -> list[str]:
-    texts = []
-    for path in sorted(folder.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        body = message.get_body(("plain",))
-        assert body is not None
-        texts.append(str(body.get_content()))
-    return texts
 
 
 @pytest.fixture
@@ -68,11 +41,11 @@ def _remediation_of(world: World) -> str:
 
 
 def test_the_lambda_revokes_the_rule_and_every_record_says_so(lambda_world: World, remediation: Remediation) -> None:
-    group, kept, opened, record = _open_group(remediation)
+    group, kept, opened, record = open_group(remediation)
     main.reset()
     result = main.lambda_handler(eventbridge(record), LambdaContext())
     assert result["outcome"] == "delivered"
-    assert _ingress_ids(remediation, group) == {kept}
+    assert ingress_ids(remediation, group) == {kept}
     (text,) = alert_texts(lambda_world.tmp_path / "out")
     assert f"Remediated: revoked {opened} of {group} at " in text
     assert _remediation_of(lambda_world).startswith(f"done: Remediated: revoked {opened} of {group} at ")
@@ -90,10 +63,10 @@ def test_dry_run_in_the_lambda_changes_nothing_and_says_what_it_would_do(
     lambda_world: World, remediation: Remediation
 ) -> None:
     lambda_world.monkeypatch.setenv("TRAILGUARD_REMEDIATION", json.dumps({"sg.*": "dry-run"}))
-    group, _kept, opened, record = _open_group(remediation)
+    group, _kept, opened, record = open_group(remediation)
     main.reset()
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
-    assert opened in _ingress_ids(remediation, group)
+    assert opened in ingress_ids(remediation, group)
     (text,) = alert_texts(lambda_world.tmp_path / "out")
     assert "Dry run, nothing changed: would call ec2 RevokeSecurityGroupIngress" in text
     assert opened in text
@@ -104,7 +77,7 @@ def test_access_denied_still_alerts_and_says_so(lambda_world: World, remediation
     does not enforce IAM without users of its own)."""
     from botocore.exceptions import ClientError
 
-    group, _kept, opened, record = _open_group(remediation)
+    group, _kept, opened, record = open_group(remediation)
     main.reset()
     state = main.container()
     aws = state.delivery.context.aws
@@ -115,7 +88,7 @@ def test_access_denied_still_alerts_and_says_so(lambda_world: World, remediation
 
     aws.client("ec2", record["awsRegion"]).meta.events.register("before-call.*.*", refuse)
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
-    assert opened in _ingress_ids(remediation, group)
+    assert opened in ingress_ids(remediation, group)
     (text,) = alert_texts(lambda_world.tmp_path / "out")
     assert "Remediation failed: AccessDenied on ec2 RevokeSecurityGroupIngress" in text
     assert _remediation_of(lambda_world).startswith("failed: ")
@@ -137,19 +110,19 @@ def test_safeguards_leave_the_group_open_and_alert(
     lambda_world: World, remediation: Remediation, variable: str, value: str, why: str
 ) -> None:
     lambda_world.monkeypatch.setenv(variable, value)
-    group, _kept, opened, record = _open_group(remediation)
+    group, _kept, opened, record = open_group(remediation)
     main.reset()
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
-    assert opened in _ingress_ids(remediation, group)
+    assert opened in ingress_ids(remediation, group)
     (text,) = alert_texts(lambda_world.tmp_path / "out")
     assert f"Not remediated: {why}" in text
 
 
 def test_exempt_tag_in_the_lambda(lambda_world: World, remediation: Remediation) -> None:
-    group, _kept, opened, record = _open_group(remediation, {EXEMPT_TAG: "false"})
+    group, _kept, opened, record = open_group(remediation, {EXEMPT_TAG: "false"})
     main.reset()
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
-    assert opened in _ingress_ids(remediation, group)
+    assert opened in ingress_ids(remediation, group)
     assert f"is tagged {EXEMPT_TAG}=false" in alert_texts(lambda_world.tmp_path / "out")[0]
 
 
@@ -157,15 +130,15 @@ def test_the_rate_limit_counts_in_the_table_and_then_only_alerts(lambda_world: W
     """Two groups opened; at most one action an hour: the first is revoked, the second only alerted.
     The count lives in the table (the detection state), so a new container still knows it."""
     lambda_world.monkeypatch.setenv("TRAILGUARD_REMEDIATION_MAX_PER_HOUR", "1")
-    first_group, _k1, first, first_record = _open_group(remediation)
+    first_group, _k1, first, first_record = open_group(remediation)
     main.reset()
     assert main.lambda_handler(eventbridge(first_record), LambdaContext())["outcome"] == "delivered"
-    second_group, _k2, second, second_record = _open_group(remediation)
+    second_group, _k2, second, second_record = open_group(remediation)
     second_record["eventID"] = second_record["eventID"][:-1] + "9"
     main.reset()  # a new container: only the table remembers the first action
     assert main.lambda_handler(eventbridge(second_record), LambdaContext())["outcome"] == "delivered"
-    assert first not in _ingress_ids(remediation, first_group)
-    assert second in _ingress_ids(remediation, second_group)
+    assert first not in ingress_ids(remediation, first_group)
+    assert second in ingress_ids(remediation, second_group)
     texts = alert_texts(lambda_world.tmp_path / "out")
     assert any(f"rate limit of 1 actions an hour in account {ACCOUNT} reached" in text for text in texts)
 
@@ -206,7 +179,7 @@ def test_a_quiet_repeat_is_remediated_and_recorded_without_an_alert(
     """Inside a quiet period the same change again (the group re-opened by the same caller) is not
     alerted, but it is undone all the same, and the history says so."""
     lambda_world.monkeypatch.setenv("TRAILGUARD_QUIET_PERIODS", json.dumps({"sg.*": 3600}))
-    group, kept, opened, record = _open_group(remediation)
+    group, kept, opened, record = open_group(remediation)
     main.reset()
     assert main.lambda_handler(eventbridge(record), LambdaContext())["outcome"] == "delivered"
     ec2 = remediation.aws.client("ec2")
@@ -217,10 +190,10 @@ def test_a_quiet_repeat_is_remediated_and_recorded_without_an_alert(
     repeat["eventTime"] = "2026-11-03T09:20:00Z"
     repeat["responseElements"]["securityGroupRuleSet"]["items"][0]["securityGroupRuleId"] = again["SecurityGroupRuleId"]
     assert main.lambda_handler(eventbridge(repeat), LambdaContext())["outcome"] == "quiet"
-    assert _ingress_ids(remediation, group) == {kept}
+    assert ingress_ids(remediation, group) == {kept}
     assert len(alert_texts(lambda_world.tmp_path / "out")) == 1
     assert _remediation_of(lambda_world).startswith(f"done: Remediated: revoked {again['SecurityGroupRuleId']}")
     stored = {r.event_id: r for r in lambda_world.records()}
     assert stored[repeat["eventID"]].outcome == "quiet"
     assert stored[repeat["eventID"]].remediation.startswith("Remediated: revoked")
-    assert opened not in _ingress_ids(remediation, group)
+    assert opened not in ingress_ids(remediation, group)

@@ -2,7 +2,7 @@
 every statement is public (deleted, emptied, or left for a person when the resource cannot be without
 one), a secret that keeps its other statements, and an ECR Public repository (public by design).
 
-Each against moto, as there: the resource in the state the event describes, the action's cycle
+Each against moto in-process and its server, as there: the resource in the state the event describes, the action's cycle
 (dry-run, the CLI's plan, apply, the second run a no-op), the resource read back.
 """
 
@@ -13,10 +13,10 @@ from typing import Any
 
 from trailguard.services.remediation.runner import Status
 
-from .remediation_world import ACCOUNT, Record, Remediation, event_record, finding_of, remediation
-from .test_remediation_actions import assert_cycle, declared
+from .remediation_scenarios import Scenario, assert_cycle, declared
+from .remediation_world import ACCOUNT, Record, Remediation, event_record, fake_aws, finding_of, remediation
 
-__all__ = ["remediation"]  # the fixture, used by name
+__all__ = ["fake_aws", "remediation"]  # the fixtures, used by name (moto in-process and its server)
 
 
 def test_rds_cluster_snapshot_loses_all_and_the_untrusted_account(remediation: Remediation) -> None:
@@ -50,7 +50,7 @@ def test_rds_cluster_snapshot_loses_all_and_the_untrusted_account(remediation: R
     def broken() -> None:
         assert values() == ["444455556666", "999988887777", "all"]
 
-    assert_cycle(remediation, record, "rds.snapshot-public", fixed, broken)
+    assert_cycle(remediation, Scenario("rds.snapshot-public", record, fixed, broken))
     # The cluster's operations, not the instance snapshot's.
     assert "rds:ModifyDBClusterSnapshotAttribute" in remediation.recorder.calls
     assert "rds:ModifyDBSnapshotAttribute" not in remediation.recorder.calls
@@ -86,7 +86,7 @@ def test_secret_keeps_its_other_statements(remediation: Remediation) -> None:
     def broken() -> None:
         assert len(statements()) == 2
 
-    assert_cycle(remediation, record, "secretsmanager.policy-public", fixed, broken)
+    assert_cycle(remediation, Scenario("secretsmanager.policy-public", record, fixed, broken))
     # The other statement stays, so the policy is put back narrowed, not deleted.
     assert "secretsmanager:PutResourcePolicy" in remediation.recorder.writes()
     assert "secretsmanager:DeleteResourcePolicy" not in remediation.recorder.calls
@@ -111,7 +111,7 @@ def test_ecr_policy_all_public_is_deleted(remediation: Remediation) -> None:
     def broken() -> None:
         assert has_policy()
 
-    assert_cycle(remediation, record, "ecr.repository-public", fixed, broken)
+    assert_cycle(remediation, Scenario("ecr.repository-public", record, fixed, broken))
     assert remediation.recorder.writes() == ["ecr:DeleteRepositoryPolicy"]
     assert declared("ecr.repository-public") >= set(remediation.recorder.calls)
 
@@ -134,7 +134,7 @@ def test_sqs_policy_all_public_is_emptied(remediation: Remediation) -> None:
     def broken() -> None:
         assert '"Principal"' in policy()
 
-    assert_cycle(remediation, record, "sqs.queue-policy-public", fixed, broken)
+    assert_cycle(remediation, Scenario("sqs.queue-policy-public", record, fixed, broken))
 
 
 def test_sns_policy_all_public_is_left_for_a_person(remediation: Remediation) -> None:
