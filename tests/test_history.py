@@ -263,3 +263,29 @@ def test_history_of_the_table_from_the_command_line(fake_aws: AwsClients) -> Non
     code, out, err = run("history", "--table", "no-such-table", "--region", fake_aws.region)
     assert (code, out) == (EXIT_BAD_INPUT, "")
     assert "ResourceNotFoundException" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_what_remediation_did_and_removed_is_read_back_from_either_store(tmp_path: Path, fake_aws: AwsClients) -> None:
+    from trailguard.services.remediation.runner import Result, Status, annotate
+
+    finding = example_findings(["s3.bucket-policy-public"])[0]
+    removed = json.dumps([{"Sid": "Public", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}])
+    done = Result(
+        finding.rule_id, "apply", Status.DONE, "Remediated: removed public statements from b at 09:00:00 UTC", "b"
+    )
+    remediated = annotate(finding, done._replace(removed=removed))
+    with SqliteState(tmp_path / "state.db") as state:
+        state.record(remediated, "reported")
+    create_table(fake_aws.client("dynamodb"), TABLE)
+    table = DynamoDBStore(TABLE, fake_aws)
+    table.record(remediated, Outcome.DELIVERED, {"email": "delivered"})
+    [from_file] = SqliteHistory(tmp_path / "state.db").query_history()
+    [from_table] = table.query_history(finding.event_time, finding.event_time)
+    for record in (from_file, from_table):
+        assert record.remediation == done.text
+        assert record.remediation_removed == removed, "the removed statement can be found again"
+    # A finding remediation never touched reads back with neither.
+    with SqliteState(tmp_path / "plain.db") as state:
+        state.record(finding, "reported")
+    [plain] = SqliteHistory(tmp_path / "plain.db").query_history()
+    assert (plain.remediation, plain.remediation_removed) == ("", "")

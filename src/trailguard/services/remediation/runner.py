@@ -24,6 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trailguard.services.remediation.base import ACTIONS, EXEMPT_TAG, Call, NotRemediable, Target, error_code
+from trailguard.services.stores.base import REMEDIATION_DETAIL as DETAIL  # defined with the stores, which read it
+from trailguard.services.stores.base import REMOVED_DETAIL
 
 if TYPE_CHECKING:
     from trailguard.core.event_types import Finding
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from trailguard.core.state import DetectionState
     from trailguard.utils.aws_helpers import AwsClients
 
-DETAIL = "Remediation"
-REMOVED_DETAIL = "Removed by remediation"
 RATE_NAMESPACE = "remediation.rate"
 HOUR = 3600.0
 

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from trailguard.core.event_types import Finding
 
 
+# The details remediation puts on a finding (services/remediation/runner.py): what it planned or
+# did, and the exact text it removed. Both stores keep them as the history's ``remediation`` and
+# ``remediation_removed``.
+REMEDIATION_DETAIL = "Remediation"
+REMOVED_DETAIL = "Removed by remediation"
+
+
 class StoreError(TrailguardError):
     """The store could not be used (throttled, missing table, no permission): never has a secret in it."""
 
@@ -228,6 +235,15 @@ def quiet_period_for(periods: Iterable[tuple[str, int]], rule_id: str) -> int:
         if fnmatch.fnmatchcase(rule_id, pattern):
             return seconds
     return 0
+
+
+def remediation_details(details: object) -> tuple[str, str]:
+    """What remediation planned or did, and the exact text it removed, from a finding's details
+    (``Finding.details`` or the ``details`` of its JSON): empty strings for what is not there."""
+    if not isinstance(details, Mapping):
+        return "", ""
+    remediation, removed = (details.get(name) for name in (REMEDIATION_DETAIL, REMOVED_DETAIL))
+    return (str(remediation) if remediation else "", str(removed) if removed else "")
 
 
 def finding_json(finding: Finding, limit: int) -> str:

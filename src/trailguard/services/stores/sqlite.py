@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from trailguard.core.enums import Severity
 from trailguard.core.exceptions import ConfigError
 from trailguard.core.state import Sighting, Tally, tally_each
-from trailguard.services.stores.base import HistoryRecord, finding_json, iso
+from trailguard.services.stores.base import HistoryRecord, finding_json, iso, remediation_details
 
 if TYPE_CHECKING:
     from trailguard.core.enums import Outcome
@@ -331,6 +331,7 @@ def _history_record(row: tuple[Any, ...]) -> HistoryRecord:
         value = data.get(name)
         return value if isinstance(value, str) else ""
 
+    remediation, removed = remediation_details(data.get("details"))
     return HistoryRecord(
         rule_id=text("rule_id"),
         severity=text("severity") or Severity.INFO.name,
@@ -354,4 +355,6 @@ def _history_record(row: tuple[Any, ...]) -> HistoryRecord:
         folded=int(folded),
         failures=tuple(str(f) for f in json.loads(failures)),
         finding=str(finding),
+        remediation=remediation,
+        remediation_removed=removed,
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from trailguard.services.stores.base import HistoryRecord, finding_json, iso
+from trailguard.services.stores.base import HistoryRecord, finding_json, iso, remediation_details
 from trailguard.services.stores.dynamodb.table import (
     DAY,
     MAX_STORED_CHARS,
@@ -84,10 +84,10 @@ class History:
         }
         # What remediation planned or did (services/remediation puts it among the details), and the
         # exact text it removed: the history is where a removed policy statement can be found again.
-        for name, detail in (("remediation", "Remediation"), ("remediation_removed", "Removed by remediation")):
-            value = finding.details.get(detail) if isinstance(finding.details, Mapping) else None
+        remediation, removed = remediation_details(finding.details)
+        for name, value in (("remediation", remediation), ("remediation_removed", removed)):
             if value:
-                fields[name] = text(str(value))
+                fields[name] = text(value)
         names = {f"#{name}": name for name in fields}
         values = {f":{name}": value for name, value in fields.items()}
         assignments = [f"#{name} = :{name}" for name in fields]
