@@ -4,6 +4,7 @@ printed, ``--apply`` acting only for rules set to ``apply``, and the second run 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -78,6 +79,32 @@ def test_the_rate_limit_is_kept_in_the_state_file_across_runs(remediation: Remed
     assert ingress_ids(remediation, first_group) == {kept}
     assert second in ingress_ids(remediation, second_group)
     assert first not in ingress_ids(remediation, first_group)
+
+
+def test_each_outcome_goes_into_the_state_files_history(remediation: Remediation, tmp_path: Path) -> None:
+    group, kept, _opened, record = open_group(remediation)
+    state = str(tmp_path / "state.sqlite")
+    from trailguard import cli
+
+    def stored() -> dict[str, Any]:
+        out, err = io.StringIO(), io.StringIO()
+        assert cli.main(["history", "--state", state, "--format", "json"], out, err) == 0, err.getvalue()
+        [finding] = json.loads(out.getvalue())
+        assert finding["rule_id"] == RULE and finding["history"]["outcome"] == "reported"
+        return dict(finding["history"])
+
+    code, output = remediation.cli(record, RULE, "dry-run", "--state", state)
+    assert code == 0 and "[dry-run] planned: " in output, output
+    assert stored()["remediation"].startswith("Dry run, nothing changed: would call ec2 RevokeSecurityGroupIngress")
+    code, output = remediation.cli(record, RULE, "apply", "--apply", "--state", state)
+    assert code == 0 and "[apply] done: " in output, output
+    assert ingress_ids(remediation, group) == {kept}
+    done = stored()
+    assert done["remediation"].startswith("Remediated: revoked ") and done["attempts"] == 2
+    # The second run has nothing to do: it does not overwrite what the first one did.
+    code, output = remediation.cli(record, RULE, "apply", "--apply", "--state", state)
+    assert code == 0 and "[apply] nothing: " in output, output
+    assert stored() == done
 
 
 # -- a separate process, against a moto server ------------------------------------------------------
