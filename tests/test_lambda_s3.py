@@ -147,7 +147,7 @@ def test_direct_and_through_sns(world: World, s3: Any) -> None:
     ("body", "why"),
     [
         (None, "NoSuchKey"),
-        (gzip.compress(b'{"Records": [{"eventSource": "ec2.amazonaws.com"')[:-8], "not a readable gzip file"),
+        (gzip.compress(b'{"Records": [{"eventSource": "ec2.amazonaws.com"', mtime=0)[:-8], "not a readable gzip file"),
         (json.dumps({"configurationItems": []}).encode(), "not a CloudTrail record"),
         (b"x" * 8192, "larger than"),
     ],
