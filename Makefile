@@ -31,8 +31,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Every core (PYTEST_WORKERS=0: one process, as `pytest` alone runs).
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # Every file derived from the rules and the settings (scripts/generate.py says which); a test fails
 # while one is stale.
