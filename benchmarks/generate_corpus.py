@@ -47,7 +47,7 @@ except ImportError:  # pragma: no cover - isal is a project dependency
     import gzip as _gzip_impl  # type: ignore[no-redef]
 
 # Bump when the output changes, so cached archives are regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_EVENTS = 1_000_000
 DEFAULT_SEED = 20240514
 RECORDS_PER_FILE = 1_000
@@ -412,6 +412,15 @@ def _param(ctx: Ctx) -> Any:
     return {"name": f"/app/{ctx.pick(('db', 'api', 'feature-flags'))}/config", "withDecryption": True}
 
 
+# An application reads the same few secrets over and over; the suffix is the one Secrets Manager
+# gave each secret when it was created (a fresh suffix on every read would be a new secret each time).
+SECRETS = ("prod/db-Q7fK2m", "prod/api-keys-w9XcLp", "prod/stripe-webhook-3hTz8R")
+
+
+def _secret(ctx: Ctx) -> Any:
+    return {"secretId": f"arn:aws:secretsmanager:{ctx.region}:{ctx.account}:secret:{ctx.pick(SECRETS)}"}
+
+
 def _table(ctx: Ctx) -> Any:
     return {"tableName": ctx.pick(("orders", "sessions", "inventory"))}
 
@@ -483,7 +492,7 @@ CATALOGUE: tuple[Api, ...] = (
         "secretsmanager.amazonaws.com",
         "GetSecretValue",
         2,
-        lambda c: {"secretId": f"arn:aws:secretsmanager:{c.region}:{c.account}:secret:prod/db-{c.chars(ALNUM, 6)}"},
+        _secret,
     ),
     Api("rds.amazonaws.com", "DescribeDBInstances", 2, lambda c: {"dBInstanceIdentifier": "orders-db"}),
     Api("config.amazonaws.com", "DescribeConfigRules", 1, lambda c: {"configRuleNames": []}),
